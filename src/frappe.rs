@@ -1,0 +1,391 @@
+//! The new site's Frappe REST API: one reqwest `Client`, the site chosen by the Host
+//! header (how frappe_docker's nginx and Frappe itself route), Frappe's error bodies
+//! turned into typed errors.
+//!
+//! Calls and shapes follow Frappe v15 (frappe/auth.py, frappe/api, user.py) and the
+//! responses recorded under fixtures/frappe-v15/.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{call}: no answer from {url}: {detail}")]
+    Unreachable {
+        call: &'static str,
+        url: String,
+        detail: String,
+    },
+    #[error("{call}: HTTP {status}{}: {message}", exc_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default())]
+    Status {
+        call: &'static str,
+        status: u16,
+        exc_type: Option<String>,
+        message: String,
+    },
+    #[error("{call}: unexpected response: {detail}")]
+    Unexpected { call: &'static str, detail: String },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The user the tool creates, with the keys it stores in Frappe's encrypted Password field.
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password: &'a Secret,
+    pub api_key: &'a str,
+    pub api_secret: &'a Secret,
+}
+
+#[derive(Clone)]
+pub struct Frappe {
+    client: reqwest::Client,
+    base: String,
+    site: String,
+}
+
+/// A logged-in Administrator session (the `sid` cookie).
+pub struct Session {
+    sid: Secret,
+}
+
+pub enum SettingsOutcome {
+    Written,
+    DocTypeMissing,
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Frappe {
+    pub fn new(base_url: &str, site: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client without custom TLS always builds");
+        Self {
+            client,
+            base: base_url.trim_end_matches('/').to_owned(),
+            site: site.to_owned(),
+        }
+    }
+
+    /// POST /api/method/login. A 404 means Frappe does not know the Host header's site.
+    pub async fn login(&self, user: &str, password: &Secret) -> Result<Session, ApiError> {
+        let call = "login";
+        let body = json!({"usr": user, "pwd": password.expose()});
+        let resp = self
+            .send(
+                call,
+                Method::POST,
+                "/api/method/login",
+                Some(body),
+                None,
+                None,
+            )
+            .await?;
+        let sid = resp
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.strip_prefix("sid=")
+                    .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+            })
+            .filter(|sid| !sid.is_empty() && sid != "Guest");
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(error_from(
+                call,
+                status,
+                resp.text().await.unwrap_or_default(),
+            ));
+        }
+        let sid = sid.ok_or(ApiError::Unexpected {
+            call,
+            detail: "login answered 200 without a sid cookie".into(),
+        })?;
+        Ok(Session {
+            sid: Secret::new(sid),
+        })
+    }
+
+    /// POST /api/resource/User: user, password, System Manager role and API key+secret in
+    /// one document insert, one transaction. `new_password` is hashed by User.on_update;
+    /// `api_secret` is a Password field, so Frappe encrypts it into `__Auth`.
+    pub async fn create_user(&self, s: &Session, u: &NewUser<'_>) -> Result<(), ApiError> {
+        let call = "create user";
+        let body = json!({
+            "email": u.email,
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "enabled": 1,
+            "user_type": "System User",
+            "send_welcome_email": 0,
+            "new_password": u.password.expose(),
+            "roles": [{"role": "System Manager"}],
+            "api_key": u.api_key,
+            "api_secret": u.api_secret.expose(),
+        });
+        let v = self
+            .json(
+                call,
+                Method::POST,
+                "/api/resource/User",
+                Some(body),
+                Some(s),
+                None,
+            )
+            .await?;
+        let name = v.pointer("/data/name").and_then(Value::as_str);
+        if name != Some(u.email) {
+            return Err(ApiError::Unexpected {
+                call,
+                detail: format!("created document is named {name:?}, not the email"),
+            });
+        }
+        Ok(())
+    }
+
+    /// PUT /api/resource/SaaS Settings/SaaS Settings. PUT, not POST: POST on a Single
+    /// replaces the whole document. Frappe v15 answers a write to a DocType that does not
+    /// exist with 404 DoesNotExistError or 500 ImportError, depending on the path taken.
+    pub async fn write_saas_settings(
+        &self,
+        s: &Session,
+        values: Value,
+    ) -> Result<SettingsOutcome, ApiError> {
+        let call = "write SaaS Settings";
+        match self
+            .json(
+                call,
+                Method::PUT,
+                "/api/resource/SaaS%20Settings/SaaS%20Settings",
+                Some(values),
+                Some(s),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(SettingsOutcome::Written),
+            Err(ApiError::Status { status: 404, .. }) => Ok(SettingsOutcome::DocTypeMissing),
+            Err(ApiError::Status {
+                status: 500,
+                exc_type: Some(t),
+                ..
+            }) if t == "ImportError" || t == "ModuleNotFoundError" || t == "DoesNotExistError" => {
+                Ok(SettingsOutcome::DocTypeMissing)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET /api/method/frappe.auth.get_logged_user with `Authorization: token key:secret`;
+    /// returns the user Frappe authenticated.
+    pub async fn whoami_with_token(
+        &self,
+        api_key: &str,
+        api_secret: &Secret,
+    ) -> Result<String, ApiError> {
+        let call = "prove API keys";
+        let token = Secret::new(format!("token {api_key}:{}", api_secret.expose()));
+        let v = self
+            .json(
+                call,
+                Method::GET,
+                "/api/method/frappe.auth.get_logged_user",
+                None,
+                None,
+                Some(&token),
+            )
+            .await?;
+        v.get("message")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or(ApiError::Unexpected {
+                call,
+                detail: "no message in get_logged_user answer".into(),
+            })
+    }
+
+    async fn json(
+        &self,
+        call: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        s: Option<&Session>,
+        auth: Option<&Secret>,
+    ) -> Result<Value, ApiError> {
+        let resp = self.send(call, method, path, body, s, auth).await?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| ApiError::Unexpected {
+            call,
+            detail: e.to_string(),
+        })?;
+        if !status.is_success() {
+            return Err(error_from(call, status, text));
+        }
+        serde_json::from_str(&text).map_err(|_| ApiError::Unexpected {
+            call,
+            detail: format!("HTTP {status} without JSON body"),
+        })
+    }
+
+    async fn send(
+        &self,
+        call: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        s: Option<&Session>,
+        auth: Option<&Secret>,
+    ) -> Result<reqwest::Response, ApiError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self
+            .client
+            .request(method, &url)
+            .header(HOST, &self.site)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        if let Some(s) = s {
+            req = req.header(COOKIE, format!("sid={}", s.sid.expose()));
+        }
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a.expose());
+        }
+        tracing::debug!(call, %url, site = %self.site, "frappe request");
+        req.send().await.map_err(|e| ApiError::Unreachable {
+            call,
+            url: url.clone(),
+            detail: if e.is_timeout() {
+                "timed out".into()
+            } else {
+                without_url(&e)
+            },
+        })
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+/// Frappe's error body: `exc_type`, and the human message in `_server_messages`
+/// (a JSON list of JSON-encoded objects with a `message`), else `message`/`_error_message`.
+fn error_from(call: &'static str, status: StatusCode, body: String) -> ApiError {
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let exc_type = v.get("exc_type").and_then(Value::as_str).map(String::from);
+    let server_messages: Vec<String> = v
+        .get("_server_messages")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| match serde_json::from_str::<Value>(&m) {
+            Ok(obj) => obj
+                .get("message")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or(m),
+            Err(_) => m,
+        })
+        .collect();
+    let message = if !server_messages.is_empty() {
+        strip_tags(&server_messages.join("; "))
+    } else if let Some(m) = v
+        .get("_error_message")
+        .or_else(|| v.get("message"))
+        .and_then(Value::as_str)
+    {
+        strip_tags(m)
+    } else if v.is_null() {
+        // Not JSON: Frappe's HTML 404 for an unknown site, or a proxy's page.
+        let text = strip_tags(&body);
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(200)
+            .collect()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    };
+    ApiError::Status {
+        call,
+        status: status.as_u16(),
+        exc_type,
+        message,
+    }
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_messages_become_the_error_message() {
+        let body = r#"{"exc_type":"DuplicateEntryError","_server_messages":"[\"{\\\"message\\\": \\\"User <strong>a@b.co</strong> already exists\\\"}\"]"}"#;
+        let e = error_from("create user", StatusCode::CONFLICT, body.into());
+        assert_eq!(
+            e.to_string(),
+            "create user: HTTP 409 DuplicateEntryError: User a@b.co already exists"
+        );
+    }
+
+    #[test]
+    fn html_bodies_are_reduced_to_text() {
+        let e = error_from(
+            "login",
+            StatusCode::NOT_FOUND,
+            "<html><body><h1>Not Found</h1><p>x.localhost does not exist</p></body></html>".into(),
+        );
+        assert!(
+            e.to_string()
+                .ends_with("Not Found x.localhost does not exist")
+                || e.to_string().contains("does not exist"),
+            "{e}"
+        );
+        assert_eq!(e.status(), Some(404));
+    }
+}

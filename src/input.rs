@@ -1,0 +1,404 @@
+//! The sign-up request and its validation: everything is checked here, before any side
+//! effect, so a bad request never reaches bench, MariaDB or Frappe.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+/// Subdomains that would shadow infrastructure or confuse users.
+const RESERVED_SUBDOMAINS: &[&str] = &[
+    "www",
+    "admin",
+    "api",
+    "master",
+    "mail",
+    "smtp",
+    "imap",
+    "pop",
+    "ftp",
+    "ns1",
+    "ns2",
+    "localhost",
+    "assets",
+    "files",
+    "static",
+    "app",
+    "apps",
+    "root",
+    "test",
+    "dev",
+    "staging",
+    "support",
+    "help",
+    "status",
+    "docs",
+    "blog",
+    "webmail",
+    "autodiscover",
+    "frappe",
+    "erpnext",
+];
+
+/// Frappe stores first_name, last_name and the organisation in Data fields (varchar 140).
+const MAX_NAME_CHARS: usize = 140;
+/// passlib's pbkdf2 refuses passwords over 4096 bytes; stay far below it.
+const MAX_PASSWORD_CHARS: usize = 128;
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A sign-up as the caller sends it: positional arguments or a JSON request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignupRequest {
+    pub subdomain: String,
+    pub email: String,
+    pub full_name: String,
+    pub password: Secret,
+    pub organization_name: String,
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// A request that passed validation, with everything derived from it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub subdomain: String,
+    pub site: String,
+    pub db_name: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password: Secret,
+    pub organization_name: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {reason}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidInput {
+    InvalidInput {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl SignupRequest {
+    /// Validates every field and derives the site and database names.
+    pub fn validate(self, site_domain: &str) -> Result<Tenant, InvalidInput> {
+        validate_subdomain(&self.subdomain)?;
+        let email = validate_email(&self.email)?;
+        let (first_name, last_name) = split_full_name(&self.full_name)?;
+        validate_password(&self.password, &email, &self.full_name)?;
+        let organization_name = validate_name("organizationName", &self.organization_name)?;
+        let site = site_name(&self.subdomain, site_domain);
+        Ok(Tenant {
+            db_name: db_name_for(&site),
+            site,
+            subdomain: self.subdomain,
+            email,
+            first_name,
+            last_name,
+            password: self.password,
+            organization_name,
+        })
+    }
+}
+
+pub fn site_name(subdomain: &str, site_domain: &str) -> String {
+    format!("{subdomain}.{site_domain}")
+}
+
+/// The database (and DB user) name this tool gives a site: `ft_` and 16 hex digits of
+/// SHA-256 of the site name. Deterministic, so a leftover database of an earlier run of
+/// the same site is found before anything is created, and recognisable, so orphan cleanup
+/// knows a database this tool made even when Frappe never wrote a table into it.
+pub fn db_name_for(site: &str) -> String {
+    let digest = Sha256::digest(site.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("ft_{hex}")
+}
+
+pub fn validate_subdomain(s: &str) -> Result<(), InvalidInput> {
+    let field = "subdomain";
+    if s.is_empty() || s.len() > 63 {
+        return Err(invalid(field, "must be 1 to 63 characters"));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(invalid(
+            field,
+            "only lower-case letters a-z, digits and '-' are allowed",
+        ));
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Err(invalid(field, "must not start or end with '-'"));
+    }
+    if RESERVED_SUBDOMAINS.contains(&s) {
+        return Err(invalid(field, format!("'{s}' is reserved")));
+    }
+    Ok(())
+}
+
+/// Also checks the domain so the site name stays a valid host name.
+pub fn validate_site_domain(d: &str) -> Result<(), InvalidInput> {
+    let field = "site domain";
+    if d.is_empty() || d.len() > 180 {
+        return Err(invalid(field, "must be 1 to 180 characters"));
+    }
+    for label in d.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(invalid(
+                field,
+                format!("'{d}' is not a lower-case DNS name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A pragmatic address check, no stricter than Frappe's own `validate_email_address`
+/// for ordinary addresses: one '@', a dotted domain of DNS labels, printable local part.
+/// Returned lower-cased, because Frappe names the User document by the lower-cased email.
+pub fn validate_email(raw: &str) -> Result<String, InvalidInput> {
+    let field = "email";
+    let e = raw.trim().to_ascii_lowercase();
+    if e.len() > 140 {
+        return Err(invalid(field, "must be at most 140 characters"));
+    }
+    let Some((local, domain)) = e.split_once('@') else {
+        return Err(invalid(field, "must contain '@'"));
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b));
+    if !local_ok {
+        return Err(invalid(field, "the part before '@' is not a valid mailbox"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+    if !domain_ok {
+        return Err(invalid(field, "the domain after '@' is not valid"));
+    }
+    Ok(e)
+}
+
+/// A display name: trimmed, not empty, no control characters, no markup brackets
+/// (Frappe would sanitise them away and the tenant would see a different name).
+pub fn validate_name(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    if s.contains(['<', '>']) {
+        return Err(invalid(field, "must not contain '<' or '>'"));
+    }
+    Ok(s.to_owned())
+}
+
+/// "John Ronald Tolkien" → ("John", "Ronald Tolkien"), as the seed script split it.
+pub fn split_full_name(raw: &str) -> Result<(String, String), InvalidInput> {
+    let full = validate_name("fullName", raw)?;
+    let mut parts = full.splitn(2, char::is_whitespace);
+    let first = parts.next().unwrap_or_default().to_owned();
+    let last = parts.next().unwrap_or_default().trim().to_owned();
+    Ok((first, last))
+}
+
+/// The seed's rule (8+ characters, upper, lower, digit) plus what a new Frappe site
+/// would refuse later: see `password_policy_blocks` for Frappe's own checks.
+pub fn validate_password(p: &Secret, email: &str, full_name: &str) -> Result<(), InvalidInput> {
+    let field = "password";
+    let s = p.expose();
+    let n = s.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(invalid(
+            field,
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    let has = |f: fn(&char) -> bool| s.chars().any(|c| f(&c));
+    if !(has(char::is_ascii_lowercase)
+        && has(char::is_ascii_uppercase)
+        && has(char::is_ascii_digit))
+    {
+        return Err(invalid(
+            field,
+            "must mix upper-case and lower-case letters and digits",
+        ));
+    }
+    let lower = s.to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
+    if local.len() >= 4 && lower.contains(local) {
+        return Err(invalid(field, "must not contain the email address"));
+    }
+    if full_name
+        .split_whitespace()
+        .any(|w| w.chars().count() >= 4 && lower.contains(&w.to_lowercase()))
+    {
+        return Err(invalid(field, "must not contain the user's name"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(sub: &str) -> SignupRequest {
+        SignupRequest {
+            subdomain: sub.into(),
+            email: "John@Acme.com".into(),
+            full_name: "John Doe".into(),
+            password: Secret::new("SecurePass123"),
+            organization_name: "Acme Corporation".into(),
+        }
+    }
+
+    #[test]
+    fn a_good_request_derives_site_db_and_names() {
+        let t = request("acme-corp").validate("localhost").unwrap();
+        assert_eq!(t.site, "acme-corp.localhost");
+        assert_eq!(t.email, "john@acme.com");
+        assert_eq!(
+            (t.first_name.as_str(), t.last_name.as_str()),
+            ("John", "Doe")
+        );
+        assert!(t.db_name.starts_with("ft_") && t.db_name.len() == 19);
+        assert_eq!(t.db_name, db_name_for("acme-corp.localhost"));
+        assert_ne!(t.db_name, db_name_for("acme-corp2.localhost"));
+    }
+
+    #[test]
+    fn subdomains_must_be_dns_labels_and_not_reserved() {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "www",
+            "admin",
+            "api",
+            "master",
+            "mail",
+            "ü",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_subdomain(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["a", "acme-corp", "x1", &"a".repeat(63)] {
+            assert!(validate_subdomain(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@b.c",
+            "@acme.com",
+            "a..b@acme.com",
+            "a@-acme.com",
+            "a b@acme.com",
+            "a\u{7}@acme.com",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(validate_email(" A.B+x@Acme.co ").unwrap(), "a.b+x@acme.co");
+    }
+
+    #[test]
+    fn passwords_follow_the_seed_rule_and_frappe_personal_data_rule() {
+        let check = |p: &str| validate_password(&Secret::new(p), "john@acme.com", "John Doe");
+        assert!(check("SecurePass123").is_ok());
+        for bad in [
+            "Short1a",
+            "alllowercase1",
+            "ALLUPPER123",
+            "NoDigitsHere",
+            "John1234Doe",
+            "xJohn@acme1X",
+            "Ab1\u{7}defgh",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check(&format!("Aa1{}", "x".repeat(200))).is_err());
+    }
+
+    #[test]
+    fn names_refuse_control_characters_markup_and_excess() {
+        assert!(split_full_name("  ").is_err());
+        assert!(split_full_name("John\u{0}Doe").is_err());
+        assert!(split_full_name("<script>").is_err());
+        assert!(validate_name("organizationName", &"x".repeat(141)).is_err());
+        assert_eq!(
+            split_full_name("Cher").unwrap(),
+            ("Cher".into(), String::new())
+        );
+        assert_eq!(
+            split_full_name(" Mary  Ann Smith ").unwrap(),
+            ("Mary".into(), "Ann Smith".into())
+        );
+    }
+
+    #[test]
+    fn json_requests_refuse_unknown_fields() {
+        let ok = r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":"Xx123456","organizationName":"O"}"#;
+        assert!(serde_json::from_str::<SignupRequest>(ok).is_ok());
+        let extra = r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":"Xx123456","organizationName":"O","x":1}"#;
+        assert!(serde_json::from_str::<SignupRequest>(extra).is_err());
+    }
+}
