@@ -120,8 +120,14 @@ impl Db {
     }
 
     pub async fn drop_user(&mut self, user: &str, host: &str) -> Result<(), DbError> {
+        // Account names cannot be bound as parameters in DROP USER.
+        let sql = format!(
+            "DROP USER IF EXISTS {}@{}",
+            quote_literal(user),
+            quote_literal(host)
+        );
         self.conn
-            .exec_drop("DROP USER IF EXISTS ?@?", (user, host))
+            .query_drop(sql)
             .await
             .map_err(q(format!("dropping DB user {user}@{host}")))
     }
@@ -130,6 +136,10 @@ impl Db {
 /// Backtick-quotes an identifier. Our names are `ft_` + hex, but never trust that here.
 fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -148,6 +158,7 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("ft_ab"), "`ft_ab`");
         assert_eq!(quote_ident("a`b"), "`a``b`");
+        assert_eq!(quote_literal("o'k\\"), "'o''k\\\\'");
         assert!(lock_name("ft_0123456789abcdef").len() <= 64);
     }
 }

@@ -1,0 +1,385 @@
+//! Test doubles for the outside systems: a temporary bench driven by the bench double
+//! (tests/bench-double/bench), a strict fake Frappe that serves the responses recorded in
+//! fixtures/frappe-v15/, and the real MariaDB.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// MariaDB root URL for the tests; the bench double and the tool both use it.
+pub fn mariadb_url() -> String {
+    std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// Runs one SQL query against the real MariaDB. Panics (fails the test) when MariaDB is
+/// absent: these tests never pass without it.
+pub fn sql(query: &str) -> Vec<mysql_async::Row> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::from_url(mariadb_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "these tests need MariaDB at TEST_MARIADB_URL ({}): {e}",
+                    mariadb_url()
+                )
+            });
+        let rows = conn.query(query).await.unwrap();
+        conn.disconnect().await.unwrap();
+        rows
+    })
+}
+
+pub fn database_exists(db: &str) -> bool {
+    !sql(&format!(
+        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
+    ))
+    .is_empty()
+}
+
+pub fn db_user_exists(user: &str) -> bool {
+    !sql(&format!("SELECT 1 FROM mysql.user WHERE User = '{user}'")).is_empty()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A throw-away bench directory for the bench double.
+pub struct TestBench {
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl TestBench {
+    pub fn new(apps: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sites = dir.path().join("sites");
+        std::fs::create_dir_all(&sites).unwrap();
+        let mut apps_txt = String::from("frappe\n");
+        for a in apps {
+            apps_txt.push_str(a);
+            apps_txt.push('\n');
+        }
+        std::fs::write(sites.join("apps.txt"), apps_txt).unwrap();
+        let url = url::Url::parse(&mariadb_url()).unwrap();
+        let common = serde_json::json!({"db_host": url.host_str().unwrap(), "db_port": url.port().unwrap_or(3306)});
+        std::fs::write(sites.join("common_site_config.json"), common.to_string()).unwrap();
+        let log = dir.path().join("bench-calls.jsonl");
+        Self { dir, log }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn site_dir(&self, site: &str) -> PathBuf {
+        self.path().join("sites").join(site)
+    }
+
+    pub fn archived(&self, site: &str) -> bool {
+        self.path().join("archived/sites").join(site).exists()
+    }
+
+    /// Every bench call the tool made: argv and how many stdin lines bench read.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn calls_of(&self, command: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["argv"].as_array().unwrap().iter().any(|a| a == command))
+            .count()
+    }
+}
+
+/// How the fake answers one call, besides its realistic default.
+#[derive(Clone)]
+pub enum Inject {
+    /// Answer with a recorded fixture instead (e.g. "create-user-weak-password").
+    Fixture(&'static str),
+    /// Answer with this status and plain-text body (a proxy error, not Frappe's).
+    Status(u16, &'static str),
+    /// Never answer within the test's deadline.
+    Hang,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// api_key → (email, api_secret), from the users created through the fake.
+    users: HashMap<String, (String, String)>,
+    saas_settings_exists: bool,
+    inject: HashMap<&'static str, Inject>,
+    calls: Vec<(String, String)>,
+    unexpected: Vec<String>,
+}
+
+/// A strict fake of Frappe's REST API for sites of one bench: responses are the recorded
+/// fixtures, login checks the Administrator password bench was given, token auth checks
+/// the keys stored by the user insert, and any request it does not know fails the test.
+pub struct FakeFrappe {
+    pub url: String,
+    state: Arc<Mutex<FakeState>>,
+    server: Arc<tiny_http::Server>,
+}
+
+pub fn fixture(name: &str) -> (u16, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/frappe-v15")
+        .join(format!("{name}.json"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (
+        v["status"].as_u64().unwrap() as u16,
+        v["body"].as_str().unwrap().to_owned(),
+    )
+}
+
+impl FakeFrappe {
+    pub fn start(bench: &TestBench) -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let sites = bench.path().join("sites");
+        let (srv, st) = (server.clone(), state.clone());
+        thread::spawn(move || {
+            for req in srv.incoming_requests() {
+                let (st, sites) = (st.clone(), sites.clone());
+                thread::spawn(move || handle(req, &st, &sites));
+            }
+        });
+        Self { url, state, server }
+    }
+
+    pub fn with_saas_settings(self) -> Self {
+        self.state.lock().unwrap().saas_settings_exists = true;
+        self
+    }
+
+    pub fn inject(self, call: &'static str, how: Inject) -> Self {
+        self.state.lock().unwrap().inject.insert(call, how);
+        self
+    }
+
+    pub fn calls(&self, call: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(c, _)| c == call)
+            .count()
+    }
+
+    /// Fails the test if the tool sent anything the fake does not know.
+    pub fn assert_no_unexpected(&self) {
+        let st = self.state.lock().unwrap();
+        assert!(
+            st.unexpected.is_empty(),
+            "unexpected requests to fake Frappe: {:?}",
+            st.unexpected
+        );
+    }
+}
+
+impl Drop for FakeFrappe {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
+    let header = |name: &'static str| {
+        req.headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.to_string())
+    };
+    let host = header("Host").unwrap_or_default();
+    let cookie = header("Cookie").unwrap_or_default();
+    let auth = header("Authorization").unwrap_or_default();
+    let mut body = String::new();
+    let _ = req.as_reader().read_to_string(&mut body);
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let call = match (req.method().as_str(), req.url()) {
+        ("POST", "/api/method/login") => "login",
+        ("POST", "/api/resource/User") => "create-user",
+        ("PUT", "/api/resource/SaaS%20Settings/SaaS%20Settings") => "saas-settings",
+        ("GET", "/api/method/frappe.auth.get_logged_user") => "get-logged-user",
+        (m, u) => {
+            state.lock().unwrap().unexpected.push(format!("{m} {u}"));
+            return respond(req, 599, "unexpected request".into());
+        }
+    };
+    let inject = {
+        let mut st = state.lock().unwrap();
+        st.calls.push((call.into(), host.clone()));
+        st.inject.get(call).cloned()
+    };
+    let site_dir = sites.join(&host);
+    if !site_dir.join("site_config.json").exists() {
+        let (s, b) = fixture("unknown-site");
+        return respond(req, s, b.replace("no-such-site.localhost", &host));
+    }
+    match inject {
+        Some(Inject::Fixture(name)) => {
+            let (s, b) = fixture(name);
+            return respond(req, s, b);
+        }
+        Some(Inject::Status(s, b)) => return respond(req, s, b.into()),
+        Some(Inject::Hang) => {
+            thread::sleep(Duration::from_secs(60));
+            return respond(req, 504, "too late".into());
+        }
+        None => {}
+    }
+    let logged_in = cookie.contains("sid=fake-sid-");
+    let (status, text) = match call {
+        "login" => {
+            let admin = std::fs::read_to_string(site_dir.join(".double_admin_password"))
+                .unwrap_or_default();
+            if body["usr"] == "Administrator"
+                && body["pwd"].as_str() == Some(admin.trim_end_matches('\n'))
+            {
+                let (s, b) = fixture("login-ok");
+                let resp = tiny_http::Response::from_string(b)
+                    .with_status_code(s)
+                    .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap())
+                    .with_header(tiny_http::Header::from_bytes("Set-Cookie", "sid=fake-sid-1234; Expires=Thu, 01 Jan 2099 00:00:00 GMT; HttpOnly; Path=/; SameSite=Lax").unwrap());
+                let _ = req.respond(resp);
+                return;
+            }
+            fixture("login-wrong-password")
+        }
+        _ if !logged_in && call != "get-logged-user" => fixture("list-users-as-guest"),
+        "create-user" => {
+            let email = body["email"].as_str().unwrap_or_default().to_owned();
+            let key = body["api_key"].as_str().unwrap_or_default().to_owned();
+            let mut st = state.lock().unwrap();
+            if st.users.values().any(|(e, _)| *e == email) {
+                let (s, b) = fixture("create-user-duplicate");
+                (s, b.replace("{{email}}", &email))
+            } else {
+                st.users.insert(
+                    key.clone(),
+                    (
+                        email.clone(),
+                        body["api_secret"].as_str().unwrap_or_default().into(),
+                    ),
+                );
+                let (s, b) = fixture("create-user-ok");
+                (
+                    s,
+                    b.replace("{{email}}", &email).replace("{{apiKey}}", &key),
+                )
+            }
+        }
+        "saas-settings" => {
+            if state.lock().unwrap().saas_settings_exists {
+                fixture("saas-settings-ok")
+            } else {
+                fixture("saas-settings-missing")
+            }
+        }
+        _ => {
+            let (key, secret) = auth
+                .strip_prefix("token ")
+                .and_then(|t| t.split_once(':'))
+                .unwrap_or_default();
+            match state.lock().unwrap().users.get(key) {
+                Some((email, s)) if s == secret => {
+                    let (st, b) = fixture("get-logged-user-token-ok");
+                    (st, b.replace("{{email}}", email))
+                }
+                _ => fixture("get-logged-user-token-bad"),
+            }
+        }
+    };
+    respond(req, status, text)
+}
+
+fn respond(req: tiny_http::Request, status: u16, body: String) {
+    let ct = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/html; charset=utf-8"
+    };
+    let resp = tiny_http::Response::from_string(body)
+        .with_status_code(status)
+        .with_header(tiny_http::Header::from_bytes("Content-Type", ct).unwrap());
+    let _ = req.respond(resp);
+}
+
+/// The tool run as a user would run it: env configured for the local executor with the
+/// bench double, the fake Frappe and the real MariaDB. Nothing else from our env leaks in.
+pub fn tool(bench: &TestBench, frappe: &FakeFrappe) -> Command {
+    let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench-double/bench");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BENCH_EXECUTOR", "local")
+        .env("BENCH_BIN", double)
+        .env("BENCH_PATH", bench.path())
+        .env("BENCH_DOUBLE_LOG", &bench.log)
+        .env("FRAPPE_URL", &frappe.url)
+        .env("MARIADB_URL", mariadb_url())
+        .env("PROVISION_TIMEOUT", "60");
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub json: Value,
+    pub stderr: String,
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    let out: Output = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "stdout must be exactly one JSON line, got: {stdout:?}"
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(lines[0]).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+pub const PASSWORD: &str = "Tr1cky-Lantern-42";
+
+pub fn provision_args(cmd: &mut Command, subdomain: &str) {
+    cmd.args([
+        "provision",
+        subdomain,
+        "jane@acme.com",
+        "Jane Roe",
+        PASSWORD,
+        "Acme Inc",
+    ]);
+}
+
+/// Drops what a test left in MariaDB, whatever the outcome.
+pub fn forget_site(site: &str) {
+    let db = frappe_tenant::input::db_name_for(site);
+    sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
+    sql(&format!("DROP USER IF EXISTS '{db}'@'%'"));
+    sql(&format!("DROP USER IF EXISTS '{db}'@'localhost'"));
+}
