@@ -11,16 +11,30 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 fn e2e_env() {
-    assert_eq!(std::env::var("FRAPPE_E2E").as_deref(), Ok("1"), "set FRAPPE_E2E=1 and the tool's env to run the e2e suite");
+    assert_eq!(
+        std::env::var("FRAPPE_E2E").as_deref(),
+        Ok("1"),
+        "set FRAPPE_E2E=1 and the tool's env to run the e2e suite"
+    );
     let url = std::env::var("FRAPPE_URL").unwrap_or_else(|_| "http://localhost:8080".into());
-    let ping = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url]).output().expect("curl runs");
+    let ping = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .output()
+        .expect("curl runs");
     let code = String::from_utf8_lossy(&ping.stdout).to_string();
     assert!(code != "000", "no Frappe answers at FRAPPE_URL={url}");
 }
 
 fn provision(sub: &str, email: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
-        .args(["provision", sub, email, "Jane Roe", "Tr1cky-Lantern-42", "E2E Org"])
+        .args([
+            "provision",
+            sub,
+            email,
+            "Jane Roe",
+            "Tr1cky-Lantern-42",
+            "E2E Org",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -29,17 +43,36 @@ fn provision(sub: &str, email: &str) -> std::process::Child {
 
 fn finish(child: std::process::Child) -> (i32, Value) {
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap())
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
 }
 
 fn site_sql(db: &str, query: &str) -> String {
     let url = url::Url::parse(&std::env::var("MARIADB_URL").unwrap()).unwrap();
     let out = Command::new("mariadb")
         .env("MYSQL_PWD", url.password().unwrap_or_default())
-        .args(["-h", url.host_str().unwrap(), "-P", &url.port().unwrap_or(3306).to_string(), "-u", url.username(), "-N", "-B", db, "-e", query])
+        .args([
+            "-h",
+            url.host_str().unwrap(),
+            "-P",
+            &url.port().unwrap_or(3306).to_string(),
+            "-u",
+            url.username(),
+            "-N",
+            "-B",
+            db,
+            "-e",
+            query,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -48,12 +81,24 @@ fn drop_site(site: &str) {
     let url = url::Url::parse(&std::env::var("MARIADB_URL").unwrap()).unwrap();
     let mut child = Command::new(bench)
         .current_dir(std::env::var("BENCH_PATH").unwrap())
-        .args(["drop-site", site, "--force", "--no-backup", "--db-root-username", url.username()])
+        .args([
+            "drop-site",
+            site,
+            "--force",
+            "--no-backup",
+            "--db-root-username",
+            url.username(),
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{}", url.password().unwrap_or_default()).unwrap();
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{}",
+        url.password().unwrap_or_default()
+    )
+    .unwrap();
     assert!(child.wait().unwrap().success());
 }
 
@@ -69,7 +114,10 @@ fn provision_verify_drop_cycle() {
     let (code, j) = finish(provision(&s, "jane@e2e.example.com"));
     assert_eq!(code, 0, "{j}");
     let db = j["dbName"].as_str().unwrap();
-    let user = site_sql(db, "SELECT CONCAT(enabled, ' ', user_type) FROM tabUser WHERE name='jane@e2e.example.com'");
+    let user = site_sql(
+        db,
+        "SELECT CONCAT(enabled, ' ', user_type) FROM tabUser WHERE name='jane@e2e.example.com'",
+    );
     assert_eq!(user, "1 System User");
     let role = site_sql(db, "SELECT COUNT(*) FROM `tabHas Role` WHERE parent='jane@e2e.example.com' AND role='System Manager'");
     assert_eq!(role, "1");
@@ -85,7 +133,10 @@ fn provision_verify_drop_cycle() {
 fn concurrent_provisions_all_succeed() {
     e2e_env();
     let subs: Vec<String> = (0..2).map(|_| sub("e2ec")).collect();
-    let children: Vec<_> = subs.iter().map(|s| provision(s, &format!("{s}@e2e.example.com"))).collect();
+    let children: Vec<_> = subs
+        .iter()
+        .map(|s| provision(s, &format!("{s}@e2e.example.com")))
+        .collect();
     for child in children {
         let (code, j) = finish(child);
         assert_eq!(code, 0, "{j}");
@@ -101,8 +152,18 @@ fn an_existing_site_is_refused_untouched() {
     let (code, j) = finish(provision(&s, "a@e2e.example.com"));
     assert_eq!(code, 0, "{j}");
     let (code2, j2) = finish(provision(&s, "b@e2e.example.com"));
-    assert_eq!((code2, j2["code"].as_str()), (1, Some("SITE_EXISTS")), "{j2}");
+    assert_eq!(
+        (code2, j2["code"].as_str()),
+        (1, Some("SITE_EXISTS")),
+        "{j2}"
+    );
     let db = j["dbName"].as_str().unwrap();
-    assert_eq!(site_sql(db, "SELECT COUNT(*) FROM tabUser WHERE name='a@e2e.example.com'"), "1");
+    assert_eq!(
+        site_sql(
+            db,
+            "SELECT COUNT(*) FROM tabUser WHERE name='a@e2e.example.com'"
+        ),
+        "1"
+    );
     drop_site(j["site"].as_str().unwrap());
 }
