@@ -167,3 +167,50 @@ fn an_existing_site_is_refused_untouched() {
     );
     drop_site(j["site"].as_str().unwrap());
 }
+
+#[test]
+#[ignore = "needs FRAPPE_E2E=1 and a real Frappe bench"]
+fn a_rest_failure_after_a_real_new_site_rolls_it_back() {
+    e2e_env();
+    let s = sub("e2er");
+    // Frappe unreachable for the REST steps: the real site exists by then and must go.
+    let child = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+        .args([
+            "provision",
+            &s,
+            "r@e2e.example.com",
+            "Jane Roe",
+            "Tr1cky-Lantern-42",
+            "E2E Org",
+        ])
+        .env("FRAPPE_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (code, j) = finish(child);
+    assert_eq!(
+        (code, j["code"].as_str()),
+        (3, Some("ADMIN_LOGIN_FAILED")),
+        "{j}"
+    );
+    let site_dir = std::path::Path::new(&std::env::var("BENCH_PATH").unwrap())
+        .join("sites")
+        .join(j["site"].as_str().unwrap());
+    assert!(!site_dir.exists(), "site folder left behind");
+    let db = frappe_tenant::input::db_name_for(j["site"].as_str().unwrap());
+    assert_eq!(
+        site_sql(
+            "information_schema",
+            &format!("SELECT COUNT(*) FROM SCHEMATA WHERE SCHEMA_NAME='{db}'")
+        ),
+        "0"
+    );
+    assert_eq!(
+        site_sql(
+            "mysql",
+            &format!("SELECT COUNT(*) FROM user WHERE User='{db}'")
+        ),
+        "0"
+    );
+}

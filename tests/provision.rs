@@ -425,3 +425,61 @@ fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() 
     assert_eq!(c.bench.calls_of("new-site"), 1);
     assert!(database_exists(&c.db), "the winner's database survives");
 }
+
+#[test]
+fn both_spellings_of_the_db_host_flag_reach_new_site() {
+    for (setting, flag) in [
+        ("no-mariadb-socket", "--no-mariadb-socket"),
+        ("login-scope", "--mariadb-user-host-login-scope=%"),
+    ] {
+        let c = Case::new(&[]);
+        let mut cmd = tool(&c.bench, &c.frappe);
+        cmd.env("BENCH_DB_HOST_FLAG", setting);
+        provision_args(&mut cmd, &c.sub);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "{}", r.json);
+        let argv = c.bench.calls()[0]["argv"].clone();
+        assert!(argv.as_array().unwrap().iter().any(|a| a == flag), "{argv}");
+        // Either way the site's DB user must be reachable from every container.
+        let hosts = sql(&format!(
+            "SELECT Host FROM mysql.user WHERE User = '{}'",
+            c.db
+        ));
+        let hosts: Vec<String> = hosts
+            .into_iter()
+            .map(|row| mysql_async::from_row(row))
+            .collect();
+        assert_eq!(hosts, vec!["%".to_string()]);
+    }
+}
+
+#[test]
+fn sigterm_rolls_back_like_a_failure() {
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("BENCH_DOUBLE_HANG", "new-site");
+    provision_args(&mut cmd, &c.sub);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the hanging new-site has created the database, then stop the tool.
+    for _ in 0..100 {
+        if database_exists(&c.db) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(database_exists(&c.db), "new-site never got going");
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_slice(&out.stdout).unwrap(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(r.json["code"], "INTERRUPTED", "{}", r.json);
+    c.assert_rolled_back(&r);
+}
