@@ -445,10 +445,7 @@ fn both_spellings_of_the_db_host_flag_reach_new_site() {
             "SELECT Host FROM mysql.user WHERE User = '{}'",
             c.db
         ));
-        let hosts: Vec<String> = hosts
-            .into_iter()
-            .map(|row| mysql_async::from_row(row))
-            .collect();
+        let hosts: Vec<String> = hosts.into_iter().map(mysql_async::from_row).collect();
         assert_eq!(hosts, vec!["%".to_string()]);
     }
 }
