@@ -65,6 +65,8 @@ struct State {
     /// Set just before `new-site` starts: a failed new-site leaves a folder, a database
     /// and a DB user behind, and only a run that started it may remove them.
     site_started: bool,
+    /// new-site found the database already there: it is not ours, only the folder is.
+    foreign_db: bool,
     warnings: Vec<String>,
     steps: Vec<StepTiming>,
 }
@@ -92,6 +94,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
     let mut state = State {
         db: None,
         site_started: false,
+        foreign_db: false,
         warnings: vec![],
         steps: vec![],
     };
@@ -216,7 +219,8 @@ async fn run_steps(
     let clock = Instant::now();
     progress(&format!("[1/5] Creating site: {}...", t.site));
     state.site_started = true;
-    cfg.bench
+    if let Err(e) = cfg
+        .bench
         .new_site(
             &t.site,
             &t.db_name,
@@ -226,7 +230,28 @@ async fn run_steps(
             deadline,
         )
         .await
-        .map_err(|e| bench_error("create-site", e))?;
+    {
+        // Someone outside this tool (no lock) made the site or its database between our
+        // check and new-site. Bench refused before creating anything: nothing there is ours.
+        let text = e.to_string();
+        if text.contains(&format!("Site {} already exists", t.site)) {
+            state.site_started = false;
+            return Err(fail(
+                Code::SiteExists,
+                "create-site",
+                format!("site {} already exists", t.site),
+            ));
+        }
+        if text.contains(&format!("Database {} already exists", t.db_name)) {
+            state.foreign_db = true;
+            return Err(fail(
+                Code::SiteExists,
+                "create-site",
+                format!("database {} already exists", t.db_name),
+            ));
+        }
+        return Err(bench_error("create-site", e));
+    }
     progress("✓ Site created successfully");
     state.steps.push(timing("create-site", clock));
 
@@ -368,6 +393,15 @@ async fn rollback(cfg: &Config, site: &str, db_name: &str, state: &mut State) ->
         user: cfg.db.user.clone(),
         password: cfg.db.password.clone(),
     };
+    if state.foreign_db {
+        let r = cfg
+            .bench
+            .remove_site_dir(site, deadline)
+            .await
+            .map_err(|e| e.to_string());
+        record(format!("remove sites/{site}"), r);
+        return undone;
+    }
     let has_config = matches!(
         cfg.bench
             .read_sites_file(&format!("{site}/site_config.json"), deadline)

@@ -480,3 +480,37 @@ fn sigterm_rolls_back_like_a_failure() {
     assert_eq!(r.json["code"], "INTERRUPTED", "{}", r.json);
     c.assert_rolled_back(&r);
 }
+
+#[test]
+fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("BENCH_DOUBLE_DELAY", "2");
+    provision_args(&mut cmd, &c.sub);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Someone runs bench by hand (no tool lock) while our new-site is starting.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    std::fs::create_dir_all(c.bench.site_dir(&c.site)).unwrap();
+    std::fs::write(
+        c.bench.site_dir(&c.site).join("site_config.json"),
+        "{\"db_name\":\"theirs\"}",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), j["code"].as_str()),
+        (Some(1), Some("SITE_EXISTS")),
+        "{j}"
+    );
+    assert_eq!(j["rollback"].as_array().unwrap().len(), 0, "{j}");
+    assert_eq!(
+        std::fs::read_to_string(c.bench.site_dir(&c.site).join("site_config.json")).unwrap(),
+        "{\"db_name\":\"theirs\"}"
+    );
+    assert_eq!(c.bench.calls_of("drop-site"), 0);
+}
