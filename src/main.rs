@@ -14,13 +14,15 @@ async fn main() -> ExitCode {
         .init();
     let cli = match frappe_tenant::cli::Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                frappe_tenant::report::exit::INVALID_INPUT
-            } else {
-                0
-            });
+            // Callers parse stdout: even a usage error answers with one JSON object.
+            return ExitCode::from(frappe_tenant::report::usage_error(&e.kind().to_string()));
         }
     };
     ExitCode::from(frappe_tenant::run(cli).await)

@@ -98,6 +98,22 @@ impl Failure {
     }
 }
 
+/// Reports a command-line usage error as the failure JSON; returns the exit code.
+pub fn usage_error(what: &str) -> u8 {
+    let failure = Failure {
+        success: false,
+        error: format!("usage: {what} (see --help)"),
+        site: String::new(),
+        code: Code::InvalidInput,
+        step: None,
+        rollback: vec![],
+        warnings: vec![],
+        elapsed: 0.0,
+    };
+    print_json(&failure);
+    failure.exit_code()
+}
+
 /// Writes one JSON object and a newline to stdout.
 pub fn print_json<T: Serialize>(value: &T) {
     let line = serde_json::to_string(value).expect("report types always serialise");

@@ -514,3 +514,18 @@ fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
     );
     assert_eq!(c.bench.calls_of("drop-site"), 0);
 }
+
+#[test]
+fn a_usage_error_still_answers_with_one_json_object() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+        .args(["provision", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (j["success"].as_bool(), j["code"].as_str()),
+        (Some(false), Some("INVALID_INPUT"))
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
