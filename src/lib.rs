@@ -42,16 +42,7 @@ async fn run_provision(args: ProvisionArgs) -> u8 {
         Ok(p) => p,
         Err((code, e)) => {
             eprintln!("✗ {e:#}");
-            let failure = Failure {
-                success: false,
-                error: format!("{e:#}"),
-                site: site_hint,
-                code,
-                step: None,
-                rollback: vec![],
-                warnings: vec![],
-                elapsed: 0.0,
-            };
+            let failure = Failure::untouched(code, format!("{e:#}"), site_hint);
             print_json(&failure);
             return failure.exit_code();
         }

@@ -79,16 +79,11 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         Ok(t) => t,
         Err(e) => {
             progress(&format!("✗ Invalid input: {e}"));
-            return Err(Failure {
-                success: false,
-                error: format!("invalid input: {e}"),
-                site: naive_site,
-                code: Code::InvalidInput,
-                step: None,
-                rollback: vec![],
-                warnings: vec![],
-                elapsed: 0.0,
-            });
+            return Err(Failure::untouched(
+                Code::InvalidInput,
+                format!("invalid input: {e}"),
+                naive_site,
+            ));
         }
     };
     let mut state = State {

@@ -84,6 +84,20 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure before any side effect: nothing to roll back.
+    pub fn untouched(code: Code, error: String, site: String) -> Self {
+        Failure {
+            success: false,
+            error,
+            site,
+            code,
+            step: None,
+            rollback: vec![],
+            warnings: vec![],
+            elapsed: 0.0,
+        }
+    }
+
     /// The exit code that tells the caller what state the failure left behind.
     pub fn exit_code(&self) -> u8 {
         if self.code == Code::InvalidInput {
@@ -100,16 +114,11 @@ impl Failure {
 
 /// Reports a command-line usage error as the failure JSON; returns the exit code.
 pub fn usage_error(what: &str) -> u8 {
-    let failure = Failure {
-        success: false,
-        error: format!("usage: {what} (see --help)"),
-        site: String::new(),
-        code: Code::InvalidInput,
-        step: None,
-        rollback: vec![],
-        warnings: vec![],
-        elapsed: 0.0,
-    };
+    let failure = Failure::untouched(
+        Code::InvalidInput,
+        format!("usage: {what} (see --help)"),
+        String::new(),
+    );
     print_json(&failure);
     failure.exit_code()
 }
