@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bench::DbHostFlag;
+use crate::secret::Secret;
+
+/// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
+fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(s))
+}
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -45,7 +51,8 @@ pub struct ProvisionArgs {
     /// Full name of the tenant's admin user ("First Last")
     pub full_name: Option<String>,
     /// Password of the tenant's admin user (prefer --request: argv is visible to other users)
-    pub password: Option<String>,
+    #[arg(value_parser = secret)]
+    pub password: Option<Secret>,
     /// Organization name, echoed in the result
     pub organization_name: Option<String>,
 
@@ -66,8 +73,8 @@ pub struct ProvisionArgs {
     #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
     pub timeout: u64,
     /// Administrator password for the new site (default: a fresh random one per site)
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub admin_password: Option<Secret>,
     /// Apps to install after creating the site, comma-separated; an app the bench lacks is a warning
     #[arg(
         long,
@@ -127,4 +134,34 @@ pub struct ConnectOpts {
         hide_default_value = true
     )]
     pub mariadb_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_never_show_a_password() {
+        let cli = Cli::try_parse_from([
+            "frappe-tenant",
+            "provision",
+            "acme",
+            "a@acme.com",
+            "A B",
+            "Tr1cky-Lantern-42",
+            "Acme",
+            "--admin-password",
+            "Adm1n-Very-Secret",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("Tr1cky-Lantern-42") && !shown.contains("Adm1n-Very-Secret"),
+            "{shown}"
+        );
+        let Command::Provision(args) = cli.command;
+        assert_eq!(args.password.unwrap().expose(), "Tr1cky-Lantern-42");
+    }
 }

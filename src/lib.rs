@@ -26,7 +26,6 @@ use crate::bench::{Bench, Executor};
 use crate::cli::{Cli, Command, ConnectOpts, ExecutorKind, ProvisionArgs};
 use crate::input::SignupRequest;
 use crate::report::{exit, print_json, Code, Failure};
-use crate::secret::Secret;
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -83,7 +82,7 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
             subdomain: s.clone(),
             email: e.clone(),
             full_name: f.clone(),
-            password: Secret::new(p.clone()),
+            password: p.clone(),
             organization_name: o.clone(),
         }),
         _ => Err(bad(anyhow::anyhow!(
@@ -105,7 +104,7 @@ fn provision_config(args: &ProvisionArgs) -> Prep<provision::Config> {
             "PROVISION_TIMEOUT must be at least 1 second"
         )));
     }
-    let admin_password = args.admin_password.as_ref().map(Secret::new);
+    let admin_password = args.admin_password.clone();
     if admin_password
         .as_ref()
         .is_some_and(|p| p.expose() == "admin" || p.expose().len() < 8)
