@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -477,9 +476,6 @@ fn tail(s: &str, max: usize) -> String {
     }
     format!("…{}", &s[start..])
 }
-
-/// How long an undo may take after the provisioning deadline has passed.
-pub const ROLLBACK_GRACE: Duration = Duration::from_secs(90);
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::bench::{Bench, BenchError, CommonConfig, RootCredentials, ROLLBACK_GRACE};
+use crate::bench::{Bench, BenchError, CommonConfig, RootCredentials};
 use crate::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 use crate::input::SignupRequest;
 use crate::mariadb::{Db, DbTarget};
@@ -59,6 +59,9 @@ fn bench_error(step: &'static str, e: BenchError) -> StepError {
     fail(code, step, e)
 }
 
+/// How long the undo may take after the provisioning deadline has passed.
+const ROLLBACK_GRACE: Duration = Duration::from_secs(90);
+
 /// What this run has done so far: rollback reads it, and only it.
 struct State {
     db: Option<Db>,
@@ -67,6 +70,8 @@ struct State {
     site_started: bool,
     /// new-site found the database already there: it is not ours, only the folder is.
     foreign_db: bool,
+    /// common_site_config.json as read in preflight: which prompts bench will show.
+    common: CommonConfig,
     warnings: Vec<String>,
     steps: Vec<StepTiming>,
 }
@@ -90,6 +95,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         db: None,
         site_started: false,
         foreign_db: false,
+        common: CommonConfig::default(),
         warnings: vec![],
         steps: vec![],
     };
@@ -170,11 +176,12 @@ async fn run_steps(
     }
     state.db = Some(db);
     let db = state.db.as_mut().expect("just set");
-    let common = cfg
+    state.common = cfg
         .bench
         .common_config(deadline)
         .await
         .map_err(|e| bench_error("preflight", e))?;
+    let common = &state.common;
     if cfg
         .bench
         .site_dir_exists(&t.site, deadline)
@@ -221,7 +228,7 @@ async fn run_steps(
             &t.db_name,
             &root,
             &admin_password,
-            &common,
+            common,
             deadline,
         )
         .await
@@ -404,14 +411,9 @@ async fn rollback(cfg: &Config, site: &str, db_name: &str, state: &mut State) ->
         Ok(Some(_))
     );
     if has_config {
-        let common = cfg
-            .bench
-            .common_config(deadline)
-            .await
-            .unwrap_or(CommonConfig::default());
         let r = cfg
             .bench
-            .drop_site(site, &root, &common, deadline)
+            .drop_site(site, &root, &state.common, deadline)
             .await
             .map_err(|e| e.to_string());
         record(format!("bench drop-site {site}"), r);
