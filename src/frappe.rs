@@ -327,13 +327,7 @@ fn error_from(call: &'static str, status: StatusCode, body: String) -> ApiError 
         strip_tags(m)
     } else if v.is_null() {
         // Not JSON: Frappe's HTML 404 for an unknown site, or a proxy's page.
-        let text = strip_tags(&body);
-        text.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(200)
-            .collect()
+        strip_tags(&body).chars().take(200).collect()
     } else {
         status.canonical_reason().unwrap_or("error").to_owned()
     };
@@ -345,18 +339,22 @@ fn error_from(call: &'static str, status: StatusCode, body: String) -> ApiError 
     }
 }
 
+/// Text of an HTML fragment: tags become spaces, runs of white space one space.
 fn strip_tags(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_tag = false;
     for c in s.chars() {
         match c {
-            '<' => in_tag = true,
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
             '>' => in_tag = false,
             c if !in_tag => out.push(c),
             _ => {}
         }
     }
-    out
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -380,11 +378,9 @@ mod tests {
             StatusCode::NOT_FOUND,
             "<html><body><h1>Not Found</h1><p>x.localhost does not exist</p></body></html>".into(),
         );
-        assert!(
-            e.to_string()
-                .ends_with("Not Found x.localhost does not exist")
-                || e.to_string().contains("does not exist"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "login: HTTP 404: Not Found x.localhost does not exist"
         );
         assert_eq!(e.status(), Some(404));
     }

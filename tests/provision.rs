@@ -378,42 +378,27 @@ fn four_concurrent_provisions_on_one_bench_all_succeed() {
                 PASSWORD,
                 "Acme",
             ]);
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn(cmd)
         })
         .collect();
     for (child, s) in children.into_iter().zip(&subs) {
-        let out = child.wait_with_output().unwrap();
+        let r = finish(child);
         forget_site(&format!("{s}.localhost"));
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        assert_eq!(r.code, 0, "{}", r.json);
     }
 }
 
 #[test]
 fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() {
     let c = Case::new(&[]);
-    let spawn = || {
+    let start = || {
         let mut cmd = tool(&c.bench, &c.frappe);
         cmd.env("BENCH_DOUBLE_DELAY", "1.5");
         provision_args(&mut cmd, &c.sub);
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        spawn(cmd)
     };
-    let (a, b) = (spawn(), spawn());
-    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let json: Vec<serde_json::Value> = outs
-        .iter()
-        .map(|o| serde_json::from_slice(&o.stdout).unwrap())
-        .collect();
+    let (a, b) = (start(), start());
+    let json: Vec<serde_json::Value> = [finish(a), finish(b)].into_iter().map(|r| r.json).collect();
     let winners = json.iter().filter(|j| j["success"] == true).count();
     assert_eq!(winners, 1, "{json:?}");
     let loser = json.iter().find(|j| j["success"] == false).unwrap();
@@ -456,11 +441,7 @@ fn sigterm_rolls_back_like_a_failure() {
     let mut cmd = tool(&c.bench, &c.frappe);
     cmd.env("BENCH_DOUBLE_HANG", "new-site");
     provision_args(&mut cmd, &c.sub);
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(cmd);
     // Wait until the hanging new-site has created the database, then stop the tool.
     for _ in 0..100 {
         if database_exists(&c.db) {
@@ -471,12 +452,7 @@ fn sigterm_rolls_back_like_a_failure() {
     assert!(database_exists(&c.db), "new-site never got going");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_slice(&out.stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let r = finish(child);
     assert_eq!(r.json["code"], "INTERRUPTED", "{}", r.json);
     c.assert_rolled_back(&r);
 }
@@ -487,11 +463,7 @@ fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
     let mut cmd = tool(&c.bench, &c.frappe);
     cmd.env("BENCH_DOUBLE_DELAY", "2");
     provision_args(&mut cmd, &c.sub);
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(cmd);
     // Someone runs bench by hand (no tool lock) while our new-site is starting.
     std::thread::sleep(std::time::Duration::from_millis(1000));
     std::fs::create_dir_all(c.bench.site_dir(&c.site)).unwrap();
@@ -500,11 +472,11 @@ fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
         "{\"db_name\":\"theirs\"}",
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = finish(child);
+    let j = &r.json;
     assert_eq!(
-        (out.status.code(), j["code"].as_str()),
-        (Some(1), Some("SITE_EXISTS")),
+        (r.code, j["code"].as_str()),
+        (1, Some("SITE_EXISTS")),
         "{j}"
     );
     assert_eq!(j["rollback"].as_array().unwrap().len(), 0, "{j}");

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -347,8 +347,21 @@ pub struct Run {
     pub stderr: String,
 }
 
-pub fn run(mut cmd: Command) -> Run {
-    let out: Output = cmd.output().unwrap();
+pub fn run(cmd: Command) -> Run {
+    finish(spawn(cmd))
+}
+
+/// Starts the tool with stdout and stderr captured, for tests that act while it runs.
+pub fn spawn(mut cmd: Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the tool and checks that stdout is exactly one JSON line.
+pub fn finish(child: Child) -> Run {
+    let out: Output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
