@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export COMPOSE_FILE=docker-compose.test.yml
+if ! docker compose version >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+  echo "demo.sh needs a running Docker engine with the compose plugin ('docker compose version' and 'docker info' must work)." >&2
+  echo "Without Docker, point the tool at any bench: BENCH_EXECUTOR=local BENCH_PATH=… FRAPPE_URL=… MARIADB_URL=… frappe-tenant provision …" >&2
+  exit 1
+fi
 docker compose up -d >&2
 echo "waiting for Frappe on http://localhost:8080 ..." >&2
 for _ in $(seq 1 120); do
