@@ -1,5 +1,5 @@
 //! Command-line interface (clap only): every setting is a flag with an environment
-//! fallback, so signup.ts can configure the tool without touching argv.
+//! fallback, so signup.ts and ops scripts can configure the tool without touching argv.
 
 use std::path::PathBuf;
 
@@ -15,13 +15,17 @@ fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  failed before anything was created (configuration, MariaDB unreachable, site exists)
+  0  success (verify: every check passed)
+  1  failed before anything was changed (configuration, MariaDB unreachable, site exists or busy,
+     cleanup interrupted during its countdown)
   2  invalid input or usage; nothing was touched
-  3  failed after creating something; everything this run created was rolled back
-  4  failed and the rollback is incomplete: the JSON \"rollback\" list says what is left
+  3  provision failed after creating something; everything this run created was rolled back
+  4  provision failed and the rollback is incomplete: the JSON \"rollback\" list says what is left
+  5  verify: at least one check failed (the JSON \"checks\" list says which)
+  6  cleanup, pool or template: some items failed (the JSON \"failed\" list says which)
 
-stdout carries exactly one JSON object, on success and on failure; progress goes to stderr.";
+stdout carries exactly one JSON object (list and pool status on a terminal: a table);
+progress and logs go to stderr.";
 
 #[derive(Debug, Parser)]
 #[command(name = "frappe-tenant", version, about = "Provision isolated Frappe/ERPNext tenants: bench for the site, REST for every user step, one JSON result.", after_help = EXIT_CODES)]
@@ -32,14 +36,54 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a site, install apps, create the tenant's admin user, write its plan and API keys.
+    /// Make a tenant: take a standby site from the pool, else restore the template, else
+    /// run a fresh new-site; then create its admin user, plan and API keys over REST.
     #[command(after_help = "Examples:
   frappe-tenant provision acme-corp john@acme.com 'John Doe' 'SecurePass123' 'Acme Corporation'
   echo '{\"subdomain\":\"acme-corp\",\"email\":\"john@acme.com\",\"fullName\":\"John Doe\",\"password\":\"SecurePass123\",\"organizationName\":\"Acme Corporation\"}' \\
     | frappe-tenant provision --request -     # keeps the password out of argv
 
+The JSON's \"path\" says how the site was made: pool, template or fresh.
 Exit codes: 0 success, 1 failed untouched, 2 invalid input, 3 failed and rolled back, 4 rollback incomplete.")]
     Provision(ProvisionArgs),
+
+    /// Check one tenant end to end: folder, database, DB user, HTTP, its admin user,
+    /// role, API keys, plan and apps. Exit 5 when any check fails.
+    #[command(after_help = "Examples:
+  frappe-tenant verify acme-corp                       # subdomain or full site name
+  TENANT_API_SECRET=… frappe-tenant verify acme-corp.localhost --email john@acme.com --api-key 1a2b…
+
+The user checked is --email, else the registry's email for the site, else the site's first
+System Manager other than Administrator.")]
+    Verify(VerifyArgs),
+
+    /// Every site of the bench with its database and health, and the registry's view of it.
+    #[command(
+        after_help = "JSON when stdout is not a terminal or with --json; a table otherwise."
+    )]
+    List(ListArgs),
+
+    /// Drop test tenants by subdomain pattern, and orphaned databases and DB users.
+    #[command(after_help = "Examples:
+  frappe-tenant cleanup --pattern 'test-*' --dry-run   # what would go
+  frappe-tenant cleanup --pattern 'test-*'             # shows the list, waits 5 s (Ctrl-C aborts)
+  frappe-tenant cleanup --orphans --yes                # databases no site references, no wait
+
+--pattern matches subdomains of SITE_DOMAIN (* and ? wildcards, at least one other character).
+--orphans drops databases with a Frappe schema that no site of this bench references and the
+registry does not list as live, their DB users, and DB users left by dropped databases; it never
+touches system schemas, the registry, or a database without Frappe's tables. It also finishes
+runs that were killed midway (registry rows left in provisioning or claimed). If several benches
+share this MariaDB server, scope it with --db-pattern.")]
+    Cleanup(CleanupArgs),
+
+    /// The template: a dump of a freshly made site that new-site restores in seconds.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+
+    /// The standby pool: sites made ahead of time, handed to sign-ups in about a second.
+    #[command(subcommand)]
+    Pool(PoolCommand),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +104,152 @@ pub struct ProvisionArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["subdomain", "email", "full_name", "password", "organization_name"])]
     pub request: Option<PathBuf>,
 
+    /// Deadline for the whole run, in seconds; rollback gets up to 90 s more
+    #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
+    pub timeout: u64,
+    /// Administrator password for a fresh or template site (default: a fresh random one per site)
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub admin_password: Option<Secret>,
+    /// Never take a standby site from the pool
+    #[arg(long, env = "NO_POOL")]
+    pub no_pool: bool,
+    /// Never restore the template; a fresh new-site when the pool is empty
+    #[arg(long, env = "NO_TEMPLATE")]
+    pub no_template: bool,
+
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    #[command(flatten)]
+    pub apps: AppsOpts,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// The tenant user to check (default: the registry's, else the first System Manager)
+    #[arg(long)]
+    pub email: Option<String>,
+    /// With --api-secret: prove the keys with an authenticated REST call
+    #[arg(long, requires = "api_secret")]
+    pub api_key: Option<String>,
+    /// The API secret (prefer the environment variable: argv is visible to other users)
+    #[arg(long, env = "TENANT_API_SECRET", hide_env_values = true, requires = "api_key", value_parser = secret)]
+    pub api_secret: Option<Secret>,
+    /// Seconds for all checks together
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    #[command(flatten)]
+    pub apps: AppsOpts,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// JSON even on a terminal
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["pattern", "orphans"])))]
+pub struct CleanupArgs {
+    /// Drop every site whose subdomain (under SITE_DOMAIN) matches this glob, e.g. 'test-*'
+    #[arg(long, value_name = "GLOB")]
+    pub pattern: Option<String>,
+    /// Drop orphaned databases and DB users, and finish runs killed midway
+    #[arg(long)]
+    pub orphans: bool,
+    /// With --orphans: only databases and DB users whose name matches this glob
+    #[arg(long, value_name = "GLOB", default_value = "*")]
+    pub db_pattern: String,
+    /// Print what would be dropped; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not wait 5 seconds before dropping
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Seconds allowed per site (bench drop-site and the MariaDB undo)
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Make a reference site with INSTALL_APPS, dump its database, drop the site.
+    Build(TemplateArgs),
+    /// Show the template and whether it matches the bench's apps and versions.
+    Status(TemplateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// Seconds allowed for the build
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub apps: AppsOpts,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Create standby sites until the pool holds --size of them (from the template when it matches).
+    Fill(PoolFillArgs),
+    /// The standby sites of this bench and their health.
+    Status(PoolStatusArgs),
+    /// Drop every standby site of this bench.
+    Drain(PoolDrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolFillArgs {
+    /// How many standby sites the pool should hold
+    #[arg(long)]
+    pub size: u32,
+    /// Seconds allowed per standby site
+    #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
+    pub timeout: u64,
+    /// Never restore the template; fresh new-sites only
+    #[arg(long, env = "NO_TEMPLATE")]
+    pub no_template: bool,
+    #[command(flatten)]
+    pub apps: AppsOpts,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct PoolStatusArgs {
+    /// JSON even on a terminal
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct PoolDrainArgs {
+    /// Seconds allowed per standby site
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+/// The plan written to (and verified in) the `SaaS Settings` single.
+#[derive(Debug, Args)]
+pub struct PlanOpts {
     /// Plan name written to SaaS Settings
     #[arg(long, default_value = "Free")]
     pub plan_name: String,
@@ -69,13 +259,11 @@ pub struct ProvisionArgs {
     /// Maximum storage in GB written to SaaS Settings
     #[arg(long, default_value_t = 1.0)]
     pub max_storage: f64,
-    /// Deadline for the whole run, in seconds; rollback gets up to 90 s more
-    #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
-    pub timeout: u64,
-    /// Administrator password for the new site (default: a fresh random one per site)
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
-    pub admin_password: Option<Secret>,
-    /// Apps to install after creating the site, comma-separated; an app the bench lacks is a warning
+}
+
+#[derive(Debug, Args)]
+pub struct AppsOpts {
+    /// Apps every tenant gets, comma-separated; an app the bench lacks is a warning
     #[arg(
         long,
         env = "INSTALL_APPS",
@@ -83,9 +271,6 @@ pub struct ProvisionArgs {
         value_delimiter = ','
     )]
     pub install_apps: Vec<String>,
-
-    #[command(flatten)]
-    pub conn: ConnectOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +319,9 @@ pub struct ConnectOpts {
         hide_default_value = true
     )]
     pub mariadb_url: String,
+    /// Database holding the tenant registry (created and migrated on first use)
+    #[arg(long, env = "REGISTRY_DB", default_value = "frappe_tenant")]
+    pub registry_db: String,
 }
 
 #[cfg(test)]
@@ -161,7 +349,28 @@ mod tests {
             !shown.contains("Tr1cky-Lantern-42") && !shown.contains("Adm1n-Very-Secret"),
             "{shown}"
         );
-        let Command::Provision(args) = cli.command;
+        let Command::Provision(args) = cli.command else {
+            panic!("provision parses as provision")
+        };
         assert_eq!(args.password.unwrap().expose(), "Tr1cky-Lantern-42");
+    }
+
+    #[test]
+    fn cleanup_needs_a_pattern_or_orphans() {
+        assert!(Cli::try_parse_from(["frappe-tenant", "cleanup"]).is_err());
+        assert!(Cli::try_parse_from(["frappe-tenant", "cleanup", "--orphans"]).is_ok());
+        assert!(Cli::try_parse_from([
+            "frappe-tenant",
+            "cleanup",
+            "--pattern",
+            "test-*",
+            "--orphans"
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn verify_keys_come_in_pairs() {
+        assert!(Cli::try_parse_from(["frappe-tenant", "verify", "a", "--api-key", "k"]).is_err());
     }
 }

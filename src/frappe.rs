@@ -195,6 +195,23 @@ impl Frappe {
         }
     }
 
+    /// GET /api/method/ping (`frappe.ping`, allowed for guests): `{"message": "pong"}`
+    /// when Frappe serves this site at the base URL; werkzeug's 404 page when it does not.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        let call = "ping";
+        let v = self
+            .json(call, Method::GET, "/api/method/ping", None, None, None)
+            .await?;
+        if v.get("message").and_then(Value::as_str) == Some("pong") {
+            Ok(())
+        } else {
+            Err(ApiError::Unexpected {
+                call,
+                detail: format!("answered {v} instead of pong"),
+            })
+        }
+    }
+
     /// GET /api/method/frappe.auth.get_logged_user with `Authorization: token key:secret`;
     /// returns the user Frappe authenticated.
     pub async fn whoami_with_token(

@@ -128,8 +128,12 @@ pub fn db_name_for(site: &str) -> String {
     format!("ft_{hex}")
 }
 
-pub fn validate_subdomain(s: &str) -> Result<(), InvalidInput> {
-    let field = "subdomain";
+/// Subdomains of the tool's own sites (pool standbys, the template's reference site):
+/// refused for sign-ups, so a tenant can never be named like one.
+pub const TOOL_SITE_PREFIX: &str = "ft-";
+
+/// A DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'.
+pub fn validate_label(s: &str, field: &'static str) -> Result<(), InvalidInput> {
     if s.is_empty() || s.len() > 63 {
         return Err(invalid(field, "must be 1 to 63 characters"));
     }
@@ -145,8 +149,21 @@ pub fn validate_subdomain(s: &str) -> Result<(), InvalidInput> {
     if s.starts_with('-') || s.ends_with('-') {
         return Err(invalid(field, "must not start or end with '-'"));
     }
+    Ok(())
+}
+
+/// A sign-up's subdomain: a DNS label, not reserved, not the tool's own prefix.
+pub fn validate_subdomain(s: &str) -> Result<(), InvalidInput> {
+    let field = "subdomain";
+    validate_label(s, field)?;
     if RESERVED_SUBDOMAINS.contains(&s) {
         return Err(invalid(field, format!("'{s}' is reserved")));
+    }
+    if s.starts_with(TOOL_SITE_PREFIX) {
+        return Err(invalid(
+            field,
+            format!("'{TOOL_SITE_PREFIX}' starts the tool's own site names"),
+        ));
     }
     Ok(())
 }
@@ -334,6 +351,7 @@ mod tests {
             "master",
             "mail",
             "ü",
+            "ft-standby-abc",
             &"a".repeat(64),
         ] {
             assert!(validate_subdomain(bad).is_err(), "{bad:?} accepted");

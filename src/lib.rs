@@ -1,36 +1,191 @@
-//! frappe-tenant: turns one sign-up into a working, isolated Frappe tenant.
+//! frappe-tenant: turns one sign-up into a working, isolated Frappe tenant, and keeps the
+//! bench's tenants, standby pool and template in order.
 //!
 //! - `cli`       — command-line flags and their environment fallbacks (clap only)
+//! - `context`   — the validated connection settings every command shares
 //! - `input`     — the sign-up request and its validation, before any side effect
 //! - `secret`    — `Secret`, a string whose Debug/Display is `(redacted)`
-//! - `bench`     — runs bench (docker compose exec or local), the only child process
-//! - `frappe`    — the new site's REST API (reqwest)
-//! - `mariadb`   — MariaDB: site lock, existence checks, undo (mysql_async)
-//! - `provision` — the five steps and their rollback
-//! - `report`    — the JSON on stdout and the exit codes
+//! - `bench`     — runs bench and reads the bench's files (docker compose exec or local)
+//! - `frappe`    — a site's REST API (reqwest)
+//! - `mariadb`   — MariaDB (mysql_async): locks, catalog scan, registry, tenant state
+//! - `provision` — the five steps (pool, template or fresh) and their rollback
+//! - `undo`      — removing one site completely; rollback and every cleanup use it
+//! - `verify`, `list`, `cleanup` — the ops commands
+//! - `template`, `pool` — fast sign-up: the restorable dump and the standby sites
+//! - `report`    — the JSON on stdout, tables for terminals, and the exit codes
 
 pub mod bench;
+pub mod cleanup;
 pub mod cli;
+pub mod context;
 pub mod frappe;
 pub mod input;
+pub mod list;
 pub mod mariadb;
+pub mod pool;
 pub mod provision;
 pub mod report;
 pub mod secret;
+pub mod template;
+pub mod undo;
+pub mod verify;
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::Context as _;
 
-use crate::bench::{Bench, Executor};
-use crate::cli::{Cli, Command, ConnectOpts, ExecutorKind, ProvisionArgs};
+use crate::cli::{
+    CleanupArgs, Cli, Command, PlanOpts, PoolCommand, ProvisionArgs, TemplateCommand, VerifyArgs,
+};
+use crate::context::{Context, Prep};
 use crate::input::SignupRequest;
-use crate::report::{exit, print_json, Code, Failure};
+use crate::report::{exit, print_json, table, yes_no, Code, Failure};
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Provision(args) => run_provision(args).await,
+        Command::Verify(args) => run_verify(args).await,
+        Command::List(args) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match list::list(&ctx).await {
+                Ok(report) if args.json || !std::io::stdout().is_terminal() => {
+                    print_json(&report);
+                    exit::OK
+                }
+                Ok(report) => {
+                    let rows: Vec<Vec<String>> = report
+                        .sites
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.site.clone(),
+                                s.db_name.clone().unwrap_or("-".into()),
+                                yes_no(s.database),
+                                yes_no(s.frappe_schema),
+                                yes_no(s.db_user),
+                                yes_no(s.healthy),
+                                s.status
+                                    .map(|x| x.as_str().to_string())
+                                    .unwrap_or("-".into()),
+                                s.email.clone().unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        table(
+                            &[
+                                "SITE", "DATABASE", "DB", "SCHEMA", "DB USER", "HEALTHY",
+                                "REGISTRY", "EMAIL"
+                            ],
+                            &rows
+                        )
+                    );
+                    exit::OK
+                }
+                Err(e) => untouched(Code::DbUnavailable, e, ""),
+            }
+        }
+        Command::Cleanup(args) => run_cleanup(args).await,
+        Command::Template(TemplateCommand::Build(args)) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let apps = apps(&args.apps.install_apps);
+            let report = template::build(&ctx, &apps, Duration::from_secs(args.timeout)).await;
+            print_json(&report);
+            if report.error.is_some() && report.steps.is_empty() {
+                exit::FAILED_UNTOUCHED
+            } else {
+                report.exit_code()
+            }
+        }
+        Command::Template(TemplateCommand::Status(args)) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let report = template::status(
+                &ctx,
+                &apps(&args.apps.install_apps),
+                Duration::from_secs(args.timeout),
+            )
+            .await;
+            print_json(&report);
+            if report.success {
+                exit::OK
+            } else {
+                exit::FAILED_UNTOUCHED
+            }
+        }
+        Command::Pool(PoolCommand::Fill(args)) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let report = pool::fill(
+                &ctx,
+                args.size,
+                &apps(&args.apps.install_apps),
+                Duration::from_secs(args.timeout),
+                !args.no_template,
+            )
+            .await;
+            print_json(&report);
+            report.exit_code()
+        }
+        Command::Pool(PoolCommand::Status(args)) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match pool::status(&ctx).await {
+                Ok(report) if args.json || !std::io::stdout().is_terminal() => {
+                    print_json(&report);
+                    exit::OK
+                }
+                Ok(report) => {
+                    let rows: Vec<Vec<String>> = report
+                        .standby
+                        .iter()
+                        .chain(&report.claimed)
+                        .map(|s| {
+                            vec![
+                                s.row.site.clone(),
+                                s.row.db_name.clone(),
+                                s.row.status.as_str().to_string(),
+                                yes_no(s.healthy),
+                                s.row.created_at.clone(),
+                            ]
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        table(
+                            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
+                            &rows
+                        )
+                    );
+                    exit::OK
+                }
+                Err(e) => untouched(Code::DbUnavailable, e, ""),
+            }
+        }
+        Command::Pool(PoolCommand::Drain(args)) => {
+            let ctx = match context(&args.conn, "") {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let report = pool::drain(&ctx, Duration::from_secs(args.timeout)).await;
+            print_json(&report);
+            report.exit_code()
+        }
     }
 }
 
@@ -39,12 +194,7 @@ async fn run_provision(args: ProvisionArgs) -> u8 {
     let prepared = read_request(&args).and_then(|req| Ok((req, provision_config(&args)?)));
     let (request, config) = match prepared {
         Ok(p) => p,
-        Err((code, e)) => {
-            eprintln!("✗ {e:#}");
-            let failure = Failure::untouched(code, format!("{e:#}"), site_hint);
-            print_json(&failure);
-            return failure.exit_code();
-        }
+        Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
     };
     match provision::provision(&config, request).await {
         Ok(success) => {
@@ -58,7 +208,88 @@ async fn run_provision(args: ProvisionArgs) -> u8 {
     }
 }
 
-type Prep<T> = Result<T, (Code, anyhow::Error)>;
+async fn run_verify(args: VerifyArgs) -> u8 {
+    let ctx = match context(&args.conn, &args.site) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let site = match ctx.site_name(&args.site) {
+        Ok(s) => s,
+        Err(e) => {
+            return untouched(
+                Code::InvalidInput,
+                format!("invalid input: {e}"),
+                &args.site,
+            )
+        }
+    };
+    let opts = verify::Options {
+        site: site.clone(),
+        email: args.email,
+        api_key: args.api_key.zip(args.api_secret),
+        plan: plan(&args.plan),
+        install_apps: apps(&args.apps.install_apps),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    match verify::verify(&ctx, &opts).await {
+        Ok(report) => {
+            for c in &report.checks {
+                eprintln!(
+                    "{} {:<20} {}",
+                    if c.ok { "✓" } else { "✗" },
+                    c.name,
+                    c.detail
+                );
+            }
+            print_json(&report);
+            report.exit_code()
+        }
+        Err((code, e)) => untouched(code, e, &site),
+    }
+}
+
+async fn run_cleanup(args: CleanupArgs) -> u8 {
+    let ctx = match context(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(p) = &args.pattern {
+        if let Err(e) = cleanup::validate_site_pattern(p) {
+            return untouched(Code::InvalidInput, e, "");
+        }
+    }
+    if args.db_pattern.is_empty() {
+        return untouched(
+            Code::InvalidInput,
+            "--db-pattern must not be empty".into(),
+            "",
+        );
+    }
+    let opts = cleanup::Options {
+        pattern: args.pattern,
+        orphans: args.orphans,
+        db_pattern: args.db_pattern,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let report = cleanup::cleanup(&ctx, &opts).await;
+    print_json(&report);
+    report.exit_code()
+}
+
+/// The connection settings, or the failure JSON printed and its exit code.
+fn context(conn: &cli::ConnectOpts, site: &str) -> Result<Context, u8> {
+    Context::from_opts(conn).map_err(|(code, e)| untouched(code, format!("{e:#}"), site))
+}
+
+/// Prints a failure that changed nothing; returns its exit code.
+fn untouched(code: Code, error: String, site: &str) -> u8 {
+    eprintln!("✗ {error}");
+    let failure = Failure::untouched(code, error, site.to_string());
+    print_json(&failure);
+    failure.exit_code()
+}
 
 fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
     let bad = |e: anyhow::Error| (Code::InvalidInput, e);
@@ -92,13 +323,8 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
 }
 
 fn provision_config(args: &ProvisionArgs) -> Prep<provision::Config> {
-    let c = &args.conn;
-    input::validate_site_domain(&c.site_domain).map_err(|e| (Code::InvalidInput, e.into()))?;
+    let ctx = Context::from_opts(&args.conn)?;
     let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
-    url::Url::parse(&c.frappe_url)
-        .with_context(|| format!("FRAPPE_URL {:?} is not a URL", c.frappe_url))
-        .map_err(cfg_err)?;
-    let db = mariadb::DbTarget::parse(&c.mariadb_url).map_err(|e| cfg_err(e.into()))?;
     if args.timeout == 0 {
         return Err(cfg_err(anyhow::anyhow!(
             "PROVISION_TIMEOUT must be at least 1 second"
@@ -112,39 +338,27 @@ fn provision_config(args: &ProvisionArgs) -> Prep<provision::Config> {
         return Err(cfg_err(anyhow::anyhow!("ADMIN_PASSWORD must be at least 8 characters and not 'admin'; leave it unset for a random one per site")));
     }
     Ok(provision::Config {
-        bench: bench_for(c),
-        frappe_url: c.frappe_url.clone(),
-        site_domain: c.site_domain.clone(),
-        db,
+        ctx,
         admin_password,
-        install_apps: args
-            .install_apps
-            .iter()
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .collect(),
-        timeout: std::time::Duration::from_secs(args.timeout),
-        plan: provision::Plan {
-            name: args.plan_name.clone(),
-            max_users: args.max_users,
-            max_storage_gb: args.max_storage,
-        },
+        install_apps: apps(&args.apps.install_apps),
+        timeout: Duration::from_secs(args.timeout),
+        plan: plan(&args.plan),
+        use_pool: !args.no_pool,
+        use_template: !args.no_template,
     })
 }
 
-fn bench_for(c: &ConnectOpts) -> Bench {
-    let executor = match c.bench_executor {
-        ExecutorKind::Docker => Executor::Docker {
-            service: c.docker_service.clone(),
-            workdir: c.bench_path.as_ref().map(|p| p.display().to_string()),
-        },
-        ExecutorKind::Local => Executor::Local {
-            bin: c.bench_bin.clone(),
-            path: c.bench_path.clone().unwrap_or_else(|| ".".into()),
-        },
-    };
-    Bench {
-        executor,
-        db_host_flag: c.db_host_flag,
+fn apps(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+fn plan(p: &PlanOpts) -> provision::Plan {
+    provision::Plan {
+        name: p.plan_name.clone(),
+        max_users: p.max_users,
+        max_storage_gb: p.max_storage,
     }
 }

@@ -1,18 +1,27 @@
 //! `provision`: one sign-up to one working tenant, in the five steps of the seed script.
+//! The site comes from the pool when a standby is ready, else from the template when it
+//! matches the bench, else from a fresh `bench new-site`; the JSON's `path` says which.
 //! Every step that creates something is undone, in reverse, if a later one fails; the
-//! whole run has one deadline, and Ctrl-C / SIGTERM roll back like a failure.
+//! whole run has one deadline, and Ctrl-C / SIGTERM roll back like a failure. The
+//! registry row says who the tenant is, how far the run got and how it ended.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::bench::{Bench, BenchError, CommonConfig, RootCredentials};
+use crate::bench::{BenchError, BenchFacts};
+use crate::context::Context;
 use crate::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
-use crate::input::SignupRequest;
-use crate::mariadb::{Db, DbTarget};
+use crate::input::{SignupRequest, Tenant};
+use crate::mariadb::registry::{Claimant, NewRow, SitePath, Status};
+use crate::mariadb::Db;
+use crate::pool;
 use crate::report::{Code, Failure, ProvisionSuccess, StepTiming, Undo};
 use crate::secret::Secret;
+use crate::template::{self, round2, wanted_apps, TemplateMeta};
+use crate::undo::{progress, remove_site, Steps};
 
 /// The SaaS Settings single written in step 4.
 #[derive(Debug, Clone)]
@@ -24,19 +33,18 @@ pub struct Plan {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub bench: Bench,
-    pub frappe_url: String,
-    pub site_domain: String,
-    pub db: DbTarget,
+    pub ctx: Context,
     pub admin_password: Option<Secret>,
     pub install_apps: Vec<String>,
     pub timeout: Duration,
     pub plan: Plan,
+    pub use_pool: bool,
+    pub use_template: bool,
 }
 
 /// Why a run stopped, before rollback decides what the exit code becomes.
 #[derive(Debug)]
-struct StepError {
+pub(crate) struct StepError {
     code: Code,
     step: Option<&'static str>,
     message: String,
@@ -59,19 +67,39 @@ fn bench_error(step: &'static str, e: BenchError) -> StepError {
     fail(code, step, e)
 }
 
+fn db_error(step: &'static str, e: impl ToString) -> StepError {
+    fail(Code::DbUnavailable, step, e)
+}
+
 /// How long the undo may take after the provisioning deadline has passed.
 const ROLLBACK_GRACE: Duration = Duration::from_secs(90);
 
-/// What this run has done so far: rollback reads it, and only it.
+/// What this run has made so far: rollback reads it, and only it.
+enum Made {
+    Nothing,
+    /// new-site (fresh or from the template) was started under this run's site lock: a
+    /// failed new-site leaves a folder, a database and a DB user, all this run's.
+    NewSite,
+    /// new-site found the database already there: it is not ours, only the folder is.
+    FolderOnly,
+    /// A standby was claimed for this tenant but its folder has not moved yet.
+    Claimed {
+        row_id: u64,
+    },
+    /// The claimed standby's folder now carries the tenant's name.
+    Renamed,
+}
+
 struct State {
     db: Option<Db>,
-    /// Set just before `new-site` starts: a failed new-site leaves a folder, a database
-    /// and a DB user behind, and only a run that started it may remove them.
-    site_started: bool,
-    /// new-site found the database already there: it is not ours, only the folder is.
-    foreign_db: bool,
-    /// common_site_config.json as read in preflight: which prompts bench will show.
-    common: CommonConfig,
+    made: Made,
+    /// The registry row of this tenant, once there is one.
+    row_id: Option<u64>,
+    path: Option<SitePath>,
+    /// The site's database: the tenant's own name, or the standby's it came from.
+    db_name: String,
+    standby_site: Option<String>,
+    facts: BenchFacts,
     warnings: Vec<String>,
     steps: Vec<StepTiming>,
 }
@@ -79,8 +107,8 @@ struct State {
 pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<ProvisionSuccess, Failure> {
     let started = Instant::now();
     let deadline = started + cfg.timeout;
-    let naive_site = format!("{}.{}", request.subdomain, cfg.site_domain);
-    let tenant = match request.validate(&cfg.site_domain) {
+    let naive_site = format!("{}.{}", request.subdomain, cfg.ctx.site_domain);
+    let tenant = match request.validate(&cfg.ctx.site_domain) {
         Ok(t) => t,
         Err(e) => {
             progress(&format!("✗ Invalid input: {e}"));
@@ -93,9 +121,12 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
     };
     let mut state = State {
         db: None,
-        site_started: false,
-        foreign_db: false,
-        common: CommonConfig::default(),
+        made: Made::Nothing,
+        row_id: None,
+        path: None,
+        db_name: tenant.db_name.clone(),
+        standby_site: None,
+        facts: BenchFacts::default(),
         warnings: vec![],
         steps: vec![],
     };
@@ -110,31 +141,53 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         }),
         sig = shutdown_signal() => Err(StepError { code: Code::Interrupted, step: None, message: format!("interrupted by {sig}") }),
     };
-    let elapsed = round2(started.elapsed().as_secs_f64());
+    let registry = &cfg.ctx.registry;
     match outcome {
         Ok(()) => {
+            if let (Some(db), Some(id)) = (state.db.as_mut(), state.row_id) {
+                let done = registry.set_step(db, id, "done").await;
+                if let Err(e) = done.and(registry.finish(db, id, Status::Active, None).await) {
+                    // The tenant works; a stale registry row is worth a warning, not a failure.
+                    state
+                        .warnings
+                        .push(format!("the registry was not updated: {e}"));
+                }
+            }
+            let elapsed = round2(started.elapsed().as_secs_f64());
             progress(&format!("\n✅ Provisioning completed in {elapsed:.2}s"));
             Ok(ProvisionSuccess {
                 success: true,
-                url: site_url(&cfg.frappe_url, &tenant.site),
+                url: cfg.ctx.site_url(&tenant.site),
                 site: tenant.site,
                 email: tenant.email,
                 api_key,
                 api_secret: api_secret.expose().to_owned(),
                 organization_name: tenant.organization_name,
                 elapsed,
-                db_name: tenant.db_name,
+                db_name: state.db_name,
+                path: state.path.unwrap_or(SitePath::Fresh),
+                standby_site: state.standby_site,
                 warnings: state.warnings,
                 steps: state.steps,
             })
         }
         Err(e) => {
             progress(&format!("✗ {}", e.message));
-            let rollback = if state.site_started {
-                rollback(cfg, &tenant.site, &tenant.db_name, &mut state).await
+            let rollback = rollback(cfg, &tenant.site, &mut state).await;
+            let status = if rollback.iter().all(|u| u.ok) {
+                Status::RolledBack
             } else {
-                vec![]
+                Status::Failed
             };
+            // A claim undone before its rename went back to the pool: its row is a standby again.
+            let row_is_ours = !matches!(state.made, Made::Claimed { .. });
+            if let (Some(db), Some(id), true) = (state.db.as_mut(), state.row_id, row_is_ours) {
+                if let Err(err) = registry.finish(db, id, status, Some(&e.message)).await {
+                    state
+                        .warnings
+                        .push(format!("the registry was not updated: {err}"));
+                }
+            }
             Err(Failure {
                 success: false,
                 error: e.message,
@@ -144,6 +197,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 rollback,
                 warnings: state.warnings,
                 elapsed: round2(started.elapsed().as_secs_f64()),
+                path: state.path,
             })
         }
     }
@@ -151,38 +205,42 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
 
 async fn run_steps(
     cfg: &Config,
-    t: &crate::input::Tenant,
+    t: &Tenant,
     api_key: &str,
     api_secret: &Secret,
     state: &mut State,
     deadline: Instant,
 ) -> Result<(), StepError> {
+    let ctx = &cfg.ctx;
     // Preflight: nothing is created until the site is known to be free and ours to make.
-    let mut db = cfg
+    let mut db = ctx
         .db
         .connect()
         .await
-        .map_err(|e| fail(Code::DbUnavailable, "preflight", e))?;
+        .map_err(|e| db_error("preflight", e))?;
     if !db
-        .try_lock_site(&t.db_name)
+        .try_lock_site(&t.site)
         .await
-        .map_err(|e| fail(Code::DbUnavailable, "preflight", e))?
+        .map_err(|e| db_error("preflight", e))?
     {
         return Err(fail(
             Code::SiteBusy,
             "preflight",
-            format!("another provision of {} is running", t.site),
+            format!("another run is working on {}", t.site),
         ));
     }
     state.db = Some(db);
     let db = state.db.as_mut().expect("just set");
-    state.common = cfg
+    ctx.registry
+        .ensure(db)
+        .await
+        .map_err(|e| db_error("preflight", e))?;
+    state.facts = ctx
         .bench
-        .common_config(deadline)
+        .facts(deadline)
         .await
         .map_err(|e| bench_error("preflight", e))?;
-    let common = &state.common;
-    if cfg
+    if ctx
         .bench
         .site_dir_exists(&t.site, deadline)
         .await
@@ -197,77 +255,104 @@ async fn run_steps(
     if db
         .database_exists(&t.db_name)
         .await
-        .map_err(|e| fail(Code::DbUnavailable, "preflight", e))?
+        .map_err(|e| db_error("preflight", e))?
     {
         return Err(fail(
             Code::SiteExists,
             "preflight",
-            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup first", t.db_name, t.site),
+            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup --orphans first", t.db_name, t.site),
         ));
     }
-    let root = RootCredentials {
-        user: cfg.db.user.clone(),
-        password: cfg.db.password.clone(),
+    let bench_id = match state.facts.bench_id.clone() {
+        Some(id) => id,
+        None => ctx
+            .bench
+            .bench_id(true, deadline)
+            .await
+            .map_err(|e| bench_error("preflight", e))?
+            .ok_or_else(|| {
+                fail(
+                    Code::BenchFailed,
+                    "preflight",
+                    "could not create the bench id",
+                )
+            })?,
     };
-    let admin_password = match (&common.admin_password, &cfg.admin_password) {
-        (Some(p), _) => {
-            state.warnings.push("common_site_config.json sets admin_password: the site's Administrator has that shared password".into());
-            Secret::new(p.clone())
-        }
-        (None, Some(p)) => p.clone(),
-        (None, None) => Secret::random(24),
-    };
+    let (wanted, missing) = wanted_apps(&cfg.install_apps, &state.facts.apps);
+    for app in missing {
+        progress(&format!(
+            "⚠ App installation skipped: {app} is not in this bench's apps.txt"
+        ));
+        state.warnings.push(format!(
+            "app {app} is not available on this bench; not installed"
+        ));
+    }
 
     let clock = Instant::now();
-    progress(&format!("[1/5] Creating site: {}...", t.site));
-    state.site_started = true;
-    if let Err(e) = cfg
-        .bench
-        .new_site(
-            &t.site,
-            &t.db_name,
-            &root,
-            &admin_password,
-            common,
-            deadline,
-        )
-        .await
-    {
-        // Someone outside this tool (no lock) made the site or its database between our
-        // check and new-site. Bench refused before creating anything: nothing there is ours.
-        let text = e.to_string();
-        if text.contains(&format!("Site {} already exists", t.site)) {
-            state.site_started = false;
-            return Err(fail(
-                Code::SiteExists,
-                "create-site",
-                format!("site {} already exists", t.site),
+    let claimant = Claimant {
+        site: &t.site,
+        subdomain: &t.subdomain,
+        organization: &t.organization_name,
+        email: &t.email,
+    };
+    let claim = if cfg.use_pool {
+        pool::claim(ctx, db, &bench_id, &claimant, deadline)
+            .await
+            .map_err(|e| db_error("create-site", e))?
+    } else {
+        None
+    };
+    let admin_password = match claim {
+        Some(claim) => {
+            progress(&format!(
+                "[1/5] Creating site: {} (standby {} from the pool)...",
+                t.site, claim.standby
             ));
+            take_standby(cfg, t, claim, state, deadline).await?
         }
-        if text.contains(&format!("Database {} already exists", t.db_name)) {
-            state.foreign_db = true;
-            return Err(fail(
-                Code::SiteExists,
-                "create-site",
-                format!("database {} already exists", t.db_name),
-            ));
+        None => {
+            let template = if cfg.use_template {
+                match template::check(&ctx.bench, &state.facts, &wanted, deadline).await {
+                    Ok(Ok(meta)) => Some(meta),
+                    Ok(Err(why)) => {
+                        progress(&format!("  template not used: {why}"));
+                        None
+                    }
+                    Err(e) => {
+                        state.warnings.push(format!("template not checked: {e}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            new_site(cfg, t, &bench_id, template.as_ref(), state, deadline).await?
         }
-        return Err(bench_error("create-site", e));
-    }
+    };
     progress("✓ Site created successfully");
     state.steps.push(timing("create-site", clock));
+    let db = state.db.as_mut().expect("connected in preflight");
+    let row_id = state.row_id.expect("a site being made has a registry row");
 
     let clock = Instant::now();
     progress(&format!(
         "[2/5] Installing apps: {}...",
         cfg.install_apps.join(", ")
     ));
-    install_apps(cfg, &t.site, state, deadline).await?;
+    ctx.registry
+        .set_step(db, row_id, "install-apps")
+        .await
+        .map_err(|e| db_error("install-apps", e))?;
+    install_missing_apps(ctx, db, &t.site, &state.db_name, &wanted, deadline).await?;
     state.steps.push(timing("install-apps", clock));
 
     let clock = Instant::now();
     progress(&format!("[3/5] Creating admin user: {}...", t.email));
-    let frappe = Frappe::new(&cfg.frappe_url, &t.site);
+    ctx.registry
+        .set_step(db, row_id, "user")
+        .await
+        .map_err(|e| db_error("create-user", e))?;
+    let frappe = Frappe::new(&ctx.frappe_url, &t.site);
     let session = frappe
         .login("Administrator", &admin_password)
         .await
@@ -303,6 +388,10 @@ async fn run_steps(
 
     let clock = Instant::now();
     progress("[5/5] Verifying API keys...");
+    ctx.registry
+        .set_step(db, row_id, "api-keys")
+        .await
+        .map_err(|e| db_error("api-keys", e))?;
     let who = frappe
         .whoami_with_token(api_key, api_secret)
         .await
@@ -319,37 +408,180 @@ async fn run_steps(
     Ok(())
 }
 
-async fn install_apps(
+/// Step 1 from the pool: the claimed standby's folder takes the tenant's name, and the
+/// site gets its own Administrator password. Returns that password.
+async fn take_standby(
     cfg: &Config,
-    site: &str,
+    t: &Tenant,
+    claim: pool::Claim,
     state: &mut State,
     deadline: Instant,
+) -> Result<Secret, StepError> {
+    let ctx = &cfg.ctx;
+    let db = state.db.as_mut().expect("connected in preflight");
+    state.row_id = Some(claim.row.id);
+    state.path = Some(SitePath::Pool);
+    state.db_name = claim.row.db_name.clone();
+    state.standby_site = Some(claim.standby.clone());
+    state.made = Made::Claimed {
+        row_id: claim.row.id,
+    };
+    ctx.bench
+        .rename_site(&claim.standby, &t.site, deadline)
+        .await
+        .map_err(|e| bench_error("create-site", e))?;
+    state.made = Made::Renamed;
+    ctx.registry
+        .set_step(db, claim.row.id, "renamed")
+        .await
+        .map_err(|e| db_error("create-site", e))?;
+    let admin = cfg
+        .admin_password
+        .clone()
+        .unwrap_or_else(|| Secret::random(24));
+    db.set_administrator_password(&state.db_name, &admin)
+        .await
+        .map_err(|e| db_error("create-site", e))?;
+    Ok(admin)
+}
+
+/// Step 1 without the pool: `bench new-site`, from the template's dump when one matches.
+/// Returns the site's Administrator password.
+async fn new_site(
+    cfg: &Config,
+    t: &Tenant,
+    bench_id: &str,
+    template: Option<&TemplateMeta>,
+    state: &mut State,
+    deadline: Instant,
+) -> Result<Secret, StepError> {
+    let ctx = &cfg.ctx;
+    let db = state.db.as_mut().expect("connected in preflight");
+    let path = if template.is_some() {
+        SitePath::Template
+    } else {
+        SitePath::Fresh
+    };
+    progress(&format!(
+        "[1/5] Creating site: {}{}...",
+        t.site,
+        if template.is_some() {
+            " (from the template)"
+        } else {
+            ""
+        }
+    ));
+    state.path = Some(path);
+    let common = state.facts.common.clone();
+    // Frappe uses common_site_config.json's admin_password when it is set, and only on
+    // a fresh site; a template site always gets the tool's own.
+    let admin_password = match (&common.admin_password, template, &cfg.admin_password) {
+        (Some(p), None, _) => {
+            state.warnings.push("common_site_config.json sets admin_password: the site's Administrator has that shared password".into());
+            Secret::new(p.clone())
+        }
+        (_, _, Some(p)) => p.clone(),
+        _ => Secret::random(24),
+    };
+    state.row_id = Some(
+        ctx.registry
+            .insert(
+                db,
+                &NewRow {
+                    bench_id,
+                    site: &t.site,
+                    subdomain: &t.subdomain,
+                    db_name: &t.db_name,
+                    organization: Some(&t.organization_name),
+                    email: Some(&t.email),
+                    status: Status::Provisioning,
+                    path,
+                },
+            )
+            .await
+            .map_err(|e| db_error("create-site", e))?,
+    );
+    ctx.registry
+        .set_step(db, state.row_id.expect("just set"), "create-site")
+        .await
+        .map_err(|e| db_error("create-site", e))?;
+    state.made = Made::NewSite;
+    if let Err(e) = ctx
+        .bench
+        .new_site(
+            &t.site,
+            &t.db_name,
+            &ctx.root(),
+            &admin_password,
+            &common,
+            template.map(|m| m.sql.as_str()),
+            deadline,
+        )
+        .await
+    {
+        // Someone outside this tool (no lock) made the site or its database between our
+        // check and new-site. Bench refused before creating anything: nothing there is ours.
+        let text = e.to_string();
+        if text.contains(&format!("Site {} already exists", t.site)) {
+            state.made = Made::Nothing;
+            return Err(fail(
+                Code::SiteExists,
+                "create-site",
+                format!("site {} already exists", t.site),
+            ));
+        }
+        if text.contains(&format!("Database {} already exists", t.db_name)) {
+            state.made = Made::FolderOnly;
+            return Err(fail(
+                Code::SiteExists,
+                "create-site",
+                format!("database {} already exists", t.db_name),
+            ));
+        }
+        return Err(bench_error("create-site", e));
+    }
+    if template.is_some() {
+        // The dump has no Administrator password (template build removes it), and
+        // new-site sets none for a site whose dump already has frappe installed.
+        db.set_administrator_password(&t.db_name, &admin_password)
+            .await
+            .map_err(|e| db_error("create-site", e))?;
+    }
+    Ok(admin_password)
+}
+
+/// Step 2: installs each wanted app the site does not have yet. A fresh site has only
+/// frappe; a template or standby site already has them all, and bench never starts.
+pub(crate) async fn install_missing_apps(
+    ctx: &Context,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    wanted: &[String],
+    deadline: Instant,
 ) -> Result<(), StepError> {
-    if cfg.install_apps.is_empty() {
+    if wanted.len() <= 1 {
         return Ok(());
     }
-    let available = cfg
-        .bench
-        .available_apps(deadline)
+    let installed = db
+        .installed_apps(db_name)
         .await
-        .map_err(|e| bench_error("install-apps", e))?;
-    for app in &cfg.install_apps {
-        if !available.iter().any(|a| a == app) {
-            progress(&format!(
-                "⚠ App installation skipped: {app} is not in this bench's apps.txt"
-            ));
-            state.warnings.push(format!(
-                "app {app} is not available on this bench; not installed"
-            ));
-            continue;
-        }
-        cfg.bench
+        .map_err(|e| db_error("install-apps", e))?
+        .unwrap_or_default();
+    for app in wanted.iter().filter(|a| !installed.contains(a)) {
+        ctx.bench
             .install_app(site, app, deadline)
             .await
             .map_err(|e| bench_error("install-apps", e))?;
         progress(&format!("✓ {app} installed"));
     }
     Ok(())
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 fn login_error(e: ApiError, site: &str) -> StepError {
@@ -369,110 +601,56 @@ fn login_error(e: ApiError, site: &str) -> StepError {
     )
 }
 
-/// Undoes, in reverse, what this run created: bench drop-site first, then MariaDB and the
-/// folder for whatever bench could not remove. Never called unless this run started new-site
-/// while holding the site lock, so everything at this site's names is ours.
-async fn rollback(cfg: &Config, site: &str, db_name: &str, state: &mut State) -> Vec<Undo> {
+/// Undoes, in reverse, what this run made. Never touches anything unless this run made
+/// it under the site lock, so everything at this site's names is ours.
+async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
+    let ctx = &cfg.ctx;
+    if matches!(state.made, Made::Nothing) {
+        return vec![];
+    }
     progress(&format!("↺ Rolling back {site}..."));
     let deadline = Instant::now() + ROLLBACK_GRACE;
-    let mut undone = Vec::new();
-    let mut record = |action: String, r: Result<(), String>| {
-        progress(&format!(
-            "{} {action}{}",
-            if r.is_ok() { "  ✓" } else { "  ✗" },
-            r.as_ref()
-                .err()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        ));
-        undone.push(Undo {
-            action,
-            ok: r.is_ok(),
-            detail: r.err(),
-        });
+    let Some(db) = state.db.as_mut() else {
+        return vec![Undo {
+            action: format!("roll back {site}"),
+            ok: false,
+            detail: Some("no MariaDB connection".into()),
+        }];
     };
-    let root = RootCredentials {
-        user: cfg.db.user.clone(),
-        password: cfg.db.password.clone(),
-    };
-    if state.foreign_db {
-        let r = cfg
-            .bench
-            .remove_site_dir(site, deadline)
-            .await
-            .map_err(|e| e.to_string());
-        record(format!("remove sites/{site}"), r);
-        return undone;
-    }
-    let has_config = matches!(
-        cfg.bench
-            .read_sites_file(&format!("{site}/site_config.json"), deadline)
-            .await,
-        Ok(Some(_))
-    );
-    if has_config {
-        let r = cfg
-            .bench
-            .drop_site(site, &root, &state.common, deadline)
-            .await
-            .map_err(|e| e.to_string());
-        record(format!("bench drop-site {site}"), r);
-    }
-    if cfg
-        .bench
-        .site_dir_exists(site, deadline)
-        .await
-        .unwrap_or(true)
-    {
-        let r = cfg
-            .bench
-            .remove_site_dir(site, deadline)
-            .await
-            .map_err(|e| e.to_string());
-        record(format!("remove sites/{site}"), r);
-    }
-    // MariaDB: drop what bench did not (the DB user and database of a half-made site).
-    let db = match state.db.as_mut() {
-        Some(db) => Ok(db),
-        None => Err("no MariaDB connection".to_string()),
-    };
-    match db {
-        Err(e) => record(format!("check database {db_name}"), Err(e)),
-        Ok(db) => {
-            match db.database_exists(db_name).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    let r = db.drop_database(db_name).await.map_err(|e| e.to_string());
-                    record(format!("drop database {db_name}"), r);
-                }
-                Err(e) => record(format!("check database {db_name}"), Err(e.to_string())),
-            }
-            match db.user_hosts(db_name).await {
-                Ok(hosts) => {
-                    for host in hosts {
-                        let r = db
-                            .drop_user(db_name, &host)
-                            .await
-                            .map_err(|e| e.to_string());
-                        record(format!("drop DB user {db_name}@{host}"), r);
-                    }
-                }
-                Err(e) => record(format!("check DB user {db_name}"), Err(e.to_string())),
-            }
+    let mut steps = Steps::default();
+    match state.made {
+        Made::Nothing => {}
+        Made::FolderOnly => {
+            let r = ctx
+                .bench
+                .remove_site_dir(site, deadline)
+                .await
+                .map_err(|e| e.to_string());
+            steps.record(format!("remove sites/{site}"), r);
+        }
+        Made::Claimed { row_id } => {
+            let standby = state.standby_site.clone().unwrap_or_default();
+            let r = ctx
+                .registry
+                .release_claim(db, row_id)
+                .await
+                .map_err(|e| e.to_string());
+            steps.record(format!("return standby {standby} to the pool"), r);
+        }
+        Made::NewSite | Made::Renamed => {
+            steps.0 = remove_site(
+                ctx,
+                db,
+                &state.facts.common,
+                site,
+                &state.db_name,
+                &BTreeSet::new(),
+                deadline,
+            )
+            .await;
         }
     }
-    undone
-}
-
-/// `http://<site>:<port of FRAPPE_URL>`, as the seed reported it.
-fn site_url(frappe_url: &str, site: &str) -> String {
-    match url::Url::parse(frappe_url) {
-        Ok(u) => match u.port() {
-            Some(p) => format!("{}://{site}:{p}", u.scheme()),
-            None => format!("{}://{site}", u.scheme()),
-        },
-        Err(_) => format!("http://{site}"),
-    }
+    steps.0
 }
 
 async fn shutdown_signal() -> &'static str {
@@ -488,31 +666,5 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
     StepTiming {
         step,
         seconds: round2(since.elapsed().as_secs_f64()),
-    }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// Progress lines for people, on stderr; stdout carries only the JSON result.
-fn progress(line: &str) {
-    eprintln!("{line}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_keeps_the_frappe_port() {
-        assert_eq!(
-            site_url("http://localhost:8080", "a.localhost"),
-            "http://a.localhost:8080"
-        );
-        assert_eq!(
-            site_url("https://erp.internal/", "a.example.com"),
-            "https://a.example.com"
-        );
     }
 }

@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+use crate::mariadb::registry::{Row, SitePath, Status};
+use crate::template::TemplateMeta;
+
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
     /// Provisioned (or, for ops commands, everything checked out).
@@ -18,6 +21,8 @@ pub mod exit {
     pub const ROLLBACK_INCOMPLETE: u8 = 4;
     /// `verify`: at least one check failed.
     pub const CHECKS_FAILED: u8 = 5;
+    /// `cleanup`, `pool`, `template`: at least one item failed; the JSON `failed` says which.
+    pub const ITEMS_FAILED: u8 = 6;
 }
 
 /// Stable, machine-readable failure codes for callers to branch on.
@@ -65,6 +70,11 @@ pub struct ProvisionSuccess {
     pub organization_name: String,
     pub elapsed: f64,
     pub db_name: String,
+    /// How the site was made: pool, template or fresh.
+    pub path: SitePath,
+    /// For a site taken from the pool: the standby's name before it became the tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_site: Option<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepTiming>,
 }
@@ -81,6 +91,8 @@ pub struct Failure {
     pub rollback: Vec<Undo>,
     pub warnings: Vec<String>,
     pub elapsed: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<SitePath>,
 }
 
 impl Failure {
@@ -95,6 +107,7 @@ impl Failure {
             rollback: vec![],
             warnings: vec![],
             elapsed: 0.0,
+            path: None,
         }
     }
 
@@ -110,6 +123,235 @@ impl Failure {
             exit::FAILED_ROLLED_BACK
         }
     }
+}
+
+/// One named check of `verify`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub success: bool,
+    pub site: String,
+    pub db_name: Option<String>,
+    /// The tenant user the user checks looked at.
+    pub email: Option<String>,
+    pub checks: Vec<Check>,
+    /// The registry's latest row for the site, when it has one.
+    pub registry: Option<Row>,
+    pub elapsed: f64,
+}
+
+impl VerifyReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.success {
+            exit::OK
+        } else {
+            exit::CHECKS_FAILED
+        }
+    }
+}
+
+/// One site of the bench as `list` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteHealth {
+    pub site: String,
+    /// Whether the site folder exists (a registry row can outlive it).
+    pub folder: bool,
+    /// Whether the folder has a readable site_config.json.
+    pub config: bool,
+    pub db_name: Option<String>,
+    pub database: bool,
+    pub frappe_schema: bool,
+    pub db_user: bool,
+    /// Folder, config, database with Frappe's tables and DB user all present.
+    pub healthy: bool,
+    pub status: Option<Status>,
+    pub path: Option<SitePath>,
+    pub email: Option<String>,
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListReport {
+    pub success: bool,
+    pub sites: Vec<SiteHealth>,
+}
+
+/// One thing cleanup or pool drain found: a site, an orphaned database or DB user, or a
+/// run that was killed midway; with the undo steps taken (or, in a dry run, none).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    pub kind: &'static str,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Undo>,
+}
+
+/// How the orphan scan went: how many databases it looked at, in how many queries.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanStats {
+    pub databases: usize,
+    pub frappe_databases: usize,
+    pub catalog_queries: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupReport {
+    pub success: bool,
+    pub dry_run: bool,
+    /// What was found to remove (in a dry run: what would go).
+    pub planned: Vec<Item>,
+    pub dropped: Vec<Item>,
+    pub failed: Vec<Item>,
+    pub skipped: Vec<Item>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed: f64,
+}
+
+impl CleanupReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.error.is_some() && self.dropped.is_empty() && self.failed.is_empty() {
+            exit::FAILED_UNTOUCHED
+        } else if self.failed.is_empty() && self.error.is_none() {
+            exit::OK
+        } else {
+            exit::ITEMS_FAILED
+        }
+    }
+}
+
+/// A standby site `pool fill` made.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Made {
+    pub site: String,
+    pub db_name: String,
+    pub path: SitePath,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolFillReport {
+    pub success: bool,
+    pub created: Vec<Made>,
+    pub failed: Vec<Item>,
+    /// Standby sites in the pool afterwards.
+    pub standby: usize,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed: f64,
+}
+
+impl PoolFillReport {
+    pub fn exit_code(&self) -> u8 {
+        match (&self.error, self.failed.is_empty()) {
+            (Some(_), _) if self.created.is_empty() && self.failed.is_empty() => {
+                exit::FAILED_UNTOUCHED
+            }
+            (None, true) => exit::OK,
+            _ => exit::ITEMS_FAILED,
+        }
+    }
+}
+
+/// A registry row of the pool, with what the bench and MariaDB say of its site now.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standby {
+    #[serde(flatten)]
+    pub row: Row,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatusReport {
+    pub success: bool,
+    pub standby: Vec<Standby>,
+    /// Claims (or drains) under way, or killed midway.
+    pub claimed: Vec<Standby>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateReport {
+    pub success: bool,
+    pub template: Option<TemplateMeta>,
+    /// Whether provision would restore it now.
+    pub usable: bool,
+    /// Why not, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepTiming>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cleanup: Vec<Undo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed: f64,
+}
+
+impl TemplateReport {
+    pub fn exit_code(&self) -> u8 {
+        match (&self.error, self.cleanup.iter().all(|u| u.ok)) {
+            (None, _) => exit::OK,
+            (Some(_), true) => exit::FAILED_ROLLED_BACK,
+            (Some(_), false) => exit::ITEMS_FAILED,
+        }
+    }
+}
+
+/// A plain-text table for people at a terminal: one header line, aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
 }
 
 /// Reports a command-line usage error as the failure JSON; returns the exit code.
@@ -143,6 +385,7 @@ mod tests {
             rollback,
             warnings: vec![],
             elapsed: 0.0,
+            path: None,
         }
     }
 
@@ -172,6 +415,18 @@ mod tests {
             failure(Code::ApiError, vec![undo(true), undo(false)]).exit_code(),
             exit::ROLLBACK_INCOMPLETE
         );
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["SITE", "OK"],
+            &[
+                vec!["a.localhost".into(), "yes".into()],
+                vec!["b".into(), "no".into()],
+            ],
+        );
+        assert_eq!(t, "SITE         OK\na.localhost  yes\nb            no");
     }
 
     #[test]

@@ -1,0 +1,84 @@
+//! `list`: every site of the bench with its database and health, and what the registry
+//! says of it: one catalog scan, one listing of `sites/`, one registry read, however
+//! many sites there are. Registry rows of live sites whose folder is gone are listed too.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::context::Context;
+use crate::report::{ListReport, SiteHealth};
+
+pub async fn list(ctx: &Context) -> Result<ListReport, String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
+    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
+    let dirs = ctx
+        .bench
+        .list_sites(deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = match &facts.bench_id {
+        Some(id) if catalog.databases.contains(ctx.registry.name()) => ctx
+            .registry
+            .latest_rows(&mut db, id)
+            .await
+            .map_err(|e| e.to_string())?,
+        _ => vec![],
+    };
+    let mut sites: Vec<SiteHealth> = dirs
+        .iter()
+        .map(|dir| {
+            let db_name = dir.config.as_ref().and_then(|c| c.db_name.clone());
+            let user = dir
+                .config
+                .as_ref()
+                .and_then(|c| c.db_user().map(String::from));
+            let database = db_name
+                .as_ref()
+                .is_some_and(|d| catalog.databases.contains(d));
+            let frappe_schema = db_name.as_ref().is_some_and(|d| catalog.frappe.contains(d));
+            let db_user = user.as_ref().is_some_and(|u| catalog.has_user(u));
+            let row = rows.iter().find(|r| r.site == dir.name);
+            SiteHealth {
+                site: dir.name.clone(),
+                folder: true,
+                config: dir.config.is_some(),
+                healthy: dir.config.is_some() && database && frappe_schema && db_user,
+                db_name,
+                database,
+                frappe_schema,
+                db_user,
+                status: row.map(|r| r.status),
+                path: row.and_then(|r| r.path),
+                email: row.and_then(|r| r.email.clone()),
+                organization: row.and_then(|r| r.organization.clone()),
+            }
+        })
+        .collect();
+    for row in rows.iter().filter(|r| r.status.is_live()) {
+        if dirs.iter().any(|d| d.name == row.site) {
+            continue;
+        }
+        sites.push(SiteHealth {
+            site: row.site.clone(),
+            folder: false,
+            config: false,
+            db_name: Some(row.db_name.clone()),
+            database: catalog.databases.contains(&row.db_name),
+            frappe_schema: catalog.frappe.contains(&row.db_name),
+            db_user: catalog.has_user(&row.db_name),
+            healthy: false,
+            status: Some(row.status),
+            path: row.path,
+            email: row.email.clone(),
+            organization: row.organization.clone(),
+        });
+    }
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    Ok(ListReport {
+        success: true,
+        sites,
+    })
+}

@@ -1,0 +1,237 @@
+//! MariaDB, reached directly with the root credentials (mysql_async; the only module that
+//! knows it): per-site locks, existence checks before anything is created, the undo bench
+//! cannot do, and, in submodules, the catalog scan behind `list` and `cleanup --orphans`
+//! (`catalog`), the tenant registry (`registry`) and a site database's tenant state for
+//! `verify` (`tenant`).
+
+pub mod catalog;
+pub mod registry;
+pub mod tenant;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, Params};
+
+use crate::input::db_name_for;
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("MARIADB_URL is not a valid mysql:// URL: {0}")]
+    BadUrl(String),
+    #[error("connecting to MariaDB at {host}: {source}")]
+    Connect {
+        host: String,
+        source: mysql_async::Error,
+    },
+    #[error("MariaDB: {what}: {source}")]
+    Query {
+        what: String,
+        source: mysql_async::Error,
+    },
+    #[error("registry database name {0:?} must be 1 to 64 letters, digits or '_'")]
+    BadRegistryName(String),
+}
+
+/// Parsed `MARIADB_URL`; its credentials are the root credentials handed to bench.
+#[derive(Clone)]
+pub struct DbTarget {
+    opts: Opts,
+    pub user: String,
+    pub password: Secret,
+}
+
+impl std::fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Opts` would print the password; show only what is safe.
+        f.debug_struct("DbTarget")
+            .field("host", &self.opts.ip_or_hostname())
+            .field("port", &self.opts.tcp_port())
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        // Never echo the URL: it may carry the root password.
+        let opts = Opts::from_url(url)
+            .map_err(|_| DbError::BadUrl("check scheme, host and port".into()))?;
+        let user = opts.user().unwrap_or("root").to_owned();
+        let password = Secret::new(opts.pass().unwrap_or_default());
+        Ok(Self {
+            opts,
+            user,
+            password,
+        })
+    }
+
+    pub async fn connect(&self) -> Result<Db, DbError> {
+        let host = format!("{}:{}", self.opts.ip_or_hostname(), self.opts.tcp_port());
+        let conn = Conn::new(self.opts.clone())
+            .await
+            .map_err(|source| DbError::Connect { host, source })?;
+        Ok(Db { conn, queries: 0 })
+    }
+}
+
+/// One connection. Every statement goes through the helpers below, which count them:
+/// `cleanup --orphans` reports how many catalog queries its scan took.
+pub struct Db {
+    conn: Conn,
+    queries: u64,
+}
+
+fn q(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> DbError {
+    let what = what.into();
+    move |source| DbError::Query { what, source }
+}
+
+/// MariaDB's named locks are at most 64 characters; `db_name_for` is unique per site.
+fn lock_name(site: &str) -> String {
+    format!("frappe-tenant:{}", db_name_for(site))
+}
+
+/// Databases MariaDB itself owns: never scanned as tenants, never dropped.
+pub const SYSTEM_SCHEMAS: &[&str] = &["information_schema", "mysql", "performance_schema", "sys"];
+
+impl Db {
+    /// Statements run on this connection so far.
+    pub fn queries(&self) -> u64 {
+        self.queries
+    }
+
+    async fn first<T, P>(&mut self, what: &str, sql: &str, params: P) -> Result<Option<T>, DbError>
+    where
+        T: FromRow + Send + 'static,
+        P: Into<Params> + Send,
+    {
+        self.queries += 1;
+        self.conn.exec_first(sql, params).await.map_err(q(what))
+    }
+
+    async fn rows<T, P>(&mut self, what: &str, sql: &str, params: P) -> Result<Vec<T>, DbError>
+    where
+        T: FromRow + Send + 'static,
+        P: Into<Params> + Send,
+    {
+        self.queries += 1;
+        self.conn.exec(sql, params).await.map_err(q(what))
+    }
+
+    async fn run<P>(&mut self, what: &str, sql: &str, params: P) -> Result<(), DbError>
+    where
+        P: Into<Params> + Send,
+    {
+        self.queries += 1;
+        self.conn.exec_drop(sql, params).await.map_err(q(what))
+    }
+
+    /// A statement that cannot take bound parameters (DDL, account names).
+    async fn text(&mut self, what: &str, sql: String) -> Result<(), DbError> {
+        self.queries += 1;
+        self.conn.query_drop(sql).await.map_err(q(what))
+    }
+
+    /// Takes the site's lock without waiting. It is held by this connection until
+    /// `unlock_site` or the end of the run, however it ends (even SIGKILL closes the
+    /// socket), so two runs touching one site, on any number of hosts, cannot overlap.
+    /// Provision, pool claims and every cleanup take it.
+    pub async fn try_lock_site(&mut self, site: &str) -> Result<bool, DbError> {
+        let got: Option<Option<i64>> = self
+            .first(
+                &format!("taking the lock of {site}"),
+                "SELECT GET_LOCK(?, 0)",
+                (lock_name(site),),
+            )
+            .await?;
+        Ok(got.flatten() == Some(1))
+    }
+
+    pub async fn unlock_site(&mut self, site: &str) -> Result<(), DbError> {
+        self.run(
+            &format!("releasing the lock of {site}"),
+            "DO RELEASE_LOCK(?)",
+            (lock_name(site),),
+        )
+        .await
+    }
+
+    pub async fn database_exists(&mut self, db_name: &str) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .first(
+                &format!("looking up database {db_name}"),
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db_name,),
+            )
+            .await?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// Hosts for which a DB user of that name exists.
+    pub async fn user_hosts(&mut self, user: &str) -> Result<Vec<String>, DbError> {
+        self.rows(
+            &format!("looking up DB user {user}"),
+            "SELECT Host FROM mysql.user WHERE User = ?",
+            (user,),
+        )
+        .await
+    }
+
+    pub async fn drop_database(&mut self, db_name: &str) -> Result<(), DbError> {
+        if SYSTEM_SCHEMAS.contains(&db_name.to_ascii_lowercase().as_str()) {
+            // A last guard under every caller: no path of this tool drops these.
+            return Err(DbError::Query {
+                what: format!("dropping database {db_name}"),
+                source: mysql_async::Error::Other("refusing to drop a system schema".into()),
+            });
+        }
+        self.text(
+            &format!("dropping database {db_name}"),
+            format!("DROP DATABASE IF EXISTS {}", quote_ident(db_name)),
+        )
+        .await
+    }
+
+    pub async fn drop_user(&mut self, user: &str, host: &str) -> Result<(), DbError> {
+        // Account names cannot be bound as parameters in DROP USER.
+        self.text(
+            &format!("dropping DB user {user}@{host}"),
+            format!(
+                "DROP USER IF EXISTS {}@{}",
+                quote_literal(user),
+                quote_literal(host)
+            ),
+        )
+        .await
+    }
+}
+
+/// Backtick-quotes an identifier. Our names are `ft_` + hex, but never trust that here.
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_credentials_become_root_credentials() {
+        let t = DbTarget::parse("mysql://root:s3cret@127.0.0.1:3306").unwrap();
+        assert_eq!(t.user, "root");
+        assert_eq!(t.password.expose(), "s3cret");
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("ft_ab"), "`ft_ab`");
+        assert_eq!(quote_ident("a`b"), "`a``b`");
+        assert_eq!(quote_literal("o'k\\"), "'o''k\\\\'");
+        assert!(lock_name("a-very-long-subdomain-name-of-63-characters.example.com").len() <= 64);
+    }
+}

@@ -1,0 +1,543 @@
+//! The tenant registry: one row per site this tool makes or keeps in its standby pool, in
+//! a database the tool owns (`REGISTRY_DB`, default `frappe_tenant`), created and
+//! migrated on first use. A row records who the tenant is, how far the run got and how it
+//! ended; no secret is ever stored in it. Rows are scoped by bench id, so benches sharing
+//! one MariaDB server never claim or list each other's sites.
+
+use mysql_async::prelude::*;
+use mysql_async::TxOpts;
+use serde::Serialize;
+
+use super::{q, quote_ident, Db, DbError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A run is creating it (or was killed doing so: `cleanup --orphans` resolves it).
+    Provisioning,
+    /// A working tenant.
+    Active,
+    /// Failed and something may be left: the error and the run's rollback say what.
+    Failed,
+    /// Failed and everything the run created was undone.
+    RolledBack,
+    /// A ready site in the pool, waiting for a sign-up.
+    Standby,
+    /// A standby taken by a sign-up (or a drain) that has not finished yet.
+    Claimed,
+    /// Removed by cleanup or pool drain.
+    Dropped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Provisioning => "provisioning",
+            Status::Active => "active",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled_back",
+            Status::Standby => "standby",
+            Status::Claimed => "claimed",
+            Status::Dropped => "dropped",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Status::Provisioning,
+            Status::Active,
+            Status::Failed,
+            Status::RolledBack,
+            Status::Standby,
+            Status::Claimed,
+            Status::Dropped,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Whether a site with this status should exist: its database is never an orphan.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Status::Provisioning | Status::Active | Status::Standby | Status::Claimed
+        )
+    }
+}
+
+/// How a site was made: taken from the pool, restored from the template, or a fresh new-site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SitePath {
+    Pool,
+    Template,
+    Fresh,
+}
+
+impl SitePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SitePath::Pool => "pool",
+            SitePath::Template => "template",
+            SitePath::Fresh => "fresh",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [SitePath::Pool, SitePath::Template, SitePath::Fresh]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// One registry row, as `list`, `verify` and `pool status` print it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub id: u64,
+    pub site: String,
+    pub subdomain: String,
+    pub db_name: String,
+    pub organization: Option<String>,
+    pub email: Option<String>,
+    pub status: Status,
+    pub path: Option<SitePath>,
+    pub step: Option<String>,
+    pub error: Option<String>,
+    /// For a site taken from the pool: the standby name it had before.
+    pub standby_site: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a new row says about the site being made.
+pub struct NewRow<'a> {
+    pub bench_id: &'a str,
+    pub site: &'a str,
+    pub subdomain: &'a str,
+    pub db_name: &'a str,
+    pub organization: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub status: Status,
+    pub path: SitePath,
+}
+
+/// The tenant a claimed standby becomes.
+pub struct Claimant<'a> {
+    pub site: &'a str,
+    pub subdomain: &'a str,
+    pub organization: &'a str,
+    pub email: &'a str,
+}
+
+const COLUMNS: &str = "id, site, subdomain, db_name, organization, email, status, path, step, error, \
+     standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ')";
+
+/// Schema versions, applied in order once each; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS tenants (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        bench_id VARCHAR(64) NOT NULL,
+        site VARCHAR(255) NOT NULL,
+        subdomain VARCHAR(63) NOT NULL,
+        db_name VARCHAR(64) NOT NULL,
+        organization VARCHAR(140) NULL,
+        email VARCHAR(140) NULL,
+        status ENUM('provisioning','active','failed','rolled_back','standby','claimed','dropped') NOT NULL,
+        path ENUM('pool','template','fresh') NULL,
+        step VARCHAR(40) NULL,
+        error TEXT NULL,
+        standby_site VARCHAR(255) NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        KEY by_site (bench_id, site),
+        KEY by_status (bench_id, status, created_at),
+        KEY by_db (db_name)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"];
+
+/// The registry database, by its validated name.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    name: String,
+}
+
+impl Registry {
+    pub fn new(name: &str) -> Result<Self, DbError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return Err(DbError::BadRegistryName(name.into()));
+        }
+        Ok(Self { name: name.into() })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn table(&self) -> String {
+        format!("{}.tenants", quote_ident(&self.name))
+    }
+
+    /// Creates or migrates the registry. One query when it is up to date; otherwise the
+    /// migration runs under a server-wide named lock, so concurrent first runs are safe.
+    pub async fn ensure(&self, db: &mut Db) -> Result<(), DbError> {
+        let latest = MIGRATIONS.len() as i64;
+        let versions = format!(
+            "SELECT MAX(version) FROM {}.schema_migrations",
+            quote_ident(&self.name)
+        );
+        // Any error here (no database, no table) means: not migrated yet.
+        if let Ok(Some(Some(v))) = db
+            .first::<Option<i64>, _>("reading the registry version", &versions, ())
+            .await
+        {
+            if v >= latest {
+                return Ok(());
+            }
+        }
+        let lock = format!("frappe-tenant:registry:{}", self.name);
+        let got: Option<Option<i64>> = db
+            .first(
+                "waiting for the registry migration lock",
+                "SELECT GET_LOCK(?, 30)",
+                (&lock,),
+            )
+            .await?;
+        if got.flatten() != Some(1) {
+            return Err(DbError::Query {
+                what: "migrating the registry".into(),
+                source: mysql_async::Error::Other(
+                    "another run held the migration lock for 30 s".into(),
+                ),
+            });
+        }
+        let result = self.migrate(db, &versions).await;
+        let released = db
+            .run(
+                "releasing the registry migration lock",
+                "DO RELEASE_LOCK(?)",
+                (&lock,),
+            )
+            .await;
+        result.and(released)
+    }
+
+    async fn migrate(&self, db: &mut Db, versions: &str) -> Result<(), DbError> {
+        let name = quote_ident(&self.name);
+        db.text(
+            "creating the registry database",
+            format!("CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+        )
+        .await?;
+        db.text(
+            "creating the registry's schema_migrations",
+            format!(
+                "CREATE TABLE IF NOT EXISTS {name}.schema_migrations \
+                 (version INT NOT NULL PRIMARY KEY, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+            ),
+        )
+        .await?;
+        let current: i64 = db
+            .first::<Option<i64>, _>("reading the registry version", versions, ())
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = i as i64 + 1;
+            db.text(
+                &format!("registry migration {version}"),
+                format!("USE {name}"),
+            )
+            .await?;
+            db.text(&format!("registry migration {version}"), sql.to_string())
+                .await?;
+            db.run(
+                &format!("recording registry migration {version}"),
+                &format!(
+                    "INSERT INTO {name}.schema_migrations (version, applied_at) VALUES (?, UTC_TIMESTAMP(6))"
+                ),
+                (version,),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert(&self, db: &mut Db, r: &NewRow<'_>) -> Result<u64, DbError> {
+        let sql = format!(
+            "INSERT INTO {} (bench_id, site, subdomain, db_name, organization, email, status, path, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            self.table()
+        );
+        db.run(
+            &format!("registering {}", r.site),
+            &sql,
+            (
+                r.bench_id,
+                r.site,
+                r.subdomain,
+                r.db_name,
+                r.organization,
+                r.email,
+                r.status.as_str(),
+                r.path.as_str(),
+            ),
+        )
+        .await?;
+        Ok(db.conn.last_insert_id().unwrap_or_default())
+    }
+
+    /// Records the step a run has reached, so a killed run says where it stopped.
+    pub async fn set_step(&self, db: &mut Db, id: u64, step: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET step = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+            self.table()
+        );
+        db.run("recording a step in the registry", &sql, (step, id))
+            .await
+    }
+
+    /// Ends a row: its final status and, for failures, the error.
+    pub async fn finish(
+        &self,
+        db: &mut Db,
+        id: u64,
+        status: Status,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = ?, error = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+            self.table()
+        );
+        db.run(
+            "recording an outcome in the registry",
+            &sql,
+            (status.as_str(), error, id),
+        )
+        .await
+    }
+
+    /// Marks the latest row of a site dropped (cleanup); a site made by hand has none.
+    pub async fn mark_dropped(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        site: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {t} SET status = 'dropped', updated_at = UTC_TIMESTAMP(6) \
+             WHERE id = (SELECT id FROM (SELECT MAX(id) AS id FROM {t} WHERE bench_id = ? AND site = ?) AS latest)",
+            t = self.table()
+        );
+        db.run("recording a drop in the registry", &sql, (bench_id, site))
+            .await
+    }
+
+    /// The latest row of every site of this bench, oldest first.
+    pub async fn latest_rows(&self, db: &mut Db, bench_id: &str) -> Result<Vec<Row>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {t} WHERE id IN (SELECT MAX(id) FROM {t} WHERE bench_id = ? GROUP BY site) \
+             ORDER BY created_at, id",
+            t = self.table()
+        );
+        let rows: Vec<mysql_async::Row> =
+            db.rows("reading the registry", &sql, (bench_id,)).await?;
+        Ok(rows.into_iter().filter_map(row).collect())
+    }
+
+    pub async fn latest_for_site(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        site: &str,
+    ) -> Result<Option<Row>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND site = ? ORDER BY id DESC LIMIT 1",
+            self.table()
+        );
+        let r: Option<mysql_async::Row> = db
+            .first(
+                &format!("reading the registry row of {site}"),
+                &sql,
+                (bench_id, site),
+            )
+            .await?;
+        Ok(r.and_then(row))
+    }
+
+    /// This bench's rows in one of `statuses`, oldest first.
+    pub async fn rows_with_status(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        statuses: &[Status],
+    ) -> Result<Vec<Row>, DbError> {
+        let list = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status IN ({list}) ORDER BY created_at, id",
+            self.table()
+        );
+        let rows: Vec<mysql_async::Row> =
+            db.rows("reading the registry", &sql, (bench_id,)).await?;
+        Ok(rows.into_iter().filter_map(row).collect())
+    }
+
+    /// Database names the registry, on any bench, says belong to a site that should exist.
+    /// One query; `cleanup --orphans` never drops these.
+    pub async fn live_databases(&self, db: &mut Db) -> Result<Vec<(String, String)>, DbError> {
+        let sql = format!(
+            "SELECT db_name, site, status FROM {t} WHERE id IN (SELECT MAX(id) FROM {t} GROUP BY db_name)",
+            t = self.table()
+        );
+        let rows: Vec<(String, String, String)> = db.rows("reading the registry", &sql, ()).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, s)| Status::parse(s).is_some_and(Status::is_live))
+            .map(|(d, site, _)| (d, site))
+            .collect())
+    }
+
+    /// Atomically takes the oldest standby of this bench and marks it `claimed` with
+    /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
+    /// none) instead of the same one. With a claimant, the row already names the tenant,
+    /// so a killed claim can be resolved from the row alone.
+    pub async fn claim_standby(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        step: &str,
+        claimant: Option<&Claimant<'_>>,
+        exclude: &[u64],
+    ) -> Result<Option<Row>, DbError> {
+        let what = "claiming a standby site";
+        // Ids are integers we read back from this table: safe to inline.
+        let skip = if exclude.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = exclude.iter().map(u64::to_string).collect();
+            format!("AND id NOT IN ({}) ", ids.join(","))
+        };
+        db.queries += 3;
+        let mut tx = db
+            .conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(q(what))?;
+        let pick = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
+             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            self.table()
+        );
+        let picked: Option<mysql_async::Row> =
+            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?;
+        let Some(mut r) = picked.and_then(row) else {
+            tx.rollback().await.map_err(q(what))?;
+            return Ok(None);
+        };
+        let update = format!(
+            "UPDATE {} SET status = 'claimed', step = ?, standby_site = site, \
+             site = COALESCE(?, site), subdomain = COALESCE(?, subdomain), \
+             organization = ?, email = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+            self.table()
+        );
+        tx.exec_drop(
+            update,
+            (
+                step,
+                claimant.map(|c| c.site),
+                claimant.map(|c| c.subdomain),
+                claimant.map(|c| c.organization),
+                claimant.map(|c| c.email),
+                r.id,
+            ),
+        )
+        .await
+        .map_err(q(what))?;
+        tx.commit().await.map_err(q(what))?;
+        r.standby_site = Some(r.site.clone());
+        if let Some(c) = claimant {
+            r.site = c.site.into();
+            r.subdomain = c.subdomain.into();
+            r.organization = Some(c.organization.into());
+            r.email = Some(c.email.into());
+        }
+        r.status = Status::Claimed;
+        r.step = Some(step.into());
+        Ok(Some(r))
+    }
+
+    /// Puts a claimed standby back, untouched: the claim failed before its folder moved.
+    pub async fn release_claim(&self, db: &mut Db, id: u64) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = 'standby', site = standby_site, \
+             subdomain = SUBSTRING_INDEX(standby_site, '.', 1), standby_site = NULL, \
+             organization = NULL, email = NULL, step = 'ready', error = NULL, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'claimed'",
+            self.table()
+        );
+        db.run("returning a standby to the pool", &sql, (id,)).await
+    }
+}
+
+fn row(mut r: mysql_async::Row) -> Option<Row> {
+    let status: String = r.take(6)?;
+    let path: Option<String> = r.take(7)?;
+    Some(Row {
+        id: r.take(0)?,
+        site: r.take(1)?,
+        subdomain: r.take(2)?,
+        db_name: r.take(3)?,
+        organization: r.take(4)?,
+        email: r.take(5)?,
+        status: Status::parse(&status)?,
+        path: path.as_deref().and_then(SitePath::parse),
+        step: r.take(8)?,
+        error: r.take(9)?,
+        standby_site: r.take(10)?,
+        created_at: r.take(11)?,
+        updated_at: r.take(12)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_plain_identifiers() {
+        assert!(Registry::new("frappe_tenant").is_ok());
+        for bad in ["", "a-b", "a`b", "a b", &"x".repeat(65)] {
+            assert!(Registry::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_and_know_what_is_live() {
+        for s in [
+            "provisioning",
+            "active",
+            "failed",
+            "rolled_back",
+            "standby",
+            "claimed",
+            "dropped",
+        ] {
+            assert_eq!(Status::parse(s).unwrap().as_str(), s);
+        }
+        let live: Vec<_> = ["provisioning", "active", "standby", "claimed"]
+            .into_iter()
+            .map(|s| Status::parse(s).unwrap())
+            .collect();
+        assert!(live.iter().all(|s| s.is_live()));
+        assert!(
+            !Status::Failed.is_live()
+                && !Status::Dropped.is_live()
+                && !Status::RolledBack.is_live()
+        );
+    }
+}

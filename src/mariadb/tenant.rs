@@ -1,0 +1,250 @@
+//! A tenant's state read straight from its site database, for `verify`: the tables
+//! Frappe v15 keeps it in (`tabUser`, `tabHas Role`, `__Auth`, `tabSingles`,
+//! `tabDefaultValue`), so a check does not depend on the site's HTTP side being up.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use sha2::Sha256;
+
+use super::catalog::FRAPPE_MARKER_TABLES;
+use super::{quote_ident, Db, DbError};
+use crate::secret::Secret;
+
+/// passlib's default for pbkdf2_sha256 (1.7.4), which Frappe's `passlibctx` uses.
+const PBKDF2_ROUNDS: u32 = 29_000;
+
+/// A password as Frappe stores it (frappe/utils/password.py `update_password`:
+/// `passlibctx.hash(pwd)`): passlib's pbkdf2_sha256 format,
+/// `$pbkdf2-sha256$<rounds>$<salt>$<checksum>` in passlib's "ab64" base64 (`.` for `+`,
+/// no padding), 16-byte salt, 32-byte checksum.
+pub fn frappe_password_hash(password: &Secret, salt: [u8; 16]) -> String {
+    let mut checksum = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(
+        password.expose().as_bytes(),
+        &salt,
+        PBKDF2_ROUNDS,
+        &mut checksum,
+    );
+    let ab64 = |b: &[u8]| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(b)
+            .replace('+', ".")
+    };
+    format!(
+        "$pbkdf2-sha256${PBKDF2_ROUNDS}${}${}",
+        ab64(&salt),
+        ab64(&checksum)
+    )
+}
+
+/// The tenant's admin user as its site database holds it.
+#[derive(Debug)]
+pub struct UserState {
+    pub name: String,
+    pub enabled: bool,
+    pub user_type: String,
+    pub system_manager: bool,
+    pub api_key: Option<String>,
+    /// `Some(encrypted)` when `__Auth` holds an `api_secret` for the user.
+    pub api_secret_encrypted: Option<bool>,
+}
+
+impl Db {
+    /// How many of Frappe's marker tables the database has (all of them: a Frappe schema).
+    pub async fn marker_tables(&mut self, db_name: &str) -> Result<usize, DbError> {
+        let n: Option<i64> = self
+            .first(
+                &format!("looking for Frappe's tables in {db_name}"),
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?)",
+                (
+                    db_name,
+                    FRAPPE_MARKER_TABLES[0],
+                    FRAPPE_MARKER_TABLES[1],
+                    FRAPPE_MARKER_TABLES[2],
+                    FRAPPE_MARKER_TABLES[3],
+                ),
+            )
+            .await?;
+        Ok(n.unwrap_or(0) as usize)
+    }
+
+    /// The tenant's first System Manager other than Administrator, by creation.
+    pub async fn first_system_manager(&mut self, db_name: &str) -> Result<Option<String>, DbError> {
+        let d = quote_ident(db_name);
+        self.first(
+            "finding the tenant's System Manager",
+            &format!(
+                "SELECT u.name FROM {d}.tabUser u JOIN {d}.`tabHas Role` r \
+                 ON r.parent = u.name AND r.parenttype = 'User' \
+                 WHERE r.role = 'System Manager' AND u.name NOT IN ('Administrator', 'Guest') \
+                 ORDER BY u.creation, u.name LIMIT 1"
+            ),
+            (),
+        )
+        .await
+    }
+
+    pub async fn tenant_user(
+        &mut self,
+        db_name: &str,
+        email: &str,
+    ) -> Result<Option<UserState>, DbError> {
+        let d = quote_ident(db_name);
+        let user: Option<(String, i64, Option<String>, Option<String>)> = self
+            .first(
+                &format!("reading user {email}"),
+                &format!(
+                    "SELECT name, enabled, user_type, api_key FROM {d}.tabUser WHERE name = ?"
+                ),
+                (email,),
+            )
+            .await?;
+        let Some((name, enabled, user_type, api_key)) = user else {
+            return Ok(None);
+        };
+        let roles: Option<i64> = self
+            .first(
+                &format!("reading the roles of {email}"),
+                &format!(
+                    "SELECT COUNT(*) FROM {d}.`tabHas Role` \
+                     WHERE parent = ? AND parenttype = 'User' AND role = 'System Manager'"
+                ),
+                (&name,),
+            )
+            .await?;
+        let secret: Option<i64> = self
+            .first(
+                &format!("looking up the API secret of {email}"),
+                &format!(
+                    "SELECT encrypted FROM {d}.__Auth \
+                     WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret'"
+                ),
+                (&name,),
+            )
+            .await?;
+        Ok(Some(UserState {
+            name,
+            enabled: enabled == 1,
+            user_type: user_type.unwrap_or_default(),
+            system_manager: roles.unwrap_or(0) > 0,
+            api_key: api_key.filter(|k| !k.is_empty()),
+            api_secret_encrypted: secret.map(|e| e == 1),
+        }))
+    }
+
+    /// `installed_apps` as Frappe records it (a JSON list in `tabDefaultValue`).
+    pub async fn installed_apps(&mut self, db_name: &str) -> Result<Option<Vec<String>>, DbError> {
+        let d = quote_ident(db_name);
+        let v: Option<Option<String>> = self
+            .first(
+                "reading installed apps",
+                &format!(
+                    "SELECT defvalue FROM {d}.tabDefaultValue \
+                     WHERE parent = '__global' AND defkey = 'installed_apps' LIMIT 1"
+                ),
+                (),
+            )
+            .await?;
+        Ok(v.flatten().and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// The values of a Single DocType, or `None` when that DocType does not exist.
+    pub async fn single_values(
+        &mut self,
+        db_name: &str,
+        doctype: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, DbError> {
+        let d = quote_ident(db_name);
+        let exists: Option<i64> = self
+            .first(
+                &format!("looking up DocType {doctype}"),
+                &format!("SELECT COUNT(*) FROM {d}.tabDocType WHERE name = ?"),
+                (doctype,),
+            )
+            .await?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        let rows: Vec<(String, Option<String>)> = self
+            .rows(
+                &format!("reading {doctype}"),
+                &format!("SELECT field, value FROM {d}.tabSingles WHERE doctype = ?"),
+                (doctype,),
+            )
+            .await?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(f, v)| (f, v.unwrap_or_default()))
+                .collect(),
+        ))
+    }
+
+    /// Gives the site's Administrator a new password, written exactly as Frappe's
+    /// `update_password` writes one (hash in `__Auth`, `encrypted` 0). A site restored
+    /// from the template, or a standby taken from the pool, has no password anyone
+    /// knows; this is how it gets its own per-site one without bench (whose
+    /// `set-admin-password` would put it in argv). The caller proves it with a REST login.
+    pub async fn set_administrator_password(
+        &mut self,
+        db_name: &str,
+        password: &Secret,
+    ) -> Result<(), DbError> {
+        let hash = frappe_password_hash(password, rand::random());
+        let d = quote_ident(db_name);
+        self.run(
+            "setting the Administrator password",
+            &format!(
+                "INSERT INTO {d}.__Auth (doctype, name, fieldname, password, encrypted) \
+                 VALUES ('User', 'Administrator', 'password', ?, 0) \
+                 ON DUPLICATE KEY UPDATE password = VALUES(password), encrypted = 0"
+            ),
+            (hash,),
+        )
+        .await
+    }
+
+    /// Prepares the template's reference site for its dump: removes the Administrator
+    /// password hash and any session, and refuses when the database holds encrypted
+    /// values (they would be unreadable under every restored site's own encryption key).
+    /// Returns how many encrypted values were found (0 when it is fit to dump).
+    pub async fn scrub_for_template(&mut self, db_name: &str) -> Result<i64, DbError> {
+        let d = quote_ident(db_name);
+        self.run(
+            "removing the reference site's Administrator password",
+            &format!("DELETE FROM {d}.__Auth WHERE doctype = 'User' AND fieldname = 'password'"),
+            (),
+        )
+        .await?;
+        self.run(
+            "removing the reference site's sessions",
+            &format!("DELETE FROM {d}.tabSessions"),
+            (),
+        )
+        .await?;
+        let encrypted: Option<i64> = self
+            .first(
+                "looking for encrypted values",
+                &format!("SELECT COUNT(*) FROM {d}.__Auth WHERE encrypted = 1"),
+                (),
+            )
+            .await?;
+        Ok(encrypted.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_matches_passlib() {
+        // passlib 1.7.4 (the bench's own), salt bytes 0..16:
+        // pbkdf2_sha256.using(salt=bytes(range(16)), rounds=29000).hash('Tr1cky-Lantern-42')
+        let salt: [u8; 16] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            frappe_password_hash(&Secret::new("Tr1cky-Lantern-42"), salt),
+            "$pbkdf2-sha256$29000$AAECAwQFBgcICQoLDA0ODw$y163lc5wNEkgtmfrMUGtY5tvJ2i3kBD5TgvVEpUIHzM"
+        );
+    }
+}

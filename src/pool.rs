@@ -1,0 +1,507 @@
+//! The standby pool: sites made ahead of time (`pool fill`), each a registry row in
+//! `standby`, handed to a sign-up by `provision` in about a second instead of a new-site.
+//!
+//! A claim takes the oldest standby with `SELECT … FOR UPDATE SKIP LOCKED`, so concurrent
+//! sign-ups never get the same one; takes the standby's own lock (a cleanup or drain of
+//! it holds it too); checks it is whole; and renames its folder to the tenant's site
+//! name in one rename(2). Frappe routes by Host header to the folder of that name, and
+//! keys its Redis cache by database name, which the rename keeps. A claim that fails
+//! before the rename puts the standby back untouched; after it, the site is dropped.
+//!
+//! No secret is kept for a standby: a claim gives the site a fresh Administrator
+//! password (`Db::set_administrator_password`) and forgets it after the sign-up.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::bench::BenchFacts;
+use crate::context::Context;
+use crate::frappe::Frappe;
+use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
+use crate::mariadb::registry::{Claimant, NewRow, Row, SitePath, Status};
+use crate::mariadb::Db;
+use crate::provision::install_missing_apps;
+use crate::report::{CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby};
+use crate::secret::Secret;
+use crate::template::{self, round2, wanted_apps, TemplateMeta};
+use crate::undo::{progress, remove_site};
+
+/// How many broken standbys one claim steps over before giving up on the pool.
+const MAX_CLAIM_TRIES: usize = 5;
+
+/// A standby taken for a sign-up: its registry row, which already names the tenant.
+pub struct Claim {
+    pub row: Row,
+    pub standby: String,
+}
+
+/// Takes the oldest whole standby of this bench for `claimant`: `None` when there is none.
+/// A standby found broken is marked `failed` (cleanup --orphans removes it) and skipped.
+pub async fn claim(
+    ctx: &Context,
+    db: &mut Db,
+    bench_id: &str,
+    claimant: &Claimant<'_>,
+    deadline: Instant,
+) -> Result<Option<Claim>, String> {
+    let mut tried = vec![];
+    while tried.len() < MAX_CLAIM_TRIES {
+        let Some(row) = ctx
+            .registry
+            .claim_standby(db, bench_id, "claim", Some(claimant), &tried)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        tried.push(row.id);
+        let standby = row.standby_site.clone().unwrap_or_default();
+        if !db
+            .try_lock_site(&standby)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            // A cleanup or drain is removing it right now.
+            ctx.registry
+                .release_claim(db, row.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
+        match standby_problem(ctx, db, &standby, &row.db_name, deadline).await {
+            None => return Ok(Some(Claim { row, standby })),
+            Some(problem) => {
+                progress(&format!(
+                    "⚠ standby {standby} is broken ({problem}); trying the next"
+                ));
+                ctx.registry
+                    .finish(
+                        db,
+                        row.id,
+                        Status::Failed,
+                        Some(&format!("standby broken: {problem}")),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = db.unlock_site(&standby).await;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Why a standby cannot be handed out, or `None` when its folder names its database and
+/// that database holds Frappe's tables.
+async fn standby_problem(
+    ctx: &Context,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    deadline: Instant,
+) -> Option<String> {
+    match ctx.bench.site_config(site, deadline).await {
+        Ok(Some(c)) if c.db_name.as_deref() == Some(db_name) => {}
+        Ok(Some(_)) => return Some("its site_config.json names another database".into()),
+        Ok(None) => return Some("no site folder or site_config.json".into()),
+        Err(e) => return Some(e.to_string()),
+    }
+    match db.marker_tables(db_name).await {
+        Ok(4) => None,
+        Ok(_) => Some(format!("database {db_name} lacks Frappe's tables")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// `pool fill --size N`: standby sites until N are ready, one after another (new-site
+/// is CPU-bound; on a small host in parallel they only slow each other).
+pub async fn fill(
+    ctx: &Context,
+    size: u32,
+    install_apps: &[String],
+    timeout: Duration,
+    use_template: bool,
+) -> PoolFillReport {
+    let started = Instant::now();
+    let mut report = PoolFillReport {
+        success: false,
+        created: vec![],
+        failed: vec![],
+        standby: 0,
+        warnings: vec![],
+        error: None,
+        elapsed: 0.0,
+    };
+    let setup_deadline = Instant::now() + Duration::from_secs(60);
+    let prepared = async {
+        let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+        ctx.registry
+            .ensure(&mut db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let facts = ctx
+            .bench
+            .facts(setup_deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bench_id = ctx
+            .bench
+            .bench_id(true, setup_deadline)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("could not create the bench id")?;
+        let ready = ctx
+            .registry
+            .rows_with_status(&mut db, &bench_id, &[Status::Standby])
+            .await
+            .map_err(|e| e.to_string())?
+            .len();
+        Ok::<_, String>((db, facts, bench_id, ready))
+    }
+    .await;
+    let (mut db, facts, bench_id, ready) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    let (wanted, missing) = wanted_apps(install_apps, &facts.apps);
+    for app in missing {
+        report.warnings.push(format!(
+            "app {app} is not available on this bench; standby sites do not have it"
+        ));
+    }
+    let template = if use_template {
+        match template::check(&ctx.bench, &facts, &wanted, setup_deadline).await {
+            Ok(Ok(meta)) => Some(meta),
+            Ok(Err(why)) => {
+                report.warnings.push(format!("template not used: {why}"));
+                None
+            }
+            Err(e) => {
+                report.warnings.push(format!("template not used: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let need = (size as usize).saturating_sub(ready);
+    progress(&format!(
+        "Pool: {ready} standby site(s) ready, {need} to make ({})",
+        if template.is_some() {
+            "from the template"
+        } else {
+            "fresh new-site"
+        }
+    ));
+    for k in 1..=need {
+        let clock = Instant::now();
+        let deadline = clock + timeout;
+        let id = Secret::random(10).expose().to_ascii_lowercase();
+        let site = site_name(&format!("{TOOL_SITE_PREFIX}standby-{id}"), &ctx.site_domain);
+        progress(&format!("[{k}/{need}] Creating standby {site}..."));
+        match make_standby(
+            ctx,
+            &mut db,
+            &facts,
+            &bench_id,
+            &site,
+            &wanted,
+            template.as_ref(),
+            deadline,
+        )
+        .await
+        {
+            Ok(made) => {
+                progress(&format!(
+                    "  ✓ ready in {:.2}s",
+                    clock.elapsed().as_secs_f64()
+                ));
+                report.created.push(Made {
+                    seconds: round2(clock.elapsed().as_secs_f64()),
+                    ..made
+                });
+            }
+            Err(failed) => report.failed.push(failed),
+        }
+    }
+    report.standby = ctx
+        .registry
+        .rows_with_status(&mut db, &bench_id, &[Status::Standby])
+        .await
+        .map(|r| r.len())
+        .unwrap_or_default();
+    report.success = report.failed.is_empty();
+    report.elapsed = round2(started.elapsed().as_secs_f64());
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn make_standby(
+    ctx: &Context,
+    db: &mut Db,
+    facts: &BenchFacts,
+    bench_id: &str,
+    site: &str,
+    wanted: &[String],
+    template: Option<&TemplateMeta>,
+    deadline: Instant,
+) -> Result<Made, Item> {
+    let db_name = db_name_for(site);
+    let subdomain = site.split('.').next().unwrap_or_default();
+    let path = if template.is_some() {
+        SitePath::Template
+    } else {
+        SitePath::Fresh
+    };
+    let fail = |e: String| item("standby", site.to_string(), Some(e));
+    if !db
+        .try_lock_site(site)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    {
+        return Err(fail("its name is locked by another run".into()));
+    }
+    let row_id = ctx
+        .registry
+        .insert(
+            db,
+            &NewRow {
+                bench_id,
+                site,
+                subdomain,
+                db_name: &db_name,
+                organization: None,
+                email: None,
+                status: Status::Provisioning,
+                path,
+            },
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let made: Result<(), String> = async {
+        let admin = Secret::random(24);
+        ctx.bench
+            .new_site(
+                site,
+                &db_name,
+                &ctx.root(),
+                &admin,
+                &facts.common,
+                template.map(|t| t.sql.as_str()),
+                deadline,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        install_missing_apps(ctx, db, site, &db_name, wanted, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Prove the site answers over HTTP before calling it ready. The password is
+        // forgotten afterwards; a claim sets its own.
+        db.set_administrator_password(&db_name, &admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        Frappe::new(&ctx.frappe_url, site)
+            .login("Administrator", &admin)
+            .await
+            .map_err(|e| format!("the standby does not answer over HTTP: {e}"))?;
+        Ok(())
+    }
+    .await;
+    let result = match made {
+        Ok(()) => {
+            ctx.registry
+                .set_step(db, row_id, "ready")
+                .await
+                .and(ctx.registry.finish(db, row_id, Status::Standby, None).await)
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(Made {
+                site: site.to_string(),
+                db_name: db_name.clone(),
+                path,
+                seconds: 0.0,
+            })
+        }
+        Err(e) => {
+            progress(&format!("  ✗ {e}"));
+            let undo_deadline = Instant::now() + Duration::from_secs(90);
+            let actions = remove_site(
+                ctx,
+                db,
+                &facts.common,
+                site,
+                &db_name,
+                &BTreeSet::new(),
+                undo_deadline,
+            )
+            .await;
+            let status = if actions.iter().all(|u| u.ok) {
+                Status::RolledBack
+            } else {
+                Status::Failed
+            };
+            let _ = ctx.registry.finish(db, row_id, status, Some(&e)).await;
+            Err(Item {
+                kind: "standby",
+                name: site.to_string(),
+                db_name: Some(db_name.clone()),
+                reason: Some(e),
+                actions,
+            })
+        }
+    };
+    let _ = db.unlock_site(site).await;
+    result
+}
+
+/// `pool status`: this bench's standby sites (and claims under way) with their health.
+pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
+    let mut report = PoolStatusReport {
+        success: true,
+        standby: vec![],
+        claimed: vec![],
+    };
+    let Some(bench_id) = facts.bench_id else {
+        return Ok(report);
+    };
+    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
+    if !catalog.databases.contains(ctx.registry.name()) {
+        return Ok(report);
+    }
+    let sites = ctx
+        .bench
+        .list_sites(deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = ctx
+        .registry
+        .rows_with_status(&mut db, &bench_id, &[Status::Standby, Status::Claimed])
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let folder_ok = sites.iter().any(|s| {
+            s.name == row.site
+                && s.config.as_ref().and_then(|c| c.db_name.as_deref())
+                    == Some(row.db_name.as_str())
+        });
+        let healthy =
+            folder_ok && catalog.frappe.contains(&row.db_name) && catalog.has_user(&row.db_name);
+        let entry = Standby { healthy, row };
+        if entry.row.status == Status::Standby {
+            report.standby.push(entry);
+        } else {
+            report.claimed.push(entry);
+        }
+    }
+    Ok(report)
+}
+
+/// `pool drain`: drops every standby site of this bench, each claimed first so no
+/// sign-up can take one being dropped.
+pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
+    let started = Instant::now();
+    let mut report = CleanupReport::default();
+    let prepared = async {
+        let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+        ctx.registry
+            .ensure(&mut db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let facts = ctx
+            .bench
+            .facts(Instant::now() + Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((db, facts))
+    }
+    .await;
+    let (mut db, facts) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    let Some(bench_id) = facts.bench_id.clone() else {
+        report.success = true;
+        return report;
+    };
+    let mut tried = vec![];
+    loop {
+        let row = match ctx
+            .registry
+            .claim_standby(&mut db, &bench_id, "drain", None, &tried)
+            .await
+        {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                break;
+            }
+        };
+        tried.push(row.id);
+        let site = row.site.clone();
+        let mut entry = item("standby", site.clone(), None);
+        entry.db_name = Some(row.db_name.clone());
+        if !db.try_lock_site(&site).await.unwrap_or(false) {
+            let _ = ctx.registry.release_claim(&mut db, row.id).await;
+            entry.reason = Some("another run holds its lock".into());
+            report.skipped.push(entry);
+            continue;
+        }
+        progress(&format!("[{}] Dropping standby {site}...", tried.len()));
+        report.planned.push(entry.clone());
+        entry.actions = remove_site(
+            ctx,
+            &mut db,
+            &facts.common,
+            &site,
+            &row.db_name,
+            &BTreeSet::new(),
+            Instant::now() + timeout,
+        )
+        .await;
+        let ok = entry.actions.iter().all(|u| u.ok);
+        let _ = ctx
+            .registry
+            .finish(
+                &mut db,
+                row.id,
+                if ok { Status::Dropped } else { Status::Failed },
+                None,
+            )
+            .await;
+        let _ = db.unlock_site(&site).await;
+        if ok {
+            report.dropped.push(entry);
+        } else {
+            report.failed.push(entry);
+        }
+    }
+    progress(&format!(
+        "Pool drained: {} dropped, {} failed, {} skipped",
+        report.dropped.len(),
+        report.failed.len(),
+        report.skipped.len()
+    ));
+    report.success = report.failed.is_empty() && report.error.is_none();
+    report.elapsed = round2(started.elapsed().as_secs_f64());
+    report
+}
+
+fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
+    Item {
+        kind,
+        name,
+        db_name: None,
+        reason,
+        actions: vec![],
+    }
+}

@@ -1,0 +1,366 @@
+//! `verify`: one tenant checked end to end, a named check per line: its folder and
+//! config (through the executor), its database, Frappe schema and DB user, its admin
+//! user, role, API key and stored secret, plan and apps (from the site database), HTTP
+//! with its Host header, and, given the keys, an authenticated REST call.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::context::Context;
+use crate::frappe::Frappe;
+use crate::input::validate_email;
+use crate::mariadb::Db;
+use crate::provision::Plan;
+use crate::report::{Check, Code, VerifyReport};
+use crate::secret::Secret;
+use crate::template::{round2, wanted_apps};
+
+pub struct Options {
+    pub site: String,
+    pub email: Option<String>,
+    pub api_key: Option<(String, Secret)>,
+    pub plan: Plan,
+    pub install_apps: Vec<String>,
+    pub timeout: Duration,
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &'static str, ok: bool, detail: impl Into<String>) -> bool {
+        self.0.push(Check {
+            name,
+            ok,
+            detail: detail.into(),
+        });
+        ok
+    }
+}
+
+/// Runs every check; `Err` only when the checks cannot run at all (MariaDB unreachable).
+pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, (Code, String)> {
+    let started = Instant::now();
+    let deadline = started + opts.timeout;
+    let site = opts.site.as_str();
+    let mut db = ctx
+        .db
+        .connect()
+        .await
+        .map_err(|e| (Code::DbUnavailable, e.to_string()))?;
+    let mut c = Checks(vec![]);
+
+    let facts = ctx.bench.facts(deadline).await.ok();
+    let config = ctx.bench.site_config(site, deadline).await;
+    let db_name = match &config {
+        Ok(Some(cfg)) => {
+            let d = cfg.db_name.clone();
+            c.add(
+                "site-folder",
+                d.is_some(),
+                match &d {
+                    Some(d) => format!("sites/{site}/site_config.json names database {d}"),
+                    None => format!("sites/{site}/site_config.json has no db_name"),
+                },
+            );
+            d
+        }
+        Ok(None) => {
+            let folder = ctx
+                .bench
+                .site_dir_exists(site, deadline)
+                .await
+                .unwrap_or(false);
+            c.add(
+                "site-folder",
+                false,
+                if folder {
+                    format!("sites/{site} has no site_config.json")
+                } else {
+                    format!("no folder sites/{site}")
+                },
+            );
+            None
+        }
+        Err(e) => {
+            c.add("site-folder", false, e.to_string());
+            None
+        }
+    };
+
+    // The registry's view, when there is a registry and it knows this bench.
+    let registry = match facts.as_ref().and_then(|f| f.bench_id.clone()) {
+        Some(bench_id)
+            if db
+                .database_exists(ctx.registry.name())
+                .await
+                .unwrap_or(false) =>
+        {
+            ctx.registry
+                .latest_for_site(&mut db, &bench_id, site)
+                .await
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
+
+    let schema_ok = match &db_name {
+        Some(d) => database_checks(&mut c, &mut db, d).await,
+        None => {
+            c.add("database", false, "not checked: no database name");
+            false
+        }
+    };
+
+    let frappe = Frappe::new(&ctx.frappe_url, site);
+    match frappe.ping().await {
+        Ok(()) => c.add(
+            "http",
+            true,
+            format!("{} answers ping with Host: {site}", ctx.frappe_url),
+        ),
+        Err(e) => c.add("http", false, e.to_string()),
+    };
+
+    let mut email = None;
+    if let (true, Some(d)) = (schema_ok, &db_name) {
+        let chosen = match (&opts.email, registry.as_ref().and_then(|r| r.email.clone())) {
+            (Some(e), _) => match validate_email(e) {
+                Ok(e) => Ok((e, "given with --email")),
+                Err(err) => Err(err.to_string()),
+            },
+            (None, Some(e)) => Ok((e, "the registry's")),
+            (None, None) => match db.first_system_manager(d).await {
+                Ok(Some(e)) => Ok((e, "the first System Manager other than Administrator")),
+                Ok(None) => Err("no System Manager other than Administrator".to_string()),
+                Err(err) => Err(err.to_string()),
+            },
+        };
+        match chosen {
+            Ok((e, how)) => {
+                user_checks(&mut c, &mut db, d, &e, how, opts).await;
+                email = Some(e);
+            }
+            Err(why) => {
+                c.add("user", false, why);
+            }
+        }
+        plan_and_apps(
+            &mut c,
+            &mut db,
+            d,
+            opts,
+            facts.as_ref().map(|f| f.apps.as_slice()),
+        )
+        .await;
+    } else {
+        c.add(
+            "user",
+            false,
+            "not checked: the site database is missing or not a Frappe schema",
+        );
+    }
+
+    if let Some((key, secret)) = &opts.api_key {
+        match frappe.whoami_with_token(key, secret).await {
+            Ok(who) => {
+                let want = email.clone().unwrap_or_default();
+                c.add(
+                    "token-auth",
+                    who == want,
+                    format!("the API key and secret authenticate as {who}"),
+                );
+            }
+            Err(e) => {
+                c.add("token-auth", false, e.to_string());
+            }
+        }
+    }
+
+    if let Some(row) = &registry {
+        c.add(
+            "registry",
+            row.status == crate::mariadb::registry::Status::Active,
+            format!(
+                "status {} (step {}){}",
+                row.status.as_str(),
+                row.step.as_deref().unwrap_or("-"),
+                row.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+
+    let success = c.0.iter().all(|k| k.ok);
+    Ok(VerifyReport {
+        success,
+        site: site.to_string(),
+        db_name,
+        email,
+        checks: c.0,
+        registry,
+        elapsed: round2(started.elapsed().as_secs_f64()),
+    })
+}
+
+/// database, frappe-schema, db-user. Returns whether the schema is there to read.
+async fn database_checks(c: &mut Checks, db: &mut Db, d: &str) -> bool {
+    let exists = match db.database_exists(d).await {
+        Ok(x) => c.add(
+            "database",
+            x,
+            if x {
+                format!("{d} exists")
+            } else {
+                format!("{d} does not exist")
+            },
+        ),
+        Err(e) => c.add("database", false, e.to_string()),
+    };
+    let schema = if exists {
+        match db.marker_tables(d).await {
+            Ok(4) => c.add(
+                "frappe-schema",
+                true,
+                "tabDocType, tabSingles, tabDefaultValue and __Auth exist",
+            ),
+            Ok(n) => c.add(
+                "frappe-schema",
+                false,
+                format!("only {n} of Frappe's 4 marker tables exist"),
+            ),
+            Err(e) => c.add("frappe-schema", false, e.to_string()),
+        }
+    } else {
+        c.add("frappe-schema", false, "not checked: no database")
+    };
+    match db.user_hosts(d).await {
+        Ok(h) if !h.is_empty() => c.add("db-user", true, format!("{d}@{}", h.join(", "))),
+        Ok(_) => c.add("db-user", false, format!("no DB user {d}")),
+        Err(e) => c.add("db-user", false, e.to_string()),
+    };
+    schema
+}
+
+async fn user_checks(c: &mut Checks, db: &mut Db, d: &str, email: &str, how: &str, opts: &Options) {
+    let user = match db.tenant_user(d, email).await {
+        Ok(Some(u)) => {
+            c.add("user", true, format!("{email} ({how}) exists"));
+            u
+        }
+        Ok(None) => {
+            c.add("user", false, format!("{email} ({how}) does not exist"));
+            return;
+        }
+        Err(e) => {
+            c.add("user", false, e.to_string());
+            return;
+        }
+    };
+    c.add(
+        "user-enabled",
+        user.enabled,
+        if user.enabled { "enabled" } else { "disabled" },
+    );
+    c.add(
+        "system-user",
+        user.user_type == "System User",
+        format!("user_type is {:?}", user.user_type),
+    );
+    c.add(
+        "system-manager-role",
+        user.system_manager,
+        if user.system_manager {
+            "has System Manager"
+        } else {
+            "lacks System Manager"
+        },
+    );
+    match (&user.api_key, &opts.api_key) {
+        (None, _) => c.add("api-key", false, "no api_key"),
+        (Some(k), Some((given, _))) if k != given => c.add(
+            "api-key",
+            false,
+            "the site's api_key differs from --api-key",
+        ),
+        (Some(_), _) => c.add("api-key", true, "api_key is set"),
+    };
+    match user.api_secret_encrypted {
+        Some(true) => c.add(
+            "api-secret",
+            true,
+            "an encrypted api_secret is stored in __Auth",
+        ),
+        Some(false) => c.add(
+            "api-secret",
+            false,
+            "the api_secret in __Auth is not encrypted",
+        ),
+        None => c.add("api-secret", false, "no api_secret in __Auth"),
+    };
+}
+
+async fn plan_and_apps(
+    c: &mut Checks,
+    db: &mut Db,
+    d: &str,
+    opts: &Options,
+    available: Option<&[String]>,
+) {
+    match db.single_values(d, "SaaS Settings").await {
+        Ok(None) => {
+            c.add(
+                "saas-settings",
+                true,
+                "the SaaS Settings DocType does not exist on this site: nothing to check",
+            );
+        }
+        Ok(Some(v)) => {
+            let get = |k: &str| v.get(k).cloned().unwrap_or_default();
+            let num = |k: &str| get(k).parse::<f64>().ok();
+            let ok = get("plan_name") == opts.plan.name
+                && num("max_users") == Some(opts.plan.max_users as f64)
+                && num("max_storage").is_some_and(|s| (s - opts.plan.max_storage_gb).abs() < 1e-9);
+            c.add(
+                "saas-settings",
+                ok,
+                format!(
+                    "plan_name={:?} max_users={} max_storage={} (expected {:?}, {}, {})",
+                    get("plan_name"),
+                    get("max_users"),
+                    get("max_storage"),
+                    opts.plan.name,
+                    opts.plan.max_users,
+                    opts.plan.max_storage_gb
+                ),
+            );
+        }
+        Err(e) => {
+            c.add("saas-settings", false, e.to_string());
+        }
+    }
+    let (wanted, _) = wanted_apps(&opts.install_apps, available.unwrap_or(&opts.install_apps));
+    match db.installed_apps(d).await {
+        Ok(Some(installed)) => {
+            let missing: Vec<&String> = wanted.iter().filter(|a| !installed.contains(a)).collect();
+            c.add(
+                "installed-apps",
+                missing.is_empty(),
+                if missing.is_empty() {
+                    format!("installed: {}", installed.join(", "))
+                } else {
+                    format!("missing {missing:?}; installed: {}", installed.join(", "))
+                },
+            );
+        }
+        Ok(None) => {
+            c.add("installed-apps", false, "no installed_apps default");
+        }
+        Err(e) => {
+            c.add("installed-apps", false, e.to_string());
+        }
+    }
+}
