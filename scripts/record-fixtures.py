@@ -61,6 +61,8 @@ def main():
     sid = next(c.split(";")[0][4:] for c in h.get_all("Set-Cookie") if c.startswith("sid="))
     st, h, b = call(base, "no-such-site.localhost", "POST", login, {"usr": "Administrator", "pwd": admin})
     save("unknown-site", "POST", login, st, h, b)
+    st, h, b = call(base, site, "GET", "/api/method/ping")
+    save("ping-ok", "GET", "/api/method/ping", st, h, b)
 
     email = f"rec-{secrets.token_hex(4)}@example.com"
     key, secret = secrets.token_hex(10), secrets.token_urlsafe(30)

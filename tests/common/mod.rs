@@ -20,6 +20,11 @@ pub fn mariadb_url() -> String {
 /// Runs one SQL query against the real MariaDB. Panics (fails the test) when MariaDB is
 /// absent: these tests never pass without it.
 pub fn sql(query: &str) -> Vec<mysql_async::Row> {
+    sql_with(query, Vec::new())
+}
+
+/// `sql` with bound parameters.
+pub fn sql_with(query: &str, params: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -34,10 +39,29 @@ pub fn sql(query: &str) -> Vec<mysql_async::Row> {
                     mariadb_url()
                 )
             });
-        let rows = conn.query(query).await.unwrap();
+        let rows = if params.is_empty() {
+            conn.query(query).await
+        } else {
+            conn.exec(query, params).await
+        }
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
         conn.disconnect().await.unwrap();
         rows
     })
+}
+
+/// The first column of the first row, as a string (NULL and no row: None).
+pub fn sql_value(query: &str, params: Vec<mysql_async::Value>) -> Option<String> {
+    let mut rows = sql_with(query, params);
+    if rows.is_empty() {
+        return None;
+    }
+    let v: mysql_async::Value = rows.remove(0).take(0)?;
+    match v {
+        mysql_async::Value::NULL => None,
+        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
 }
 
 pub fn database_exists(db: &str) -> bool {
@@ -121,17 +145,17 @@ pub enum Inject {
 
 #[derive(Default)]
 struct FakeState {
-    /// api_key → (email, api_secret), from the users created through the fake.
-    users: HashMap<String, (String, String)>,
     saas_settings_exists: bool,
     inject: HashMap<&'static str, Inject>,
     calls: Vec<(String, String)>,
     unexpected: Vec<String>,
 }
 
-/// A strict fake of Frappe's REST API for sites of one bench: responses are the recorded
-/// fixtures, login checks the Administrator password bench was given, token auth checks
-/// the keys stored by the user insert, and any request it does not know fails the test.
+/// A strict fake of Frappe's REST API for sites of one bench, backed like Frappe by each
+/// site's own database in the real MariaDB: responses are the recorded fixtures; login
+/// checks the Administrator's passlib hash in `__Auth`; a user insert writes `tabUser`,
+/// `tabHas Role` and the api_secret in `__Auth`; token auth reads them back; SaaS Settings
+/// go to `tabSingles`. Any request it does not know fails the test.
 pub struct FakeFrappe {
     pub url: String,
     state: Arc<Mutex<FakeState>>,
@@ -217,6 +241,7 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let call = match (req.method().as_str(), req.url()) {
         ("POST", "/api/method/login") => "login",
+        ("GET", "/api/method/ping") => "ping",
         ("POST", "/api/resource/User") => "create-user",
         ("PUT", "/api/resource/SaaS%20Settings/SaaS%20Settings") => "saas-settings",
         ("GET", "/api/method/frappe.auth.get_logged_user") => "get-logged-user",
@@ -230,11 +255,15 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
         st.calls.push((call.into(), host.clone()));
         st.inject.get(call).cloned()
     };
-    let site_dir = sites.join(&host);
-    if !site_dir.join("site_config.json").exists() {
+    // Frappe routes by Host to sites/<host>; no site_config.json there is werkzeug's 404.
+    let db = std::fs::read_to_string(sites.join(&host).join("site_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|c| c["db_name"].as_str().map(|d| format!("`{d}`")));
+    let Some(db) = db else {
         let (s, b) = fixture("unknown-site");
         return respond(req, s, b.replace("no-such-site.localhost", &host));
-    }
+    };
     match inject {
         Some(Inject::Fixture(name)) => {
             let (s, b) = fixture(name);
@@ -248,12 +277,17 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
         None => {}
     }
     let logged_in = cookie.contains("sid=fake-sid-");
+    let text = |v: &Value| mysql_async::Value::from(v.as_str().unwrap_or_default());
     let (status, text) = match call {
+        "ping" => fixture("ping-ok"),
         "login" => {
-            let admin = std::fs::read_to_string(site_dir.join(".double_admin_password"))
-                .unwrap_or_default();
+            let stored = sql_value(
+                &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'password' AND encrypted = 0"),
+                vec![],
+            );
             if body["usr"] == "Administrator"
-                && body["pwd"].as_str() == Some(admin.trim_end_matches('\n'))
+                && stored
+                    .is_some_and(|h| passlib_verify(body["pwd"].as_str().unwrap_or_default(), &h))
             {
                 let (s, b) = fixture("login-ok");
                 let resp = tiny_http::Response::from_string(b)
@@ -269,17 +303,34 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
         "create-user" => {
             let email = body["email"].as_str().unwrap_or_default().to_owned();
             let key = body["api_key"].as_str().unwrap_or_default().to_owned();
-            let mut st = state.lock().unwrap();
-            if st.users.values().any(|(e, _)| *e == email) {
+            let exists = sql_value(
+                &format!("SELECT COUNT(*) FROM {db}.tabUser WHERE name = ?"),
+                vec![email.clone().into()],
+            );
+            if exists.as_deref() != Some("0") {
                 let (s, b) = fixture("create-user-duplicate");
                 (s, b.replace("{{email}}", &email))
             } else {
-                st.users.insert(
-                    key.clone(),
-                    (
-                        email.clone(),
-                        body["api_secret"].as_str().unwrap_or_default().into(),
-                    ),
+                sql_with(
+                    &format!("INSERT INTO {db}.tabUser (name, creation, email, first_name, last_name, enabled, user_type, api_key) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?)"),
+                    vec![email.clone().into(), email.clone().into(), text(&body["first_name"]), text(&body["last_name"]), body["enabled"].as_i64().unwrap_or(0).into(), text(&body["user_type"]), key.clone().into()],
+                );
+                for (i, r) in body["roles"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    sql_with(
+                        &format!("INSERT INTO {db}.`tabHas Role` (name, parent, parentfield, parenttype, role) VALUES (?, ?, 'roles', 'User', ?)"),
+                        vec![format!("{email}-{i}").into(), email.clone().into(), text(&r["role"])],
+                    );
+                }
+                // Frappe encrypts Password fields with the site's key; the fake's "encryption" is a prefix.
+                sql_with(
+                    &format!("INSERT INTO {db}.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', ?, 'api_secret', ?, 1)"),
+                    vec![email.clone().into(), format!("fake-encrypted:{}", body["api_secret"].as_str().unwrap_or_default()).into()],
                 );
                 let (s, b) = fixture("create-user-ok");
                 (
@@ -290,6 +341,18 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
         }
         "saas-settings" => {
             if state.lock().unwrap().saas_settings_exists {
+                sql(&format!("INSERT IGNORE INTO {db}.tabDocType (name, issingle) VALUES ('SaaS Settings', 1)"));
+                for (field, value) in body.as_object().cloned().unwrap_or_default() {
+                    sql_with(&format!("DELETE FROM {db}.tabSingles WHERE doctype = 'SaaS Settings' AND field = ?"), vec![field.clone().into()]);
+                    let value = match value {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    sql_with(
+                        &format!("INSERT INTO {db}.tabSingles (doctype, field, value) VALUES ('SaaS Settings', ?, ?)"),
+                        vec![field.into(), value.into()],
+                    );
+                }
                 fixture("saas-settings-ok")
             } else {
                 fixture("saas-settings-missing")
@@ -300,16 +363,47 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
                 .strip_prefix("token ")
                 .and_then(|t| t.split_once(':'))
                 .unwrap_or_default();
-            match state.lock().unwrap().users.get(key) {
-                Some((email, s)) if s == secret => {
+            let user = sql_value(
+                &format!("SELECT name FROM {db}.tabUser WHERE api_key = ?"),
+                vec![key.into()],
+            );
+            let stored = user.as_ref().and_then(|u| {
+                sql_value(
+                    &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret' AND encrypted = 1"),
+                    vec![u.clone().into()],
+                )
+            });
+            match (user, stored) {
+                (Some(email), Some(s)) if s == format!("fake-encrypted:{secret}") => {
                     let (st, b) = fixture("get-logged-user-token-ok");
-                    (st, b.replace("{{email}}", email))
+                    (st, b.replace("{{email}}", &email))
                 }
                 _ => fixture("get-logged-user-token-bad"),
             }
         }
     };
     respond(req, status, text)
+}
+
+/// passlib's pbkdf2_sha256 verify, with the tool's own hash function (itself checked
+/// against passlib in a unit test).
+fn passlib_verify(password: &str, stored: &str) -> bool {
+    use base64::Engine;
+    let parts: Vec<&str> = stored.split('$').collect();
+    let [_, "pbkdf2-sha256", "29000", salt, _] = parts.as_slice() else {
+        return false;
+    };
+    let Ok(salt) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(salt.replace('.', "+"))
+    else {
+        return false;
+    };
+    let Ok(salt) = <[u8; 16]>::try_from(salt.as_slice()) else {
+        return false;
+    };
+    frappe_tenant::mariadb::tenant::frappe_password_hash(
+        &frappe_tenant::secret::Secret::new(password),
+        salt,
+    ) == stored
 }
 
 fn respond(req: tiny_http::Request, status: u16, body: String) {
