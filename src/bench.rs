@@ -198,6 +198,7 @@ impl Bench {
     ) -> Result<Vec<Option<String>>, BenchError> {
         match &self.executor {
             Executor::Local { path, .. } => {
+                let _waiting = crate::waits::waiting();
                 let mut out = Vec::with_capacity(paths.len());
                 for rel in paths {
                     out.push(match tokio::fs::read_to_string(path.join(rel)).await {
@@ -964,6 +965,7 @@ async fn spawn_and_wait(
     stdin: &[u8],
     deadline: Instant,
 ) -> Result<Captured, RunError> {
+    let _waiting = crate::waits::waiting();
     let mut cmd = Command::new(program);
     cmd.args(argv)
         .stdin(Stdio::piped())

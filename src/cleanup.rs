@@ -458,7 +458,7 @@ async fn carry_out(
             if back_to_pool {
                 let r = ctx
                     .registry
-                    .release_claim(db, row.id)
+                    .unclaim(db, row.id, Status::Standby, None)
                     .await
                     .map_err(|e| e.to_string());
                 steps.record(

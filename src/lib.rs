@@ -13,6 +13,7 @@
 //! - `verify`, `list`, `cleanup` — the ops commands
 //! - `template`, `pool` — fast sign-up: the restorable dump and the standby sites
 //! - `report`    — the JSON on stdout, tables for terminals, and the exit codes
+//! - `waits`     — time spent waiting on outside systems, to tell the tool's own work apart
 
 pub mod bench;
 pub mod cleanup;
@@ -29,6 +30,7 @@ pub mod secret;
 pub mod template;
 pub mod undo;
 pub mod verify;
+pub mod waits;
 
 use std::io::{IsTerminal, Read};
 use std::time::Duration;

@@ -65,7 +65,7 @@ pub async fn claim(
         {
             // A cleanup or drain is removing it right now.
             ctx.registry
-                .release_claim(db, row.id)
+                .unclaim(db, row.id, Status::Standby, None)
                 .await
                 .map_err(|e| e.to_string())?;
             continue;
@@ -77,7 +77,7 @@ pub async fn claim(
                     "⚠ standby {standby} is broken ({problem}); trying the next"
                 ));
                 ctx.registry
-                    .finish(
+                    .unclaim(
                         db,
                         row.id,
                         Status::Failed,
@@ -451,7 +451,10 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         let mut entry = item("standby", site.clone(), None);
         entry.db_name = Some(row.db_name.clone());
         if !db.try_lock_site(&site).await.unwrap_or(false) {
-            let _ = ctx.registry.release_claim(&mut db, row.id).await;
+            let _ = ctx
+                .registry
+                .unclaim(&mut db, row.id, Status::Standby, None)
+                .await;
             entry.reason = Some("another run holds its lock".into());
             report.skipped.push(entry);
             continue;

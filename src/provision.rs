@@ -144,9 +144,9 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
     let registry = &cfg.ctx.registry;
     match outcome {
         Ok(()) => {
+            let path = state.path.unwrap_or(SitePath::Fresh);
             if let (Some(db), Some(id)) = (state.db.as_mut(), state.row_id) {
-                let done = registry.set_step(db, id, "done").await;
-                if let Err(e) = done.and(registry.finish(db, id, Status::Active, None).await) {
+                if let Err(e) = registry.activate(db, id, path).await {
                     // The tenant works; a stale registry row is worth a warning, not a failure.
                     state
                         .warnings
@@ -164,8 +164,9 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 api_secret: api_secret.expose().to_owned(),
                 organization_name: tenant.organization_name,
                 elapsed,
+                waited: (crate::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
                 db_name: state.db_name,
-                path: state.path.unwrap_or(SitePath::Fresh),
+                path,
                 standby_site: state.standby_site,
                 warnings: state.warnings,
                 steps: state.steps,
@@ -632,7 +633,7 @@ async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
             let standby = state.standby_site.clone().unwrap_or_default();
             let r = ctx
                 .registry
-                .release_claim(db, row_id)
+                .unclaim(db, row_id, Status::Standby, None)
                 .await
                 .map_err(|e| e.to_string());
             steps.record(format!("return standby {standby} to the pool"), r);

@@ -69,6 +69,9 @@ pub struct ProvisionSuccess {
     pub api_secret: String,
     pub organization_name: String,
     pub elapsed: f64,
+    /// Of `elapsed`, the seconds spent waiting on bench, Frappe and MariaDB (concurrent
+    /// waits counted once); the rest is the tool's own work.
+    pub waited: f64,
     pub db_name: String,
     /// How the site was made: pool, template or fresh.
     pub path: SitePath,

@@ -214,3 +214,166 @@ fn a_rest_failure_after_a_real_new_site_rolls_it_back() {
         "0"
     );
 }
+
+/// Runs the tool with `args` (the env is ours); returns its exit code and JSON.
+fn tool(args: &[&str]) -> (i32, Value) {
+    finish(
+        Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn verify_with_keys(j: &Value) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+        .args([
+            "verify",
+            j["site"].as_str().unwrap(),
+            "--api-key",
+            j["apiKey"].as_str().unwrap(),
+        ])
+        .env("TENANT_API_SECRET", j["apiSecret"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "verify: {v}");
+    v
+}
+
+#[test]
+#[ignore = "needs FRAPPE_E2E=1 and a real Frappe bench"]
+fn template_and_pool_sign_ups_verify_clean() {
+    e2e_env();
+    let (_, status) = tool(&["template", "status"]);
+    if status["usable"] != true {
+        let (code, j) = tool(&["template", "build"]);
+        assert_eq!(code, 0, "{j}");
+    }
+    let prefix = sub("e2et");
+    let t = format!("{prefix}-t");
+    let (code, j) = tool(&[
+        "provision",
+        &t,
+        "t@e2e.example.com",
+        "Jane Roe",
+        "Tr1cky-Lantern-42",
+        "E2E Org",
+        "--no-pool",
+    ]);
+    assert_eq!((code, j["path"].as_str()), (0, Some("template")), "{j}");
+    let v = verify_with_keys(&j);
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "token-auth" && c["ok"] == true));
+
+    let (code, filled) = tool(&["pool", "fill", "--size", "1"]);
+    assert_eq!(code, 0, "{filled}");
+    let p = format!("{prefix}-p");
+    let (code, j) = tool(&[
+        "provision",
+        &p,
+        "p@e2e.example.com",
+        "Jane Roe",
+        "Tr1cky-Lantern-42",
+        "E2E Org",
+    ]);
+    assert_eq!((code, j["path"].as_str()), (0, Some("pool")), "{j}");
+    let standby = j["standbySite"].as_str().unwrap();
+    let sites = std::path::Path::new(&std::env::var("BENCH_PATH").unwrap()).join("sites");
+    assert!(!sites.join(standby).exists() && sites.join(j["site"].as_str().unwrap()).exists());
+    verify_with_keys(&j);
+
+    let pattern = format!("{prefix}-*");
+    let (code, c) = tool(&["cleanup", "--pattern", &pattern, "--yes"]);
+    assert_eq!(
+        (code, c["dropped"].as_array().unwrap().len()),
+        (0, 2),
+        "{c}"
+    );
+}
+
+#[test]
+#[ignore = "needs FRAPPE_E2E=1 and a real Frappe bench"]
+fn a_killed_provision_is_resolved_by_cleanup_orphans() {
+    e2e_env();
+    let s = sub("e2ek");
+    let site = format!(
+        "{s}.{}",
+        std::env::var("SITE_DOMAIN").unwrap_or_else(|_| "localhost".into())
+    );
+    let db = frappe_tenant::input::db_name_for(&site);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+        .args([
+            "provision",
+            &s,
+            "k@e2e.example.com",
+            "Jane Roe",
+            "Tr1cky-Lantern-42",
+            "E2E Org",
+            "--no-pool",
+            "--no-template",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exists = || {
+        site_sql(
+            "information_schema",
+            &format!("SELECT COUNT(*) FROM SCHEMATA WHERE SCHEMA_NAME='{db}'"),
+        ) == "1"
+    };
+    let started = std::time::Instant::now();
+    while !exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "new-site never created {db}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    // Bench must not outlive the tool: its new-site would race the cleanup below.
+    let bench_alive = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&site))
+                .unwrap_or(false)
+        })
+    };
+    let killed = std::time::Instant::now();
+    while bench_alive() {
+        assert!(
+            killed.elapsed().as_secs() < 10,
+            "bench outlived the killed tool"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, c) = tool(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    assert_eq!(code, 0, "{c}");
+    assert_eq!(c["dropped"][0]["kind"], "run", "{c}");
+    let sites = std::path::Path::new(&std::env::var("BENCH_PATH").unwrap()).join("sites");
+    assert!(!sites.join(&site).exists(), "site folder left");
+    assert!(!exists(), "database left");
+    assert_eq!(
+        site_sql(
+            "mysql",
+            &format!("SELECT COUNT(*) FROM user WHERE User='{db}'")
+        ),
+        "0"
+    );
+    let reg = std::env::var("REGISTRY_DB").unwrap_or_else(|_| "frappe_tenant".into());
+    assert_eq!(
+        site_sql(
+            &reg,
+            &format!("SELECT status FROM tenants WHERE site='{site}' ORDER BY id DESC LIMIT 1")
+        ),
+        "rolled_back"
+    );
+}

@@ -67,6 +67,7 @@ impl DbTarget {
 
     pub async fn connect(&self) -> Result<Db, DbError> {
         let host = format!("{}:{}", self.opts.ip_or_hostname(), self.opts.tcp_port());
+        let _waiting = crate::waits::waiting();
         let conn = Conn::new(self.opts.clone())
             .await
             .map_err(|source| DbError::Connect { host, source })?;
@@ -106,6 +107,7 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
+        let _waiting = crate::waits::waiting();
         self.conn.exec_first(sql, params).await.map_err(q(what))
     }
 
@@ -115,6 +117,7 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
+        let _waiting = crate::waits::waiting();
         self.conn.exec(sql, params).await.map_err(q(what))
     }
 
@@ -123,12 +126,14 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
+        let _waiting = crate::waits::waiting();
         self.conn.exec_drop(sql, params).await.map_err(q(what))
     }
 
     /// A statement that cannot take bound parameters (DDL, account names).
     async fn text(&mut self, what: &str, sql: String) -> Result<(), DbError> {
         self.queries += 1;
+        let _waiting = crate::waits::waiting();
         self.conn.query_drop(sql).await.map_err(q(what))
     }
 

@@ -298,6 +298,21 @@ impl Registry {
             .await
     }
 
+    /// A sign-up succeeded: the row is an active tenant, made by `path`.
+    pub async fn activate(&self, db: &mut Db, id: u64, path: SitePath) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = 'active', path = ?, step = 'done', error = NULL, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+            self.table()
+        );
+        db.run(
+            "recording the tenant active in the registry",
+            &sql,
+            (path.as_str(), id),
+        )
+        .await
+    }
+
     /// Ends a row: its final status and, for failures, the error.
     pub async fn finish(
         &self,
@@ -423,6 +438,7 @@ impl Registry {
             format!("AND id NOT IN ({}) ", ids.join(","))
         };
         db.queries += 3;
+        let _waiting = crate::waits::waiting();
         let mut tx = db
             .conn
             .start_transaction(TxOpts::default())
@@ -439,6 +455,8 @@ impl Registry {
             tx.rollback().await.map_err(q(what))?;
             return Ok(None);
         };
+        // A claimant's row names the tenant from here on; a drain's keeps the standby's.
+        // `path` stays how the standby was made until the sign-up succeeds (`activate`).
         let update = format!(
             "UPDATE {} SET status = 'claimed', step = ?, standby_site = site, \
              site = COALESCE(?, site), subdomain = COALESCE(?, subdomain), \
@@ -471,16 +489,29 @@ impl Registry {
         Ok(Some(r))
     }
 
-    /// Puts a claimed standby back, untouched: the claim failed before its folder moved.
-    pub async fn release_claim(&self, db: &mut Db, id: u64) -> Result<(), DbError> {
+    /// Undoes a claim before the standby's folder moved: the row names the standby again
+    /// (its own site, path and no tenant), as `standby` when it goes back to the pool, or
+    /// `failed` with `error` when it was found broken (cleanup --orphans removes those).
+    pub async fn unclaim(
+        &self,
+        db: &mut Db,
+        id: u64,
+        status: Status,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
         let sql = format!(
-            "UPDATE {} SET status = 'standby', site = standby_site, \
+            "UPDATE {} SET status = ?, site = standby_site, \
              subdomain = SUBSTRING_INDEX(standby_site, '.', 1), standby_site = NULL, \
-             organization = NULL, email = NULL, step = 'ready', error = NULL, \
+             organization = NULL, email = NULL, step = 'ready', error = ?, \
              updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'claimed'",
             self.table()
         );
-        db.run("returning a standby to the pool", &sql, (id,)).await
+        db.run(
+            "undoing a standby claim",
+            &sql,
+            (status.as_str(), error, id),
+        )
+        .await
     }
 }
 

@@ -1,0 +1,991 @@
+//! Black-box tests of fast sign-up: `template build`/`status`, the standby pool (`pool
+//! fill`/`status`/`drain` and claims by `provision`) and the tenant registry. The built
+//! binary runs against the bench double, the fake Frappe (backed by each site's database)
+//! and the real MariaDB. stdout JSON, stderr and the exit code are asserted separately.
+//!
+//! Every test has its own bench (so its own bench id) and its own registry database
+//! (REGISTRY_DB), so tests running in parallel never claim each other's standbys, and
+//! the shared `frappe_tenant` registry of the real bench is never touched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use frappe_tenant::input::db_name_for;
+use serde_json::Value;
+
+/// One test's world: a bench, a fake Frappe serving its sites, and a registry database
+/// nobody else uses. Dropping it removes every site database and DB user the bench
+/// double created (read from its call log, so a failing test cleans up too) and the
+/// registry database.
+struct Fast {
+    bench: TestBench,
+    frappe: FakeFrappe,
+    registry: String,
+}
+
+impl Fast {
+    fn new(apps: &[&str]) -> Self {
+        Self::sharing_registry(apps, &format!("ft_test_reg_{:08x}", rand::random::<u32>()))
+    }
+
+    /// A second bench on the same registry: its rows carry another bench id.
+    fn sharing_registry(apps: &[&str], registry: &str) -> Self {
+        let bench = TestBench::new(apps);
+        let frappe = FakeFrappe::start(&bench);
+        Self {
+            bench,
+            frappe,
+            registry: registry.to_string(),
+        }
+    }
+
+    /// Writes `apps/<app>/<app>/__init__.py` with `__version__`, as a real bench has it:
+    /// the template records these versions and is restored only while they hold.
+    fn set_version(&self, app: &str, version: &str) {
+        let dir = self.bench.path().join("apps").join(app).join(app);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("__init__.py"),
+            format!("# {app}\n__version__ = \"{version}\"\n"),
+        )
+        .unwrap();
+    }
+
+    fn tool(&self) -> Command {
+        let mut cmd = tool(&self.bench, &self.frappe);
+        cmd.env("REGISTRY_DB", &self.registry);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = self.tool();
+        cmd.args(args);
+        run(cmd)
+    }
+
+    fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.tool();
+        cmd.envs(env.iter().copied()).args(args);
+        run(cmd)
+    }
+
+    fn provision(&self, sub: &str, env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.tool();
+        cmd.envs(env.iter().copied());
+        provision_args(&mut cmd, sub);
+        run(cmd)
+    }
+
+    fn verify(&self, sub: &str) -> Run {
+        self.run(&["verify", sub])
+    }
+
+    /// `pool fill --size n`, asserted successful; the standbys it made, oldest first.
+    fn fill(&self, n: u32) -> Vec<(String, String)> {
+        let r = self.run(&["pool", "fill", "--size", &n.to_string()]);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], true, "{}", r.json);
+        r.json["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["site"].as_str().unwrap().to_string(),
+                    m["dbName"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn pool_status(&self) -> Value {
+        let r = self.run(&["pool", "status", "--json"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], true, "{}", r.json);
+        r.json
+    }
+
+    fn standby_sites(&self) -> Vec<String> {
+        self.pool_status()["standby"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["site"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn bench_id(&self) -> String {
+        std::fs::read_to_string(self.bench.path().join("sites/.frappe-tenant/bench-id"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// This bench's registry rows, oldest first, read straight from MariaDB.
+    fn rows(&self) -> Vec<Value> {
+        let query = format!(
+            "SELECT JSON_OBJECT('id', id, 'site', site, 'subdomain', subdomain, 'db_name', db_name, \
+             'organization', organization, 'email', email, 'status', status, 'path', path, \
+             'step', step, 'error', error, 'standby_site', standby_site) \
+             FROM `{}`.tenants WHERE bench_id = ? ORDER BY id",
+            self.registry
+        );
+        sql_with(&query, vec![self.bench_id().into()])
+            .into_iter()
+            .map(|r| serde_json::from_str(&cell(r.as_ref(0).unwrap())).unwrap())
+            .collect()
+    }
+
+    /// The one registry row whose column `key` is `value`.
+    fn row(&self, key: &str, value: &str) -> Value {
+        let rows: Vec<Value> = self
+            .rows()
+            .into_iter()
+            .filter(|r| r[key] == value)
+            .collect();
+        assert_eq!(rows.len(), 1, "rows with {key}={value}: {rows:?}");
+        rows.into_iter().next().unwrap()
+    }
+
+    fn template_dir(&self) -> PathBuf {
+        self.bench.path().join("sites/.frappe-tenant")
+    }
+
+    /// The bench double's `new-site` calls, in order.
+    fn new_site_calls(&self) -> Vec<Value> {
+        self.bench
+            .calls()
+            .into_iter()
+            .filter(|c| c["argv"][0] == "new-site")
+            .collect()
+    }
+
+    fn new_site_call_for(&self, site: &str) -> Value {
+        let calls: Vec<Value> = self
+            .new_site_calls()
+            .into_iter()
+            .filter(|c| c["argv"][1] == site)
+            .collect();
+        assert_eq!(calls.len(), 1, "new-site calls for {site}: {calls:?}");
+        calls.into_iter().next().unwrap()
+    }
+
+    /// Builds the template with frappe 15.14.1, asserted successful; returns its JSON.
+    fn build_template(&self) -> Value {
+        self.set_version("frappe", "15.14.1");
+        let r = self.run(&["template", "build"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], true, "{}", r.json);
+        r.json
+    }
+
+    fn template_status(&self, env: &[(&str, &str)]) -> Value {
+        let r = self.run_env(env, &["template", "status"]);
+        // Status reports a stale or missing template; only an unreadable bench fails it.
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], true, "{}", r.json);
+        r.json
+    }
+}
+
+impl Drop for Fast {
+    fn drop(&mut self) {
+        // Every site database (tenants, standbys, the template's reference site) was made
+        // by the bench double's new-site, which logs even when it is stopped by a signal.
+        let sites: Vec<String> = self
+            .bench
+            .calls()
+            .iter()
+            .filter(|c| c["argv"][0] == "new-site")
+            .filter_map(|c| c["argv"][1].as_str().map(String::from))
+            .collect();
+        for site in sites {
+            forget_site(&site);
+        }
+        sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
+    }
+}
+
+/// A MariaDB value as text: what a leaked secret would look like in any column.
+fn cell(v: &mysql_async::Value) -> String {
+    match v {
+        mysql_async::Value::NULL => String::new(),
+        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.as_sql(true),
+    }
+}
+
+fn argv(call: &Value) -> Vec<String> {
+    call["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn site_of(sub: &str) -> String {
+    format!("{sub}.localhost")
+}
+
+// ------------------------------------------------------------------ template
+
+#[test]
+fn a_template_round_trip_restores_a_scrubbed_dump_for_a_new_tenant() {
+    // INSTALL_APPS' default, nexus_core, is on this bench: the template holds it too.
+    let f = Fast::new(&["nexus_core"]);
+    f.set_version("nexus_core", "1.2.0");
+    let j = f.build_template();
+    let t = &j["template"];
+    let id = t["id"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 10
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{j}"
+    );
+    assert_eq!(j["usable"], true, "{j}");
+    assert_eq!(
+        t["sql"],
+        format!("sites/.frappe-tenant/template-{id}.sql"),
+        "{j}"
+    );
+    assert_eq!(
+        t["apps"],
+        serde_json::json!([
+            {"app": "frappe", "version": "15.14.1"},
+            {"app": "nexus_core", "version": "1.2.0"}
+        ]),
+        "{j}"
+    );
+    assert!(
+        j["cleanup"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty() && c.iter().all(|u| u["ok"] == true)),
+        "the reference site must be dropped, every step ok: {j}"
+    );
+
+    // On disk: template.json describes this build; the dump is there, uncompressed; the
+    // build's intermediate files are gone.
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.template_dir().join("template.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["id"], id.as_str());
+    assert_eq!(meta["apps"], t["apps"]);
+    let dump = std::fs::read_to_string(f.bench.path().join(t["sql"].as_str().unwrap())).unwrap();
+    for leftover in [format!("build-{id}.sql.gz"), format!("build-{id}.sql")] {
+        assert!(
+            !f.template_dir().join(&leftover).exists(),
+            "{leftover} left"
+        );
+    }
+
+    // The reference site is gone from the bench and from MariaDB.
+    let reference = format!("ft-template-{id}.localhost");
+    let reference_db = db_name_for(&reference);
+    assert_eq!(
+        (
+            f.bench.calls_of("new-site"),
+            f.bench.calls_of("install-app"),
+            f.bench.calls_of("backup")
+        ),
+        (1, 1, 1)
+    );
+    assert!(
+        !f.bench.site_dir(&reference).exists(),
+        "reference folder left"
+    );
+    assert!(
+        f.bench.archived(&reference),
+        "dropped through bench drop-site"
+    );
+    assert!(!database_exists(&reference_db), "reference database left");
+    assert!(!db_user_exists(&reference_db), "reference DB user left");
+
+    // The dump is a real one (Frappe's tables and data), yet carries no password hash:
+    // every site restored from it would otherwise share the reference's Administrator.
+    assert!(
+        dump.contains("tabDefaultValue") && dump.contains("INSERT INTO `tabUser`"),
+        "not a dump of the reference site: {} bytes",
+        dump.len()
+    );
+    assert!(!dump.contains("pbkdf2"), "a password hash is in the dump");
+    for line in dump
+        .lines()
+        .filter(|l| l.starts_with("INSERT INTO `__Auth`"))
+    {
+        assert!(
+            !line.contains("'password'"),
+            "a password row of __Auth is in the dump: {line}"
+        );
+    }
+
+    // A tenant restored from it: new-site gets --source-sql and asks only the root
+    // password; the tool writes the Administrator password itself (the fake's login
+    // checks it against __Auth).
+    let sub = unique("tpl");
+    let site = site_of(&sub);
+    let r = f.provision(&sub, &[("NO_POOL", "true")]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], true);
+    assert_eq!(r.json["path"], "template", "{}", r.json);
+    assert_eq!(r.json["dbName"], db_name_for(&site));
+    assert!(r.json.get("standbySite").is_none(), "{}", r.json);
+    assert!(r.stderr.contains("(from the template)"), "{}", r.stderr);
+    let call = f.new_site_call_for(&site);
+    let args = argv(&call);
+    let at = args.iter().position(|a| a == "--source-sql");
+    assert_eq!(
+        at.map(|i| args[i + 1].as_str()),
+        t["sql"].as_str(),
+        "{args:?}"
+    );
+    assert_eq!(
+        call["stdin_lines"], 1,
+        "only the root password is asked: {call}"
+    );
+    // The dump already has nexus_core: no install-app for the tenant.
+    assert_eq!(f.bench.calls_of("install-app"), 1);
+    assert!(
+        r.json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("nexus_core")),
+        "{}",
+        r.json
+    );
+    assert_eq!(f.row("site", &site)["path"], "template");
+    f.frappe.assert_no_unexpected();
+
+    let v = f.verify(&sub);
+    assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+    assert_eq!(v.json["success"], true);
+}
+
+#[test]
+fn a_template_build_without_version_files_fails_before_touching_anything() {
+    // TestBench has no apps/ folder: the template could not say which versions it holds.
+    let f = Fast::new(&[]);
+    let r = f.run(&["template", "build"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], false);
+    assert_eq!(r.json["usable"], false);
+    let error = r.json["error"].as_str().unwrap();
+    assert!(
+        error.contains("cannot read frappe's __version__"),
+        "{error}"
+    );
+    assert!(
+        r.stderr.contains("cannot read frappe's __version__"),
+        "{}",
+        r.stderr
+    );
+    assert!(f.bench.calls().is_empty(), "no reference site may be made");
+    assert!(!f.template_dir().join("template.json").exists());
+}
+
+#[test]
+fn a_stale_template_is_reported_and_provision_falls_back_to_a_fresh_site() {
+    let f = Fast::new(&["nexus_core"]);
+    f.set_version("nexus_core", "1.2.0");
+    // The template holds frappe only (INSTALL_APPS=frappe): tenants that also get
+    // nexus_core cannot use it.
+    let frappe_only = [("INSTALL_APPS", "frappe")];
+    f.set_version("frappe", "15.14.1");
+    let r = f.run_env(&frappe_only, &["template", "build"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let sql_path = r.json["template"]["sql"].as_str().unwrap().to_string();
+
+    // A fresh-path provision: new-site without --source-sql, asked the root password
+    // and the Administrator password twice, and it succeeds.
+    let fresh = |env: &[(&str, &str)], why: &str| {
+        let sub = unique("stale");
+        let site = site_of(&sub);
+        let mut env = env.to_vec();
+        env.push(("NO_POOL", "true"));
+        let r = f.provision(&sub, &env);
+        assert_eq!(r.code, 0, "{why}: {}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["path"], "fresh", "{why}: {}", r.json);
+        assert!(
+            r.stderr.contains("template not used"),
+            "{why}: {}",
+            r.stderr
+        );
+        let call = f.new_site_call_for(&site);
+        assert!(
+            !argv(&call).contains(&"--source-sql".to_string()),
+            "{why}: {call}"
+        );
+        assert_eq!(call["stdin_lines"], 3, "{why}: {call}");
+        assert_eq!(f.row("site", &site)["status"], "active", "{why}");
+    };
+
+    // Sanity: as built, the template is usable, so each change below is the cause.
+    assert_eq!(f.template_status(&frappe_only)["usable"], true);
+
+    // 1. frappe was upgraded on the bench.
+    f.set_version("frappe", "15.15.0");
+    let s = f.template_status(&frappe_only);
+    assert_eq!(s["usable"], false, "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("frappe") && reason.contains("15.15.0") && reason.contains("15.14.1"),
+        "{reason}"
+    );
+    assert_eq!(s["template"]["apps"][0]["version"], "15.14.1", "{s}");
+    fresh(&frappe_only, "frappe upgraded");
+    f.set_version("frappe", "15.14.1");
+    assert_eq!(f.template_status(&frappe_only)["usable"], true);
+
+    // 2. INSTALL_APPS gains nexus_core, which apps.txt has and the template lacks.
+    let with_nexus = [("INSTALL_APPS", "frappe,nexus_core")];
+    let s = f.template_status(&with_nexus);
+    assert_eq!(s["usable"], false, "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("apps") && reason.contains("nexus_core"),
+        "{reason}"
+    );
+    fresh(&with_nexus, "an app was added");
+    assert_eq!(f.template_status(&frappe_only)["usable"], true);
+
+    // 3. The dump was deleted.
+    std::fs::remove_file(f.bench.path().join(&sql_path)).unwrap();
+    let s = f.template_status(&frappe_only);
+    assert_eq!(s["usable"], false, "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("missing") && reason.contains(&sql_path),
+        "{reason}"
+    );
+    fresh(&frappe_only, "the dump is gone");
+
+    // Without any template.json at all.
+    std::fs::remove_file(f.template_dir().join("template.json")).unwrap();
+    let s = f.template_status(&frappe_only);
+    assert_eq!(s["usable"], false, "{s}");
+    assert!(s["template"].is_null(), "{s}");
+    assert!(s["reason"].as_str().unwrap().contains("no template"), "{s}");
+}
+
+// ------------------------------------------------------------------ pool
+
+#[test]
+fn a_filled_pool_hands_its_oldest_standby_to_a_sign_up() {
+    let f = Fast::new(&[]);
+    let made = f.fill(2);
+    assert_eq!(made.len(), 2);
+    let rows = f.rows();
+    assert_eq!(
+        rows.iter().filter(|r| r["status"] == "standby").count(),
+        2,
+        "{rows:?}"
+    );
+    let status = f.pool_status();
+    let standby = status["standby"].as_array().unwrap();
+    assert_eq!(standby.len(), 2, "{status}");
+    assert!(standby.iter().all(|s| s["healthy"] == true), "{status}");
+    assert_eq!(status["claimed"].as_array().unwrap().len(), 0, "{status}");
+    let (oldest, oldest_db) = made[0].clone();
+    assert_eq!(
+        standby[0]["site"],
+        oldest.as_str(),
+        "oldest first: {status}"
+    );
+
+    let sub = unique("pool");
+    let site = site_of(&sub);
+    let r = f.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let j = &r.json;
+    assert_eq!(j["path"], "pool", "{j}");
+    assert_eq!(j["standbySite"], oldest.as_str(), "the oldest standby: {j}");
+    assert_eq!(
+        j["dbName"],
+        oldest_db.as_str(),
+        "the standby keeps its database: {j}"
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("(standby {oldest} from the pool)")),
+        "{}",
+        r.stderr
+    );
+    // No new-site for the sign-up: only the two standbys were ever made.
+    assert_eq!(f.bench.calls_of("new-site"), 2);
+    assert!(f.bench.site_dir(&site).join("site_config.json").exists());
+    assert!(
+        !f.bench.site_dir(&oldest).exists(),
+        "the standby folder moved"
+    );
+    assert!(database_exists(&oldest_db) && db_user_exists(&oldest_db));
+
+    let row = f.row("site", &site);
+    assert_eq!(row["status"], "active", "{row}");
+    assert_eq!(row["email"], "jane@acme.com", "{row}");
+    assert_eq!(row["organization"], "Acme Inc", "{row}");
+    assert_eq!(row["standby_site"], oldest.as_str(), "{row}");
+    assert_eq!(row["db_name"], oldest_db.as_str(), "{row}");
+
+    let v = f.verify(&sub);
+    assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+    assert_eq!(v.json["dbName"], oldest_db.as_str());
+    assert_eq!(f.standby_sites(), vec![made[1].0.clone()]);
+    f.frappe.assert_no_unexpected();
+    // The registry tells how the tenant was made as the JSON did: its `path` column has
+    // 'pool' for exactly this (nothing else could ever write it).
+    assert_eq!(f.row("site", &site)["path"], "pool", "{}", j);
+}
+
+#[test]
+fn concurrent_claims_never_share_a_standby() {
+    let f = Fast::new(&[]);
+    let made = f.fill(3);
+    let subs: Vec<String> = (0..4).map(|_| unique("cc")).collect();
+    let children: Vec<_> = subs
+        .iter()
+        .map(|s| {
+            let mut cmd = f.tool();
+            provision_args(&mut cmd, s);
+            spawn(cmd)
+        })
+        .collect();
+    let results: Vec<Run> = children.into_iter().map(finish).collect();
+    for r in &results {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    }
+    let mut claimed: Vec<String> = results
+        .iter()
+        .filter(|r| r.json["path"] == "pool")
+        .map(|r| r.json["standbySite"].as_str().unwrap().to_string())
+        .collect();
+    claimed.sort();
+    let mut standbys: Vec<String> = made.iter().map(|(s, _)| s.clone()).collect();
+    standbys.sort();
+    assert_eq!(claimed, standbys, "each standby exactly once");
+    let others: Vec<&Run> = results
+        .iter()
+        .filter(|r| r.json["path"] != "pool")
+        .collect();
+    assert_eq!(others.len(), 1);
+    assert!(
+        ["template", "fresh"].contains(&others[0].json["path"].as_str().unwrap()),
+        "{}",
+        others[0].json
+    );
+    // Four tenants on four distinct databases.
+    let mut dbs: Vec<&str> = results
+        .iter()
+        .map(|r| r.json["dbName"].as_str().unwrap())
+        .collect();
+    dbs.sort();
+    dbs.dedup();
+    assert_eq!(dbs.len(), 4, "{dbs:?}");
+    assert!(f.standby_sites().is_empty(), "no standby left");
+    for s in &subs {
+        assert!(f.bench.site_dir(&site_of(s)).exists());
+    }
+}
+
+#[test]
+fn a_claim_failing_after_the_rename_drops_the_site_and_never_returns_it() {
+    let mut f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    f.frappe = FakeFrappe::start(&f.bench)
+        .inject("create-user", Inject::Fixture("create-user-weak-password"));
+    let sub = unique("fail");
+    let site = site_of(&sub);
+    let r = f.provision(&sub, &[]);
+    let j = &r.json;
+    assert_eq!(r.code, 3, "{j}\n{}", r.stderr);
+    assert_eq!(j["success"], false);
+    assert_eq!(j["code"], "API_ERROR", "{j}");
+    assert_eq!(j["step"], "create-user", "{j}");
+    assert_eq!(j["path"], "pool", "{j}");
+    let rollback = j["rollback"].as_array().unwrap();
+    assert!(rollback.iter().all(|u| u["ok"] == true), "{j}");
+    assert!(
+        rollback
+            .iter()
+            .any(|u| u["action"] == format!("bench drop-site {site}")),
+        "{j}"
+    );
+    // Gone under both names, database and DB user too: never half-renamed, never
+    // handed back to the pool with a tenant's half-made user in it.
+    assert!(!f.bench.site_dir(&site).exists(), "tenant folder left");
+    assert!(!f.bench.site_dir(&standby).exists(), "standby folder back");
+    assert!(f.bench.archived(&site));
+    assert!(!database_exists(&standby_db), "standby database left");
+    assert!(!db_user_exists(&standby_db), "standby DB user left");
+    let row = f.row("db_name", &standby_db);
+    assert_eq!(row["status"], "rolled_back", "{row}");
+    assert_eq!(row["site"], site.as_str(), "{row}");
+    assert_eq!(row["standby_site"], standby.as_str(), "{row}");
+    let status = f.pool_status();
+    assert_eq!(status["standby"].as_array().unwrap().len(), 0, "{status}");
+    assert_eq!(status["claimed"].as_array().unwrap().len(), 0, "{status}");
+}
+
+#[test]
+fn a_broken_standby_is_marked_failed_and_the_next_one_is_used() {
+    let f = Fast::new(&[]);
+    let made = f.fill(2);
+    let (broken, broken_db) = made[0].clone();
+    let (next, next_db) = made[1].clone();
+    // The oldest standby loses its folder behind the tool's back: the claim finds it
+    // broken before any rename.
+    std::fs::remove_dir_all(f.bench.site_dir(&broken)).unwrap();
+
+    let sub = unique("next");
+    let site = site_of(&sub);
+    let r = f.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["path"], "pool", "{}", r.json);
+    assert_eq!(r.json["standbySite"], next.as_str(), "{}", r.json);
+    assert_eq!(r.json["dbName"], next_db.as_str(), "{}", r.json);
+    assert!(
+        r.stderr.contains(&format!("standby {broken} is broken")),
+        "{}",
+        r.stderr
+    );
+    let row = f.row("db_name", &broken_db);
+    assert_eq!(row["status"], "failed", "{row}");
+    assert!(
+        row["error"].as_str().unwrap().contains("standby broken"),
+        "{row}"
+    );
+    assert_eq!(f.row("db_name", &next_db)["status"], "active");
+    // The broken standby is not handed out again, nor shown as ready.
+    assert!(f.standby_sites().is_empty());
+    assert!(f.bench.site_dir(&site).exists());
+    let v = f.verify(&sub);
+    assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+}
+
+#[test]
+fn a_broken_standby_marked_failed_is_removed_by_cleanup_orphans_alone() {
+    let f = Fast::new(&[]);
+    let made = f.fill(2);
+    let (broken, broken_db) = made[0].clone();
+    std::fs::remove_dir_all(f.bench.site_dir(&broken)).unwrap();
+    let sub = unique("orph");
+    let site = site_of(&sub);
+    let r = f.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&broken_db), "only its folder was removed");
+
+    assert_eq!(f.row("db_name", &broken_db)["status"], "failed");
+
+    // pool.rs: a standby found broken is marked failed and cleanup --orphans removes it.
+    let c = f.run(&["cleanup", "--orphans", "--db-pattern", &broken_db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert_eq!(c.json["success"], true, "{}", c.json);
+    assert_eq!(c.json["failed"].as_array().unwrap().len(), 0, "{}", c.json);
+    assert!(!database_exists(&broken_db), "{}", c.json);
+    assert!(!db_user_exists(&broken_db), "{}", c.json);
+    // The tenant is untouched.
+    assert!(f.bench.site_dir(&site).join("site_config.json").exists());
+    let v = f.verify(&sub);
+    assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+    // The failed row describes the standby, not the tenant who never got it: it names
+    // the standby and carries none of the tenant's details.
+    let row = f.row("db_name", &broken_db);
+    assert_eq!(row["site"], broken.as_str(), "{row}");
+    assert!(
+        row["email"].is_null() && row["organization"].is_null(),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_claim_killed_after_the_rename_is_resolved_by_cleanup_orphans() {
+    let mut f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    f.frappe = FakeFrappe::start(&f.bench).inject("create-user", Inject::Hang);
+    let sub = unique("kill");
+    let site = site_of(&sub);
+    let mut cmd = f.tool();
+    provision_args(&mut cmd, &sub);
+    let mut child = spawn(cmd);
+    // create-user is sent after the rename and the new Administrator password.
+    wait_until("create-user is sent", || f.frappe.calls("create-user") >= 1);
+    child.kill().unwrap(); // SIGKILL: no rollback can run
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert!(out.stdout.is_empty(), "a killed run prints no JSON");
+
+    let row = f.row("db_name", &standby_db);
+    assert_eq!(row["status"], "claimed", "{row}");
+    assert_eq!(row["site"], site.as_str(), "{row}");
+    assert_eq!(row["standby_site"], standby.as_str(), "{row}");
+    assert_eq!(row["step"], "user", "where it stopped: {row}");
+    assert!(f.bench.site_dir(&site).exists() && !f.bench.site_dir(&standby).exists());
+    let status = f.pool_status();
+    assert_eq!(status["claimed"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["standby"].as_array().unwrap().len(), 0, "{status}");
+
+    // The dead run's MariaDB session (and its site lock) ends when the server notices
+    // the closed socket; a cleanup before that would rightly skip the site as busy.
+    let lock = format!("frappe-tenant:{}", db_name_for(&site));
+    wait_until("the killed run's site lock is free", || {
+        sql_value("SELECT IS_FREE_LOCK(?)", vec![lock.clone().into()]).as_deref() == Some("1")
+    });
+    let c = f.run(&["cleanup", "--orphans", "--db-pattern", &standby_db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert_eq!(c.json["success"], true, "{}", c.json);
+    let dropped = c.json["dropped"].as_array().unwrap();
+    assert_eq!(dropped.len(), 1, "{}", c.json);
+    assert_eq!(dropped[0]["kind"], "run", "{}", c.json);
+    assert_eq!(dropped[0]["name"], site.as_str(), "{}", c.json);
+    assert!(!f.bench.site_dir(&site).exists(), "tenant folder left");
+    assert!(!f.bench.site_dir(&standby).exists(), "standby folder back");
+    assert!(!database_exists(&standby_db), "database left");
+    assert!(!db_user_exists(&standby_db), "DB user left");
+    let row = f.row("db_name", &standby_db);
+    assert_eq!(row["status"], "rolled_back", "{row}");
+    assert!(
+        row["error"]
+            .as_str()
+            .unwrap()
+            .contains("resolved by cleanup --orphans"),
+        "{row}"
+    );
+    assert!(f.pool_status()["claimed"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn pool_drain_drops_every_standby_of_this_bench_and_no_tenant() {
+    let f = Fast::new(&[]);
+    let made = f.fill(3);
+    // An active tenant made from a standby (it keeps the standby's database), one made
+    // fresh, and another bench's standby on the same registry: none may be drained.
+    let pooled = unique("keep");
+    let r = f.provision(&pooled, &[]);
+    assert_eq!(
+        (r.code, &r.json["path"]),
+        (0, &Value::from("pool")),
+        "{}",
+        r.json
+    );
+    let pooled_db = r.json["dbName"].as_str().unwrap().to_string();
+    let fresh = unique("keep");
+    let r = f.provision(&fresh, &[("NO_POOL", "true")]);
+    assert_eq!(
+        (r.code, &r.json["path"]),
+        (0, &Value::from("fresh")),
+        "{}",
+        r.json
+    );
+    let other = Fast::sharing_registry(&[], &f.registry);
+    let other_made = other.fill(1);
+
+    let left: Vec<(String, String)> = made
+        .iter()
+        .filter(|(_, d)| *d != pooled_db)
+        .cloned()
+        .collect();
+    assert_eq!(left.len(), 2);
+    let r = f.run(&["pool", "drain"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let j = &r.json;
+    assert_eq!(
+        (j["success"].as_bool(), j["dryRun"].as_bool()),
+        (Some(true), Some(false)),
+        "{j}"
+    );
+    let mut dropped: Vec<&str> = j["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    dropped.sort();
+    let mut want: Vec<&str> = left.iter().map(|(s, _)| s.as_str()).collect();
+    want.sort();
+    assert_eq!(dropped, want, "{j}");
+    assert!(j["failed"].as_array().unwrap().is_empty(), "{j}");
+    for (standby, db) in &left {
+        assert!(!f.bench.site_dir(standby).exists(), "{standby} folder left");
+        assert!(f.bench.archived(standby), "{standby} not dropped by bench");
+        assert!(!database_exists(db), "{db} left");
+        assert!(!db_user_exists(db), "{db} user left");
+        assert_eq!(f.row("db_name", db)["status"], "dropped");
+    }
+    assert!(f.pool_status()["standby"].as_array().unwrap().is_empty());
+
+    for (sub, db) in [
+        (&pooled, pooled_db.clone()),
+        (&fresh, db_name_for(&site_of(&fresh))),
+    ] {
+        assert!(
+            f.bench.site_dir(&site_of(sub)).exists(),
+            "{sub} was drained"
+        );
+        assert!(database_exists(&db) && db_user_exists(&db), "{sub}");
+        assert_eq!(f.row("db_name", &db)["status"], "active");
+        let v = f.verify(sub);
+        assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+    }
+    // The other bench's standby is still ready.
+    assert_eq!(other.standby_sites(), vec![other_made[0].0.clone()]);
+    assert!(database_exists(&other_made[0].1));
+}
+
+// ------------------------------------------------------------------ registry
+
+#[test]
+fn the_registry_never_holds_a_secret() {
+    let mut f = Fast::new(&[]);
+    let ok_sub = unique("sec");
+    let ok = f.provision(&ok_sub, &[]);
+    assert_eq!(ok.code, 0, "{}\n{}", ok.json, ok.stderr);
+    assert_eq!(ok.json["path"], "fresh");
+    let api_secret = ok.json["apiSecret"].as_str().unwrap().to_string();
+    let read_admin = |dir: PathBuf| {
+        let p = std::fs::read_to_string(dir.join(".double_admin_password")).unwrap();
+        assert!(
+            p.trim().len() >= 16,
+            "a real per-site Administrator password"
+        );
+        p.trim().to_string()
+    };
+    let ok_admin = read_admin(f.bench.site_dir(&site_of(&ok_sub)));
+
+    f.frappe = FakeFrappe::start(&f.bench)
+        .inject("create-user", Inject::Fixture("create-user-weak-password"));
+    let bad_sub = unique("sec");
+    let bad_site = site_of(&bad_sub);
+    let bad = f.provision(&bad_sub, &[]);
+    assert_eq!(bad.code, 3, "{}\n{}", bad.json, bad.stderr);
+    // bench drop-site archived the folder, the Administrator password file with it.
+    let bad_admin = read_admin(f.bench.path().join("archived/sites").join(&bad_site));
+
+    let rows = f.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let failed = f.row("site", &bad_site);
+    assert_eq!(failed["status"], "rolled_back", "{failed}");
+    assert_eq!(failed["step"], "user", "{failed}");
+    assert_eq!(failed["error"], bad.json["error"], "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("easy to guess"),
+        "{failed}"
+    );
+
+    // Every column of every row, as text.
+    let all = sql(&format!("SELECT * FROM `{}`.tenants", f.registry));
+    assert_eq!(all.len(), 2);
+    let mut text = String::new();
+    let columns = sql_value(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tenants'",
+        vec![f.registry.clone().into()],
+    );
+    for row in &all {
+        assert_eq!(Some(row.len().to_string()), columns, "every column is read");
+        for i in 0..row.len() {
+            text.push_str(&cell(row.as_ref(i).unwrap()));
+            text.push('\n');
+        }
+    }
+    assert!(
+        text.contains("jane@acme.com"),
+        "the scan reads the rows: {text}"
+    );
+    for (what, secret) in [
+        ("the user's password", PASSWORD),
+        ("the API secret", api_secret.as_str()),
+        ("the Administrator password", ok_admin.as_str()),
+        (
+            "the failed site's Administrator password",
+            bad_admin.as_str(),
+        ),
+    ] {
+        assert!(!text.contains(secret), "{what} is in the registry");
+    }
+
+    // A sign-up refused before anything is made leaves no row.
+    let taken = unique("sec");
+    let dir = f.bench.site_dir(&site_of(&taken));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site_config.json"),
+        "{\"db_name\":\"someone_elses\"}",
+    )
+    .unwrap();
+    let r = f.provision(&taken, &[]);
+    assert_eq!(
+        (r.code, r.json["code"].as_str()),
+        (1, Some("SITE_EXISTS")),
+        "{}",
+        r.json
+    );
+    assert_eq!(f.rows().len(), 2, "{:?}", f.rows());
+}
+
+#[test]
+fn the_first_runs_create_and_migrate_the_registry_exactly_once() {
+    let f = Fast::new(&[]);
+    assert!(!database_exists(&f.registry));
+    let versions = || {
+        sql(&format!(
+            "SELECT version FROM `{}`.schema_migrations ORDER BY version",
+            f.registry
+        ))
+        .into_iter()
+        .map(mysql_async::from_row::<i64>)
+        .collect::<Vec<_>>()
+    };
+
+    let sub = unique("mig");
+    let r = f.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&f.registry));
+    assert_eq!(versions(), vec![1]);
+    assert_eq!(f.row("site", &site_of(&sub))["status"], "active");
+
+    // Two first runs at once against another new registry: the migration lock lets
+    // exactly one migrate, and neither fails on the other's half-made tables.
+    let g = Fast::new(&[]);
+    let subs = [unique("mig"), unique("mig")];
+    let children: Vec<_> = subs
+        .iter()
+        .map(|s| {
+            let mut cmd = g.tool();
+            provision_args(&mut cmd, s);
+            spawn(cmd)
+        })
+        .collect();
+    for r in children.into_iter().map(finish) {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    }
+    let versions: Vec<i64> = sql(&format!(
+        "SELECT version FROM `{}`.schema_migrations",
+        g.registry
+    ))
+    .into_iter()
+    .map(mysql_async::from_row::<i64>)
+    .collect();
+    assert_eq!(versions, vec![1]);
+    let rows = g.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "active"), "{rows:?}");
+}

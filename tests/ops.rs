@@ -1,0 +1,1054 @@
+//! Black-box tests of the ops commands `verify`, `list` and `cleanup`: the built binary
+//! against the bench double, the fake Frappe (recorded fixtures) and the real MariaDB.
+//! stdout JSON, stderr and the exit code are asserted separately.
+//!
+//! The MariaDB server is shared with other tests and with real benches. Every cleanup
+//! here that drops something is scoped either to a bench of this test's own (`--pattern`
+//! only sees that bench's sites) or, for `--orphans`, by `--db-pattern` to names this test
+//! planted under a prefix nothing else on the server has; a guard drops what was planted
+//! whether the test passes or not.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command};
+use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::*;
+use frappe_tenant::input::db_name_for;
+use serde_json::{json, Value};
+
+/// The tenant user `provision_args` signs up.
+const EMAIL: &str = "jane@acme.com";
+
+/// Every check `verify` runs on a tenant with a registry row when given its keys.
+const ALL_CHECKS: [&str; 15] = [
+    "site-folder",
+    "database",
+    "frappe-schema",
+    "db-user",
+    "http",
+    "user",
+    "user-enabled",
+    "system-user",
+    "system-manager-role",
+    "api-key",
+    "api-secret",
+    "saas-settings",
+    "installed-apps",
+    "token-auth",
+    "registry",
+];
+
+/// Frappe's marker tables: a database with all four is a Frappe schema.
+const MARKERS: [&str; 4] = ["tabDocType", "tabSingles", "tabDefaultValue", "__Auth"];
+
+/// The 1,000-database test compares the server's database count before and after it
+/// plants; the other tests of this file create and drop databases, so it runs alone and
+/// they hold this lock shared.
+static SERVER_COUNT: RwLock<()> = RwLock::new(());
+
+/// One tenant made by `Case::provision`.
+struct Tenant {
+    sub: String,
+    site: String,
+    db: String,
+    key: String,
+    secret: String,
+}
+
+struct Case {
+    bench: TestBench,
+    frappe: FakeFrappe,
+    /// Sites whose database and DB user are dropped when the test ends, pass or fail.
+    forget: Vec<String>,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _alone: Option<RwLockWriteGuard<'static, ()>>,
+}
+
+impl Case {
+    fn new(apps: &[&str]) -> Self {
+        let shared = SERVER_COUNT.read().unwrap_or_else(PoisonError::into_inner);
+        Self::with_turn(apps, Some(shared), None)
+    }
+
+    /// A case no other test of this file runs beside.
+    fn alone() -> Self {
+        let alone = SERVER_COUNT.write().unwrap_or_else(PoisonError::into_inner);
+        Self::with_turn(&[], None, Some(alone))
+    }
+
+    fn with_turn(
+        apps: &[&str],
+        shared: Option<RwLockReadGuard<'static, ()>>,
+        alone: Option<RwLockWriteGuard<'static, ()>>,
+    ) -> Self {
+        let bench = TestBench::new(apps);
+        let frappe = FakeFrappe::start(&bench);
+        Self {
+            bench,
+            frappe,
+            forget: vec![],
+            _shared: shared,
+            _alone: alone,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = tool(&self.bench, &self.frappe);
+        cmd.args(args);
+        cmd
+    }
+
+    fn ops(&self, args: &[&str]) -> Run {
+        run(self.cmd(args))
+    }
+
+    /// Names a site this test is about to make, so its database goes at the end.
+    fn expect_site(&mut self, sub: &str) -> (String, String) {
+        let site = format!("{sub}.localhost");
+        self.forget.push(site.clone());
+        let db = db_name_for(&site);
+        (site, db)
+    }
+
+    fn provision(&mut self, sub: &str) -> Tenant {
+        let (site, db) = self.expect_site(sub);
+        let mut cmd = tool(&self.bench, &self.frappe);
+        provision_args(&mut cmd, sub);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "provision {sub}: {}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["dbName"], db.as_str());
+        Tenant {
+            sub: sub.into(),
+            site,
+            db,
+            key: r.json["apiKey"].as_str().unwrap().into(),
+            secret: r.json["apiSecret"].as_str().unwrap().into(),
+        }
+    }
+
+    /// `verify <sub>`, with the tenant's API key and (through the environment) secret.
+    fn verify(&self, t: &Tenant, with_keys: bool) -> Run {
+        let mut cmd = self.cmd(&["verify", &t.sub]);
+        if with_keys {
+            cmd.args(["--api-key", &t.key])
+                .env("TENANT_API_SECRET", &t.secret);
+        }
+        run(cmd)
+    }
+
+    fn bench_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.bench.path().join("sites/.frappe-tenant/bench-id"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// The status of the site's latest registry row on this bench.
+    fn registry_status(&self, site: &str) -> Option<String> {
+        sql_value(
+            "SELECT status FROM frappe_tenant.tenants WHERE bench_id = ? AND site = ? \
+             ORDER BY id DESC LIMIT 1",
+            vec![self.bench_id()?.into(), site.into()],
+        )
+    }
+
+    /// Folder with its config, database, DB user and an active registry row: all there.
+    fn assert_intact(&self, t: &Tenant) {
+        assert!(
+            self.bench
+                .site_dir(&t.site)
+                .join("site_config.json")
+                .exists(),
+            "{} lost its folder",
+            t.site
+        );
+        assert!(database_exists(&t.db), "{} lost its database", t.site);
+        assert!(db_user_exists(&t.db), "{} lost its DB user", t.site);
+        assert_eq!(
+            self.registry_status(&t.site).as_deref(),
+            Some("active"),
+            "{}",
+            t.site
+        );
+    }
+
+    /// Removed the way bench removes a site (folder archived) and nothing left in MariaDB.
+    fn assert_dropped(&self, site: &str, db: &str) {
+        assert!(!self.bench.site_dir(site).exists(), "{site}: folder left");
+        assert!(self.bench.archived(site), "{site}: folder not archived");
+        assert!(!database_exists(db), "{site}: database left");
+        assert!(!db_user_exists(db), "{site}: DB user left");
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        for site in &self.forget {
+            forget_site(site);
+        }
+        // Registry rows of this bench (its id is this test's alone): a stale 'active' row
+        // would keep its database name "live" for every bench's orphan cleanup.
+        if let Some(id) = self.bench_id() {
+            sql_with(
+                "DELETE FROM frappe_tenant.tenants WHERE bench_id = ?",
+                vec![id.into()],
+            );
+        }
+    }
+}
+
+/// verify's checks by name: (ok, detail).
+fn checks(r: &Run) -> BTreeMap<String, (bool, String)> {
+    r.json["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {}", r.json))
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (
+                    c["ok"].as_bool().unwrap(),
+                    c["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Asserts verify's verdict: exit 5, exactly `failing` failed, and every check of
+/// `passing` ran and passed.
+fn assert_fails_only(r: &Run, failing: &[&str], passing: &[&str]) {
+    assert_eq!(r.code, 5, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], false);
+    let all = checks(r);
+    let failed: BTreeSet<&str> = all
+        .iter()
+        .filter(|(_, (ok, _))| !ok)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(failed, failing.iter().copied().collect(), "{}", r.json);
+    for name in passing {
+        assert!(
+            matches!(all.get(*name), Some((true, _))),
+            "{name} should have run and passed: {}",
+            r.json
+        );
+    }
+    // Each failed check is shown to people too.
+    for name in failing {
+        assert!(
+            r.stderr.contains(&format!("✗ {name}")),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// Every check but `except`.
+fn checks_but(except: &[&str]) -> Vec<&'static str> {
+    ALL_CHECKS
+        .into_iter()
+        .filter(|c| !except.contains(c))
+        .collect()
+}
+
+/// A cleanup report's items (`planned`, `dropped`, …) by name.
+fn items(list: &Value) -> BTreeMap<String, Value> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list of items: {list}"))
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap().to_string(), i.clone()))
+        .collect()
+}
+
+/// Names of a cleanup report's items, with their kind.
+fn kinds(list: &Value) -> BTreeMap<String, String> {
+    items(list)
+        .into_iter()
+        .map(|(n, i)| (n, i["kind"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs many statements on one connection, a couple of hundred per round trip: planting
+/// a thousand databases with one `sql()` call each would open a thousand connections.
+fn sql_batch(statements: &[String]) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::from_url(mariadb_url())
+            .await
+            .map_err(|e| e.to_string())?;
+        for chunk in statements.chunks(200) {
+            conn.query_drop(chunk.join(";\n"))
+                .await
+                .map_err(|e| format!("{e} (in the batch starting {})", chunk[0]))?;
+        }
+        conn.disconnect().await.map_err(|e| e.to_string())
+    })
+}
+
+fn databases_with_prefix(prefix: &str) -> Vec<String> {
+    sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+        .into_iter()
+        .map(mysql_async::from_row::<String>)
+        .filter(|d| d.starts_with(prefix))
+        .collect()
+}
+
+fn users_with_prefix(prefix: &str) -> Vec<(String, String)> {
+    sql("SELECT User, Host FROM mysql.user")
+        .into_iter()
+        .map(mysql_async::from_row::<(String, String)>)
+        .filter(|(u, _)| u.starts_with(prefix))
+        .collect()
+}
+
+/// Databases and DB users a test plants, all named with one prefix (`_` and 6 hex digits)
+/// that no database or user on the server had; when the guard goes, every database and
+/// user with that prefix is dropped, pass or fail.
+struct Planted {
+    prefix: String,
+}
+
+impl Planted {
+    fn new() -> Self {
+        loop {
+            let prefix = format!("_{:06x}", rand::random::<u32>() & 0xff_ffff);
+            if databases_with_prefix(&prefix).is_empty() && users_with_prefix(&prefix).is_empty() {
+                return Self { prefix };
+            }
+        }
+    }
+
+    /// A fresh name shaped like a Frappe site's database and DB user: `_` + 16 hex.
+    fn name(&self) -> String {
+        format!(
+            "{}{:010x}",
+            self.prefix,
+            rand::random::<u64>() & 0xff_ffff_ffff
+        )
+    }
+
+    /// The `--db-pattern` that reaches only what this guard planted.
+    fn pattern(&self) -> String {
+        format!("{}*", self.prefix)
+    }
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let mut drops: Vec<String> = databases_with_prefix(&self.prefix)
+            .iter()
+            .map(|d| format!("DROP DATABASE IF EXISTS `{d}`"))
+            .collect();
+        drops.extend(
+            users_with_prefix(&self.prefix)
+                .iter()
+                .map(|(u, h)| format!("DROP USER IF EXISTS '{u}'@'{h}'")),
+        );
+        if let Err(e) = sql_batch(&drops) {
+            eprintln!("could not drop what was planted under {}: {e}", self.prefix);
+        }
+    }
+}
+
+/// A database holding the given tables (minimal columns; MyISAM: cheap to create).
+fn plant_database(name: &str, tables: &[&str]) -> Vec<String> {
+    let mut s = vec![format!("CREATE DATABASE `{name}`")];
+    for t in tables {
+        s.push(format!(
+            "CREATE TABLE `{name}`.`{t}` (name varchar(140)) ENGINE=MyISAM"
+        ));
+    }
+    s
+}
+
+/// A DB user named like the database, for every host, as Frappe v15 makes a site's.
+fn plant_user(name: &str) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE USER '{name}'@'%' IDENTIFIED BY '{:016x}'",
+            rand::random::<u64>()
+        ),
+        format!("GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'"),
+    ]
+}
+
+/// Processes whose command line names `needle` (the tool's bench children name the site).
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        // Gone meanwhile, or a zombie (empty command line): neither runs anything.
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// A tool run whose stderr is read line by line as it comes, so a test can act at a
+/// given point of the run (the start of cleanup's countdown).
+struct Watched {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watched {
+    fn start(cmd: Command) -> Self {
+        let mut child = spawn(cmd);
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: vec![],
+        }
+    }
+
+    fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while !self.seen.iter().any(|l| l.contains(needle)) {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn finish(mut self) -> Run {
+        let mut r = finish(self.child);
+        self.seen.extend(self.lines.iter());
+        r.stderr = self.seen.join("\n");
+        r
+    }
+}
+
+// ------------------------------------------------------------------------------ verify
+
+/// A healthy tenant on a bench that has nexus_core, so `installed-apps` has an app to check.
+fn healthy(frappe_has_saas_settings: bool) -> (Case, Tenant) {
+    let mut c = Case::new(&["nexus_core"]);
+    if frappe_has_saas_settings {
+        c.frappe = FakeFrappe::start(&c.bench).with_saas_settings();
+    }
+    let t = c.provision(&unique("v"));
+    (c, t)
+}
+
+#[test]
+fn a_healthy_tenant_verifies_clean() {
+    let (c, t) = healthy(false);
+    let r = c.verify(&t, true);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let j = &r.json;
+    assert_eq!(j["success"], true);
+    assert_eq!(j["site"], t.site);
+    assert_eq!(j["dbName"], t.db);
+    assert_eq!(j["email"], EMAIL);
+    let all = checks(&r);
+    // With the keys given and a registry row, every check runs: token-auth and registry too.
+    assert_eq!(
+        all.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        ALL_CHECKS.into_iter().collect(),
+        "{j}"
+    );
+    let failed: Vec<_> = all.iter().filter(|(_, (ok, _))| !ok).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    // The user checked is the one the registry names, and the keys authenticate as them.
+    assert!(all["user"].1.contains("the registry's"), "{j}");
+    assert!(all["token-auth"].1.contains(EMAIL), "{j}");
+    assert!(all["installed-apps"].1.contains("nexus_core"), "{j}");
+    assert_eq!(j["registry"]["status"], "active");
+    assert_eq!(j["registry"]["email"], EMAIL);
+    assert_eq!(j["registry"]["dbName"], t.db);
+    // People see one ✓ line per check on stderr; the secret never shows.
+    assert_eq!(
+        r.stderr.matches('✓').count(),
+        ALL_CHECKS.len(),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(&t.secret) && !j.to_string().contains(&t.secret));
+    c.frappe.assert_no_unexpected();
+}
+
+#[test]
+fn a_disabled_user_fails_user_enabled_only() {
+    let (c, t) = healthy(false);
+    sql_with(
+        &format!("UPDATE `{}`.tabUser SET enabled = 0 WHERE name = ?", t.db),
+        vec![EMAIL.into()],
+    );
+    let r = c.verify(&t, false);
+    assert_fails_only(
+        &r,
+        &["user-enabled"],
+        &checks_but(&["user-enabled", "token-auth"]),
+    );
+    assert_eq!(checks(&r)["user-enabled"].1, "disabled");
+}
+
+#[test]
+fn a_user_without_system_manager_fails_its_role_check() {
+    let (c, t) = healthy(false);
+    sql_with(
+        &format!(
+            "DELETE FROM `{}`.`tabHas Role` WHERE parent = ? AND role = 'System Manager'",
+            t.db
+        ),
+        vec![EMAIL.into()],
+    );
+    let r = c.verify(&t, false);
+    let others = checks_but(&["system-manager-role", "token-auth"]);
+    assert_fails_only(&r, &["system-manager-role"], &others);
+    // No System Manager is left to find: the user still is, through the registry's email.
+    assert_eq!(r.json["email"], EMAIL);
+    assert!(
+        checks(&r)["user"].1.contains("the registry's"),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn a_missing_api_secret_fails_the_secret_and_token_checks() {
+    let (c, t) = healthy(false);
+    sql(&format!(
+        "DELETE FROM `{}`.__Auth WHERE fieldname = 'api_secret'",
+        t.db
+    ));
+    let r = c.verify(&t, true);
+    let others = checks_but(&["api-secret", "token-auth"]);
+    assert_fails_only(&r, &["api-secret", "token-auth"], &others);
+    assert_eq!(checks(&r)["api-secret"].1, "no api_secret in __Auth");
+}
+
+#[test]
+fn changed_plan_settings_fail_saas_settings() {
+    let (c, t) = healthy(true);
+    // Before the change the plan is really compared (the DocType exists), and matches.
+    let before = c.verify(&t, false);
+    assert_eq!(before.code, 0, "{}\n{}", before.json, before.stderr);
+    let detail = checks(&before)["saas-settings"].1.clone();
+    assert!(detail.contains("plan_name=\"Free\""), "{detail}");
+    sql(&format!(
+        "UPDATE `{}`.tabSingles SET value = 'Pro' \
+         WHERE doctype = 'SaaS Settings' AND field = 'plan_name'",
+        t.db
+    ));
+    let r = c.verify(&t, false);
+    let others = checks_but(&["saas-settings", "token-auth"]);
+    assert_fails_only(&r, &["saas-settings"], &others);
+    assert!(
+        checks(&r)["saas-settings"].1.contains("plan_name=\"Pro\""),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn a_dropped_database_fails_database_schema_and_user_checks() {
+    let (c, t) = healthy(false);
+    sql(&format!("DROP DATABASE `{}`", t.db));
+    let r = c.verify(&t, false);
+    // The folder, DB user, HTTP side and registry row are all still there; what lives
+    // in the database cannot be checked.
+    assert_fails_only(
+        &r,
+        &["database", "frappe-schema", "user"],
+        &["site-folder", "db-user", "http", "registry"],
+    );
+    let all = checks(&r);
+    assert_eq!(all["database"].1, format!("{} does not exist", t.db));
+    for unreadable in [
+        "user-enabled",
+        "api-secret",
+        "saas-settings",
+        "installed-apps",
+    ] {
+        assert!(!all.contains_key(unreadable), "{unreadable}: {}", r.json);
+    }
+}
+
+#[test]
+fn ops_commands_fail_untouched_when_mariadb_is_unreachable() {
+    let c = Case::new(&[]);
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for args in [
+        vec!["verify", "acme"],
+        vec!["list", "--json"],
+        vec!["cleanup", "--pattern", "test-*", "--yes"],
+    ] {
+        let mut cmd = c.cmd(&args);
+        cmd.env("MARIADB_URL", format!("mysql://root@127.0.0.1:{port}"));
+        let r = run(cmd);
+        assert_eq!(r.code, 1, "{args:?}: {}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], false, "{args:?}");
+        if args[0] != "cleanup" {
+            assert_eq!(r.json["code"], "DB_UNAVAILABLE", "{args:?}: {}", r.json);
+        } else {
+            assert!(r.json["error"].is_string(), "{}", r.json);
+        }
+    }
+    assert!(c.bench.calls().is_empty(), "bench must not run");
+}
+
+// -------------------------------------------------------------------------------- list
+
+#[test]
+fn list_shows_each_site_with_its_health_and_registry_row() {
+    let mut c = Case::new(&[]);
+    let t = c.provision(&unique("list"));
+    let bare = format!("{}.localhost", unique("bare"));
+    std::fs::create_dir_all(c.bench.site_dir(&bare)).unwrap();
+    let by_site = |r: &Run| -> BTreeMap<String, Value> {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["success"], true);
+        r.json["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["site"].as_str().unwrap().to_string(), s.clone()))
+            .collect()
+    };
+    let tenant = |database: bool| {
+        json!({"site": t.site, "folder": true, "config": true, "dbName": t.db,
+               "database": database, "frappeSchema": database, "dbUser": true,
+               "healthy": database, "status": "active", "path": "fresh",
+               "email": EMAIL, "organization": "Acme Inc"})
+    };
+    let r = c.ops(&["list", "--json"]);
+    let sites = by_site(&r);
+    // The bench is this test's own: exactly its two folders (the tool's hidden
+    // sites/.frappe-tenant is not a site).
+    assert_eq!(
+        sites.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&[&t.site, &bare])
+    );
+    assert_eq!(sites[&t.site], tenant(true));
+    assert_eq!(
+        sites[&bare],
+        json!({"site": bare, "folder": true, "config": false, "dbName": null,
+               "database": false, "frappeSchema": false, "dbUser": false,
+               "healthy": false, "status": null, "path": null, "email": null,
+               "organization": null})
+    );
+
+    sql(&format!("DROP DATABASE `{}`", t.db));
+    let sites = by_site(&c.ops(&["list", "--json"]));
+    assert_eq!(sites[&t.site], tenant(false));
+}
+
+// ----------------------------------------------------------------- cleanup --pattern
+
+#[test]
+fn cleanup_by_pattern_drops_only_the_matching_sites() {
+    let mut c = Case::new(&[]);
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let a = c.provision(&format!("test-{tag}-a"));
+    let b = c.provision(&format!("test-{tag}-b"));
+    let keep = c.provision(&format!("keep-{tag}"));
+    let both = set(&[&a.site, &b.site]);
+
+    // A dry run lists exactly the two and changes nothing.
+    let dry = c.ops(&["cleanup", "--pattern", "test-*", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}\n{}", dry.json, dry.stderr);
+    assert_eq!(
+        (&dry.json["success"], &dry.json["dryRun"]),
+        (&json!(true), &json!(true))
+    );
+    let planned = items(&dry.json["planned"]);
+    assert_eq!(planned.keys().cloned().collect::<BTreeSet<_>>(), both);
+    for t in [&a, &b] {
+        assert_eq!(planned[&t.site]["kind"], "site");
+        assert_eq!(planned[&t.site]["dbName"], t.db);
+    }
+    for none in ["dropped", "failed", "skipped"] {
+        assert_eq!(dry.json[none], json!([]), "{none}: {}", dry.json);
+    }
+    for t in [&a, &b, &keep] {
+        c.assert_intact(t);
+    }
+
+    // A pattern of wildcards alone would take every tenant: refused before anything.
+    for p in ["*", "**"] {
+        let r = c.ops(&["cleanup", "--pattern", p, "--yes"]);
+        assert_eq!(
+            (r.code, r.json["code"].as_str()),
+            (2, Some("INVALID_INPUT")),
+            "{p}: {}",
+            r.json
+        );
+    }
+    for t in [&a, &b, &keep] {
+        c.assert_intact(t);
+    }
+    assert_eq!(c.bench.calls_of("drop-site"), 0);
+
+    let r = c.ops(&["cleanup", "--pattern", "test-*", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        (&r.json["success"], &r.json["dryRun"]),
+        (&json!(true), &json!(false))
+    );
+    let dropped = items(&r.json["dropped"]);
+    assert_eq!(dropped.keys().cloned().collect::<BTreeSet<_>>(), both);
+    for item in dropped.values() {
+        let actions = item["actions"].as_array().unwrap();
+        assert!(
+            !actions.is_empty() && actions.iter().all(|u| u["ok"] == true),
+            "{item}"
+        );
+    }
+    assert_eq!(
+        (&r.json["failed"], &r.json["skipped"]),
+        (&json!([]), &json!([]))
+    );
+    for t in [&a, &b] {
+        c.assert_dropped(&t.site, &t.db);
+        assert_eq!(c.registry_status(&t.site).as_deref(), Some("dropped"));
+    }
+    assert_eq!(c.bench.calls_of("drop-site"), 2);
+    c.assert_intact(&keep);
+    let v = c.verify(&keep, true);
+    assert_eq!(v.code, 0, "the kept tenant still works: {}", v.json);
+}
+
+#[test]
+fn ctrl_c_during_the_countdown_aborts_with_nothing_removed() {
+    let mut c = Case::new(&[]);
+    let t = c.provision(&unique("test"));
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    // The countdown has begun; a moment in, Ctrl-C.
+    sleep(Duration::from_secs(1));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
+    let r = w.finish();
+    assert_eq!(r.code, 1, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], false);
+    assert!(
+        r.json["error"].as_str().unwrap().contains("interrupted"),
+        "{}",
+        r.json
+    );
+    assert_eq!(
+        kinds(&r.json["planned"]),
+        [(t.site.clone(), "site".to_string())].into()
+    );
+    assert_eq!(
+        (&r.json["dropped"], &r.json["failed"]),
+        (&json!([]), &json!([]))
+    );
+    assert!(r.stderr.contains("nothing was removed"), "{}", r.stderr);
+    c.assert_intact(&t);
+    assert_eq!(c.bench.calls_of("drop-site"), 0);
+}
+
+#[test]
+fn without_yes_cleanup_waits_five_seconds_before_dropping() {
+    let mut c = Case::new(&[]);
+    let t = c.provision(&unique("test"));
+    let started = Instant::now();
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    // Three seconds into the countdown nothing is gone yet.
+    sleep(Duration::from_secs(3));
+    c.assert_intact(&t);
+    let r = w.finish();
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        kinds(&r.json["dropped"]),
+        [(t.site.clone(), "site".to_string())].into()
+    );
+    assert!(took >= Duration::from_secs(5), "dropped after {took:?}");
+    c.assert_dropped(&t.site, &t.db);
+}
+
+// ----------------------------------------------------------------- cleanup --orphans
+
+#[test]
+fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    let orphans: Vec<String> = (0..3).map(|_| p.name()).collect();
+    let lone_user = p.name(); // a site's DB user whose database is gone
+    let plain = p.name(); // a database that is not Frappe's
+    let half = p.name(); // only 2 of the 4 marker tables
+    let referenced = p.name(); // a Frappe schema a site of this bench names
+    let mut plant = vec![];
+    for d in &orphans {
+        plant.extend(plant_database(d, &MARKERS));
+        plant.extend(plant_user(d));
+    }
+    plant.extend(plant_user(&lone_user));
+    plant.extend(plant_database(&plain, &["notes"]));
+    plant.extend(plant_user(&plain));
+    plant.extend(plant_database(&half, &["tabDocType", "__Auth"]));
+    plant.extend(plant_user(&half));
+    plant.extend(plant_database(&referenced, &MARKERS));
+    plant.extend(plant_user(&referenced));
+    sql_batch(&plant).unwrap();
+    let ref_site = format!("{}.localhost", unique("ref"));
+    let ref_config = c.bench.site_dir(&ref_site).join("site_config.json");
+    std::fs::create_dir_all(c.bench.site_dir(&ref_site)).unwrap();
+    std::fs::write(&ref_config, json!({"db_name": referenced}).to_string()).unwrap();
+
+    let kept = [&plain, &half, &referenced];
+    let assert_kept = || {
+        for d in kept {
+            assert!(database_exists(d) && db_user_exists(d), "{d} was touched");
+        }
+        assert!(ref_config.exists());
+    };
+
+    // Unscoped, as a dry run: never a system schema, the registry or a database without
+    // Frappe's tables; this test's orphans are among what it would drop.
+    let dry = c.ops(&["cleanup", "--orphans", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}\n{}", dry.json, dry.stderr);
+    let planned = kinds(&dry.json["planned"]);
+    for never in [
+        "mysql",
+        "information_schema",
+        "performance_schema",
+        "sys",
+        "frappe_tenant",
+        &plain,
+        &half,
+        &referenced,
+    ] {
+        assert!(
+            !planned.contains_key(never),
+            "{never} planned: {}",
+            dry.json
+        );
+    }
+    for d in &orphans {
+        assert_eq!(planned.get(d).map(String::as_str), Some("database"), "{d}");
+    }
+    assert_eq!(planned.get(&lone_user).map(String::as_str), Some("db-user"));
+    for d in &orphans {
+        assert!(database_exists(d), "a dry run dropped {d}");
+    }
+    assert!(db_user_exists(&lone_user), "a dry run dropped {lone_user}");
+    assert_kept();
+
+    let r = c.ops(&[
+        "cleanup",
+        "--orphans",
+        "--db-pattern",
+        &p.pattern(),
+        "--yes",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let mut expected: BTreeMap<String, String> = orphans
+        .iter()
+        .map(|d| (d.clone(), "database".to_string()))
+        .collect();
+    expected.insert(lone_user.clone(), "db-user".into());
+    assert_eq!(kinds(&r.json["planned"]), expected, "{}", r.json);
+    assert_eq!(kinds(&r.json["dropped"]), expected, "{}", r.json);
+    assert_eq!(
+        (&r.json["failed"], &r.json["skipped"]),
+        (&json!([]), &json!([]))
+    );
+    for d in &orphans {
+        assert!(!database_exists(d), "{d} left");
+        assert!(!db_user_exists(d), "DB user {d} left");
+    }
+    assert!(!db_user_exists(&lone_user), "{lone_user} left");
+    assert_kept();
+    assert_eq!(c.bench.calls_of("drop-site"), 0);
+}
+
+#[test]
+fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
+    let c = Case::alone();
+    let p = Planted::new();
+    let pattern = p.pattern();
+    let scan = || {
+        let r = c.ops(&[
+            "cleanup",
+            "--orphans",
+            "--dry-run",
+            "--db-pattern",
+            &pattern,
+        ]);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        r
+    };
+    let before = scan();
+    assert_eq!(before.json["planned"], json!([]));
+    let queries = before.json["scan"]["catalogQueries"].as_u64().unwrap();
+    let databases = before.json["scan"]["databases"].as_u64().unwrap();
+    assert!(queries <= 5, "{}", before.json);
+
+    // 50 Frappe schemas, 950 empty databases.
+    let names: Vec<String> = (0..1000u64)
+        .map(|i| format!("{}{i:010x}", p.prefix))
+        .collect();
+    let mut plant = vec![];
+    for (i, d) in names.iter().enumerate() {
+        plant.extend(plant_database(d, if i < 50 { &MARKERS[..] } else { &[] }));
+    }
+    sql_batch(&plant).unwrap();
+
+    let after = scan();
+    assert_eq!(
+        after.json["scan"]["catalogQueries"].as_u64(),
+        Some(queries),
+        "{}",
+        after.json["scan"]
+    );
+    assert!(
+        after.json["scan"]["databases"].as_u64().unwrap() >= databases + 1000,
+        "before {databases}: {}",
+        after.json["scan"]
+    );
+    let planned = kinds(&after.json["planned"]);
+    assert_eq!(
+        planned.keys().cloned().collect::<BTreeSet<_>>(),
+        names[..50].iter().cloned().collect::<BTreeSet<_>>()
+    );
+    assert!(planned.values().all(|k| k == "database"), "{planned:?}");
+}
+
+/// SIGKILLs a provision in flight; checks it left a 'provisioning' row and no process
+/// behind, and that `cleanup --orphans` scoped to its database removes everything.
+fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
+    let db = db_name_for(site);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    // bench runs under `timeout` with a parent-death signal: it must not outlive the run.
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_naming(site)
+            .is_empty()),
+        "left running: {:?}",
+        processes_naming(site)
+    );
+    assert_eq!(c.registry_status(site).as_deref(), Some("provisioning"));
+    // The run's site lock goes with its connection once MariaDB sees the socket close.
+    assert!(wait_until(Duration::from_secs(10), || sql_value(
+        "SELECT IS_FREE_LOCK(?)",
+        vec![format!("frappe-tenant:{db}").into()]
+    )
+    .as_deref()
+        == Some("1")));
+
+    let r = c.ops(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let dropped = items(&r.json["dropped"]);
+    assert_eq!(
+        dropped.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&[site]),
+        "{}",
+        r.json
+    );
+    assert_eq!(dropped[site]["kind"], "run");
+    assert_eq!(dropped[site]["dbName"], db);
+    assert_eq!(
+        (&r.json["failed"], &r.json["skipped"]),
+        (&json!([]), &json!([]))
+    );
+    assert!(!c.bench.site_dir(site).exists(), "site folder left");
+    assert!(!database_exists(&db), "database left");
+    assert!(!db_user_exists(&db), "DB user left");
+    assert_eq!(c.registry_status(site).as_deref(), Some("rolled_back"));
+}
+
+#[test]
+fn a_provision_killed_during_new_site_leaves_nothing_cleanup_cannot_remove() {
+    let mut c = Case::new(&[]);
+    let sub = unique("kill");
+    let (site, db) = c.expect_site(&sub);
+    let mut cmd = c.cmd(&[]);
+    cmd.env("BENCH_DOUBLE_HANG", "new-site");
+    provision_args(&mut cmd, &sub);
+    let child = spawn(cmd);
+    // The double logs its call just before it starts hanging, with folder and database
+    // made. Killed any earlier, bench would die of its own broken stderr pipe and the
+    // check that nothing outlives the tool would prove nothing.
+    assert!(
+        wait_until(Duration::from_secs(20), || c.bench.calls_of("new-site") > 0),
+        "new-site never got going"
+    );
+    sleep(Duration::from_millis(500));
+    assert!(database_exists(&db), "new-site hangs with its database made");
+    kill_then_clean(&c, child, &site);
+}
+
+#[test]
+fn a_provision_killed_during_a_rest_call_leaves_nothing_cleanup_cannot_remove() {
+    let mut c = Case::new(&[]);
+    c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Hang);
+    let sub = unique("kill");
+    let (site, _) = c.expect_site(&sub);
+    let mut cmd = c.cmd(&[]);
+    provision_args(&mut cmd, &sub);
+    let child = spawn(cmd);
+    assert!(
+        wait_until(Duration::from_secs(20), || c.frappe.calls("create-user")
+            > 0),
+        "the run never reached create-user"
+    );
+    kill_then_clean(&c, child, &site);
+}
