@@ -7,7 +7,8 @@
 //! What `--orphans` may drop: a database holding Frappe's tables that no site of this
 //! bench references and the registry does not list as live, with its DB users; and a DB
 //! user named like a Frappe site's (`_` or `ft_` and 16 hex digits) whose database is
-//! gone. Never: system schemas, the registry, a database without Frappe's tables, an
+//! gone; and registry rows of sites whose folder and database are both gone are marked
+//! dropped, so the registry stays true. Never: system schemas, the registry, a database without Frappe's tables, an
 //! account in use by the tool.
 
 use std::collections::BTreeSet;
@@ -108,6 +109,9 @@ enum Work {
         user: String,
         hosts: Vec<String>,
     },
+    /// A live registry row whose site folder and database are both gone: nothing is left
+    /// to remove, the row only has to say so.
+    Forget(u64),
 }
 
 pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
@@ -304,12 +308,31 @@ async fn plan(
             .rows_with_status(
                 db,
                 bench_id,
-                &[Status::Provisioning, Status::Claimed, Status::Failed],
+                &[
+                    Status::Provisioning,
+                    Status::Claimed,
+                    Status::Failed,
+                    Status::Active,
+                    Status::Standby,
+                ],
             )
             .await
             .map_err(|e| e.to_string())?;
         for row in rows {
             if matched.contains(&row.site) || !glob_match(&opts.db_pattern, &row.db_name) {
+                continue;
+            }
+            if matches!(row.status, Status::Active | Status::Standby) {
+                let gone = !sites.iter().any(|d| d.name == row.site)
+                    && !catalog.databases.contains(&row.db_name);
+                if gone {
+                    let reason = format!(
+                        "registry says {} but its folder and database are gone",
+                        row.status.as_str()
+                    );
+                    let it = item("row", &row.site, Some(row.db_name.clone()), Some(reason));
+                    work.push((it, Work::Forget(row.id)));
+                }
                 continue;
             }
             let mut it = item("run", &row.site, Some(row.db_name.clone()), None);
@@ -498,6 +521,19 @@ async fn carry_out(
             }
         }
         Work::Database(d) => drop_database_and_users(db, &d, &mut steps).await,
+        Work::Forget(id) => {
+            let r = ctx
+                .registry
+                .finish(
+                    db,
+                    id,
+                    Status::Dropped,
+                    Some("gone when cleanup --orphans looked"),
+                )
+                .await
+                .map_err(|e| e.to_string());
+            steps.record("mark the registry row dropped".into(), r);
+        }
         Work::User { user, hosts } => {
             for host in hosts {
                 let r = db.drop_user(&user, &host).await.map_err(|e| e.to_string());

@@ -21,8 +21,15 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
-            // Callers parse stdout: even a usage error answers with one JSON object.
-            return ExitCode::from(frappe_tenant::report::usage_error(&e.kind().to_string()));
+            // Callers parse stdout: even a usage error answers with one JSON object. It names
+            // the kind of mistake only: clap's full message could echo a misplaced password.
+            let kind = e.kind().to_string();
+            let what = if kind.is_empty() {
+                "a command is required: provision, verify, list, cleanup, template or pool".into()
+            } else {
+                kind
+            };
+            return ExitCode::from(frappe_tenant::report::usage_error(&what));
         }
     };
     ExitCode::from(frappe_tenant::run(cli).await)
