@@ -1032,7 +1032,10 @@ fn a_provision_killed_during_new_site_leaves_nothing_cleanup_cannot_remove() {
         "new-site never got going"
     );
     sleep(Duration::from_millis(500));
-    assert!(database_exists(&db), "new-site hangs with its database made");
+    assert!(
+        database_exists(&db),
+        "new-site hangs with its database made"
+    );
     kill_then_clean(&c, child, &site);
 }
 
