@@ -93,12 +93,14 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidInput {
 }
 
 impl SignupRequest {
-    /// Validates every field and derives the site and database names.
+    /// Validates every field but the password's strength, and derives the site and
+    /// database names. The caller runs `Tenant::check_password_strength` too, before any
+    /// side effect.
     pub fn validate(self, site_domain: &str) -> Result<Tenant, InvalidInput> {
         validate_subdomain(&self.subdomain)?;
         let email = validate_email(&self.email)?;
         let (first_name, last_name) = split_full_name(&self.full_name)?;
-        validate_password(&self.password, &email, &self.full_name)?;
+        password_rules(&self.password)?;
         let organization_name = validate_name("organizationName", &self.organization_name)?;
         let site = site_name(&self.subdomain, site_domain);
         Ok(Tenant {
@@ -264,9 +266,33 @@ pub fn split_full_name(raw: &str) -> Result<(String, String), InvalidInput> {
     Ok((first, last))
 }
 
+impl Tenant {
+    /// The password's strength as a new Frappe site judges it (see `password_strength`).
+    /// Apart from the other checks because its first call in a process builds zxcvbn's
+    /// dictionaries (~10 ms of CPU): provision runs it while its read-only preflight waits
+    /// on MariaDB, and nothing is written before it has passed.
+    pub fn check_password_strength(&self) -> Result<(), InvalidInput> {
+        password_strength(
+            &self.password,
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+        )
+    }
+}
+
 /// The seed's rule (8+ characters, upper, lower, digit) plus what a new Frappe site
-/// would refuse later: see `password_policy_blocks` for Frappe's own checks.
+/// would refuse later (`password_strength`).
 pub fn validate_password(p: &Secret, email: &str, full_name: &str) -> Result<(), InvalidInput> {
+    password_rules(p)?;
+    let (first, last) = full_name
+        .split_once(char::is_whitespace)
+        .unwrap_or((full_name, ""));
+    password_strength(p, first, last.trim(), email)
+}
+
+/// Length, characters and the seed's mix of upper, lower and digits.
+fn password_rules(p: &Secret) -> Result<(), InvalidInput> {
     let field = "password";
     let s = p.expose();
     let n = s.chars().count();
@@ -295,15 +321,16 @@ pub fn validate_password(p: &Secret, email: &str, full_name: &str) -> Result<(),
             "must mix upper-case and lower-case letters and digits",
         ));
     }
-    // A fresh Frappe v15 site enforces its password policy (enable_password_policy=1,
-    // minimum_password_score=2): zxcvbn with the user's names and email as user inputs.
-    // Refuse here what the site would refuse after a 30-second site creation.
-    let (first, last) = full_name
-        .split_once(char::is_whitespace)
-        .unwrap_or((full_name, ""));
-    let score = zxcvbn::zxcvbn(s, &[first, last.trim(), email]).score();
+    Ok(())
+}
+
+/// A fresh Frappe v15 site enforces its password policy (enable_password_policy=1,
+/// minimum_password_score=2): zxcvbn with the user's names and email as user inputs.
+/// Refused here, it does not fail the sign-up after the site was made.
+fn password_strength(p: &Secret, first: &str, last: &str, email: &str) -> Result<(), InvalidInput> {
+    let score = zxcvbn::zxcvbn(p.expose(), &[first, last, email]).score();
     if u8::from(score) < FRAPPE_MIN_PASSWORD_SCORE {
-        return Err(invalid(field, "is too easy to guess (Frappe's password policy needs a zxcvbn score of at least 2): avoid names, the email and common words"));
+        return Err(invalid("password", "is too easy to guess (Frappe's password policy needs a zxcvbn score of at least 2): avoid names, the email and common words"));
     }
     Ok(())
 }

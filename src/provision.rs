@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 use crate::input::{SignupRequest, Tenant};
 use crate::mariadb::registry::{Claimant, NewRow, SitePath, Status};
+use crate::mariadb::tenant::frappe_password_hash;
 use crate::mariadb::Db;
 use crate::pool;
 use crate::report::{Code, Failure, ProvisionSuccess, StepTiming, Undo};
@@ -213,57 +214,32 @@ async fn run_steps(
     deadline: Instant,
 ) -> Result<(), StepError> {
     let ctx = &cfg.ctx;
-    // Preflight: nothing is created until the site is known to be free and ours to make.
-    let mut db = ctx
-        .db
-        .connect()
-        .await
-        .map_err(|e| db_error("preflight", e))?;
-    if !db
-        .try_lock_site(&t.site)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteBusy,
-            "preflight",
-            format!("another run is working on {}", t.site),
-        ));
+    // The password's strength costs ~10 ms of CPU the first time: it runs on its own
+    // thread while the read-only preflight waits on MariaDB and the bench. Nothing is
+    // written before it has passed, and an input error wins over any preflight error.
+    let strength = {
+        let t = t.clone();
+        tokio::task::spawn_blocking(move || t.check_password_strength())
+    };
+    let preflight = preflight(cfg, t, state, deadline).await;
+    match strength.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            progress(&format!("✗ Invalid input: {e}"));
+            return Err(StepError {
+                code: Code::InvalidInput,
+                step: None,
+                message: format!("invalid input: {e}"),
+            });
+        }
+        Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
     }
-    state.db = Some(db);
-    let db = state.db.as_mut().expect("just set");
+    preflight?;
+    let db = state.db.as_mut().expect("connected in preflight");
     ctx.registry
         .ensure(db)
         .await
         .map_err(|e| db_error("preflight", e))?;
-    state.facts = ctx
-        .bench
-        .facts(deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?;
-    if ctx
-        .bench
-        .site_dir_exists(&t.site, deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("site {} already exists", t.site),
-        ));
-    }
-    if db
-        .database_exists(&t.db_name)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup --orphans first", t.db_name, t.site),
-        ));
-    }
     let bench_id = match state.facts.bench_id.clone() {
         Some(id) => id,
         None => ctx
@@ -290,6 +266,14 @@ async fn run_steps(
     }
 
     let clock = Instant::now();
+    // The site's Administrator password. For pool and template sites the tool writes its
+    // hash itself; pbkdf2 takes a few ms of CPU, spent on another thread during the claim
+    // or the new-site.
+    let admin = SitePassword::new(
+        cfg.admin_password
+            .clone()
+            .unwrap_or_else(|| Secret::random(24)),
+    );
     let claimant = Claimant {
         site: &t.site,
         subdomain: &t.subdomain,
@@ -309,7 +293,7 @@ async fn run_steps(
                 "[1/5] Creating site: {} (standby {} from the pool)...",
                 t.site, claim.standby
             ));
-            take_standby(cfg, t, claim, state, deadline).await?
+            take_standby(ctx, t, claim, admin, state, deadline).await?
         }
         None => {
             let template = if cfg.use_template {
@@ -327,7 +311,7 @@ async fn run_steps(
             } else {
                 None
             };
-            new_site(cfg, t, &bench_id, template.as_ref(), state, deadline).await?
+            new_site(ctx, t, &bench_id, template.as_ref(), admin, state, deadline).await?
         }
     };
     progress("✓ Site created successfully");
@@ -409,16 +393,73 @@ async fn run_steps(
     Ok(())
 }
 
+/// Read-only: nothing is created until the site is known to be free and ours to make.
+/// Takes the site lock and reads the bench's facts.
+async fn preflight(
+    cfg: &Config,
+    t: &Tenant,
+    state: &mut State,
+    deadline: Instant,
+) -> Result<(), StepError> {
+    let ctx = &cfg.ctx;
+    let mut db = ctx
+        .db
+        .connect()
+        .await
+        .map_err(|e| db_error("preflight", e))?;
+    if !db
+        .try_lock_site(&t.site)
+        .await
+        .map_err(|e| db_error("preflight", e))?
+    {
+        return Err(fail(
+            Code::SiteBusy,
+            "preflight",
+            format!("another run is working on {}", t.site),
+        ));
+    }
+    let db = state.db.insert(db);
+    state.facts = ctx
+        .bench
+        .facts(deadline)
+        .await
+        .map_err(|e| bench_error("preflight", e))?;
+    if ctx
+        .bench
+        .site_dir_exists(&t.site, deadline)
+        .await
+        .map_err(|e| bench_error("preflight", e))?
+    {
+        return Err(fail(
+            Code::SiteExists,
+            "preflight",
+            format!("site {} already exists", t.site),
+        ));
+    }
+    if db
+        .database_exists(&t.db_name)
+        .await
+        .map_err(|e| db_error("preflight", e))?
+    {
+        return Err(fail(
+            Code::SiteExists,
+            "preflight",
+            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup --orphans first", t.db_name, t.site),
+        ));
+    }
+    Ok(())
+}
+
 /// Step 1 from the pool: the claimed standby's folder takes the tenant's name, and the
 /// site gets its own Administrator password. Returns that password.
 async fn take_standby(
-    cfg: &Config,
+    ctx: &Context,
     t: &Tenant,
     claim: pool::Claim,
+    admin: SitePassword,
     state: &mut State,
     deadline: Instant,
 ) -> Result<Secret, StepError> {
-    let ctx = &cfg.ctx;
     let db = state.db.as_mut().expect("connected in preflight");
     state.row_id = Some(claim.row.id);
     state.path = Some(SitePath::Pool);
@@ -436,27 +477,20 @@ async fn take_standby(
         .set_step(db, claim.row.id, "renamed")
         .await
         .map_err(|e| db_error("create-site", e))?;
-    let admin = cfg
-        .admin_password
-        .clone()
-        .unwrap_or_else(|| Secret::random(24));
-    db.set_administrator_password(&state.db_name, &admin)
-        .await
-        .map_err(|e| db_error("create-site", e))?;
-    Ok(admin)
+    admin.write(db, &state.db_name).await
 }
 
 /// Step 1 without the pool: `bench new-site`, from the template's dump when one matches.
 /// Returns the site's Administrator password.
 async fn new_site(
-    cfg: &Config,
+    ctx: &Context,
     t: &Tenant,
     bench_id: &str,
     template: Option<&TemplateMeta>,
+    admin: SitePassword,
     state: &mut State,
     deadline: Instant,
 ) -> Result<Secret, StepError> {
-    let ctx = &cfg.ctx;
     let db = state.db.as_mut().expect("connected in preflight");
     let path = if template.is_some() {
         SitePath::Template
@@ -476,13 +510,12 @@ async fn new_site(
     let common = state.facts.common.clone();
     // Frappe uses common_site_config.json's admin_password when it is set, and only on
     // a fresh site; a template site always gets the tool's own.
-    let admin_password = match (&common.admin_password, template, &cfg.admin_password) {
-        (Some(p), None, _) => {
+    let admin_password = match (&common.admin_password, template) {
+        (Some(p), None) => {
             state.warnings.push("common_site_config.json sets admin_password: the site's Administrator has that shared password".into());
             Secret::new(p.clone())
         }
-        (_, _, Some(p)) => p.clone(),
-        _ => Secret::random(24),
+        _ => admin.password.clone(),
     };
     state.row_id = Some(
         ctx.registry
@@ -544,11 +577,36 @@ async fn new_site(
     if template.is_some() {
         // The dump has no Administrator password (template build removes it), and
         // new-site sets none for a site whose dump already has frappe installed.
-        db.set_administrator_password(&t.db_name, &admin_password)
-            .await
-            .map_err(|e| db_error("create-site", e))?;
+        let db = state.db.as_mut().expect("connected in preflight");
+        return admin.write(db, &t.db_name).await;
     }
     Ok(admin_password)
+}
+
+/// A site's Administrator password, with its Frappe hash being made on another thread.
+struct SitePassword {
+    password: Secret,
+    hash: tokio::task::JoinHandle<String>,
+}
+
+impl SitePassword {
+    fn new(password: Secret) -> Self {
+        let p = password.clone();
+        let hash = tokio::task::spawn_blocking(move || frappe_password_hash(&p, rand::random()));
+        SitePassword { password, hash }
+    }
+
+    /// Writes the hash into the site's `__Auth`; returns the password it is for.
+    async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
+        let hash = self
+            .hash
+            .await
+            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
+        db.set_administrator_hash(db_name, &hash)
+            .await
+            .map_err(|e| db_error("create-site", e))?;
+        Ok(self.password)
+    }
 }
 
 /// Step 2: installs each wanted app the site does not have yet. A fresh site has only

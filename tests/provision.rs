@@ -501,3 +501,32 @@ fn a_usage_error_still_answers_with_one_json_object() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+#[test]
+fn a_weak_password_is_refused_as_input_even_when_mariadb_is_down() {
+    // The strength check runs while the read-only preflight waits on MariaDB; its
+    // verdict must still win over whatever the preflight ran into.
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("MARIADB_URL", "mysql://root@127.0.0.1:9").args([
+        "provision",
+        &c.sub,
+        "jane@acme.com",
+        "Jane Roe",
+        "Password123",
+        "Acme Inc",
+    ]);
+    let r = run(cmd);
+    assert_eq!(
+        (r.code, r.json["code"].as_str()),
+        (2, Some("INVALID_INPUT")),
+        "{}",
+        r.json
+    );
+    assert!(
+        r.json["error"].as_str().unwrap().contains("password"),
+        "{}",
+        r.json
+    );
+    assert!(c.bench.calls().is_empty());
+}

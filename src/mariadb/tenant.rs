@@ -190,7 +190,16 @@ impl Db {
         db_name: &str,
         password: &Secret,
     ) -> Result<(), DbError> {
-        let hash = frappe_password_hash(password, rand::random());
+        self.set_administrator_hash(db_name, &frappe_password_hash(password, rand::random()))
+            .await
+    }
+
+    /// `set_administrator_password` with the hash made beforehand (`frappe_password_hash`).
+    pub async fn set_administrator_hash(
+        &mut self,
+        db_name: &str,
+        hash: &str,
+    ) -> Result<(), DbError> {
         let d = quote_ident(db_name);
         self.run(
             "setting the Administrator password",
