@@ -22,8 +22,7 @@ use crate::bench::{BenchFacts, SiteDir};
 use crate::context::Context;
 use crate::mariadb::registry::{Row, Status};
 use crate::mariadb::{Db, SYSTEM_SCHEMAS};
-use crate::report::{CleanupReport, Item, ScanStats};
-use crate::template::round2;
+use crate::report::{round2, CleanupReport, Item, ScanStats};
 use crate::undo::{drop_database_and_users, progress, remove_site, Steps};
 
 /// The seed's safety delay before anything is dropped.
@@ -202,14 +201,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
     if interrupted.load(Ordering::SeqCst) {
         report.error = Some("interrupted; the items not reached are listed under skipped".into());
     }
-    progress(&format!(
-        "Cleanup: {} removed, {} failed, {} skipped",
-        report.dropped.len(),
-        report.failed.len(),
-        report.skipped.len()
-    ));
-    report.success = report.failed.is_empty() && report.error.is_none();
-    report.elapsed = round2(started.elapsed().as_secs_f64());
+    report.conclude("Cleanup", started.into_std());
     report
 }
 

@@ -23,9 +23,9 @@ use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
 use crate::mariadb::registry::{Claimant, NewRow, Row, SitePath, Status};
 use crate::mariadb::Db;
 use crate::provision::install_missing_apps;
-use crate::report::{CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby};
+use crate::report::{round2, CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby};
 use crate::secret::Secret;
-use crate::template::{self, round2, wanted_apps, TemplateMeta};
+use crate::template::{self, wanted_apps, TemplateMeta};
 use crate::undo::{progress, remove_site};
 
 /// How many broken standbys one claim steps over before giving up on the pool.
@@ -124,27 +124,10 @@ pub async fn fill(
     use_template: bool,
 ) -> PoolFillReport {
     let started = Instant::now();
-    let mut report = PoolFillReport {
-        success: false,
-        created: vec![],
-        failed: vec![],
-        standby: 0,
-        warnings: vec![],
-        error: None,
-        elapsed: 0.0,
-    };
+    let mut report = PoolFillReport::default();
     let setup_deadline = Instant::now() + Duration::from_secs(60);
     let prepared = async {
-        let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-        ctx.registry
-            .ensure(&mut db)
-            .await
-            .map_err(|e| e.to_string())?;
-        let facts = ctx
-            .bench
-            .facts(setup_deadline)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (mut db, facts) = prepare(ctx).await?;
         let bench_id = ctx
             .bench
             .bench_id(true, setup_deadline)
@@ -407,20 +390,7 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
 pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
     let started = Instant::now();
     let mut report = CleanupReport::default();
-    let prepared = async {
-        let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-        ctx.registry
-            .ensure(&mut db)
-            .await
-            .map_err(|e| e.to_string())?;
-        let facts = ctx
-            .bench
-            .facts(Instant::now() + Duration::from_secs(60))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>((db, facts))
-    }
-    .await;
+    let prepared = prepare(ctx).await;
     let (mut db, facts) = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -488,15 +458,23 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
             report.failed.push(entry);
         }
     }
-    progress(&format!(
-        "Pool drained: {} dropped, {} failed, {} skipped",
-        report.dropped.len(),
-        report.failed.len(),
-        report.skipped.len()
-    ));
-    report.success = report.failed.is_empty() && report.error.is_none();
-    report.elapsed = round2(started.elapsed().as_secs_f64());
+    report.conclude("Pool drain", started.into_std());
     report
+}
+
+/// A connection with the registry migrated, and the bench's facts.
+async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
+    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+    ctx.registry
+        .ensure(&mut db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let facts = ctx
+        .bench
+        .facts(Instant::now() + Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((db, facts))
 }
 
 fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {

@@ -19,9 +19,9 @@ use crate::mariadb::registry::{Claimant, NewRow, SitePath, Status};
 use crate::mariadb::tenant::frappe_password_hash;
 use crate::mariadb::Db;
 use crate::pool;
-use crate::report::{Code, Failure, ProvisionSuccess, StepTiming, Undo};
+use crate::report::{round2, Code, Failure, ProvisionSuccess, StepTiming, Undo};
 use crate::secret::Secret;
-use crate::template::{self, round2, wanted_apps, TemplateMeta};
+use crate::template::{self, wanted_apps, TemplateMeta};
 use crate::undo::{progress, remove_site, Steps};
 
 /// The SaaS Settings single written in step 4.

@@ -232,6 +232,18 @@ pub struct CleanupReport {
 }
 
 impl CleanupReport {
+    /// Ends a cleanup or drain: one summary line on stderr, success and elapsed set.
+    pub fn conclude(&mut self, what: &str, started: std::time::Instant) {
+        eprintln!(
+            "{what}: {} removed, {} failed, {} skipped",
+            self.dropped.len(),
+            self.failed.len(),
+            self.skipped.len()
+        );
+        self.success = self.failed.is_empty() && self.error.is_none();
+        self.elapsed = round2(started.elapsed().as_secs_f64());
+    }
+
     pub fn exit_code(&self) -> u8 {
         if self.error.is_some() && self.dropped.is_empty() && self.failed.is_empty() {
             exit::FAILED_UNTOUCHED
@@ -253,7 +265,7 @@ pub struct Made {
     pub seconds: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolFillReport {
     pub success: bool,
@@ -297,7 +309,7 @@ pub struct PoolStatusReport {
     pub claimed: Vec<Standby>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateReport {
     pub success: bool,
@@ -324,6 +336,11 @@ impl TemplateReport {
             (Some(_), false) => exit::ITEMS_FAILED,
         }
     }
+}
+
+/// Seconds as the JSON shows them: to the hundredth, like the seed's `elapsed`.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// A plain-text table for people at a terminal: one header line, aligned columns.

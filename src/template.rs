@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META, TOOL_DIR};
 use crate::context::Context;
 use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
-use crate::report::{StepTiming, TemplateReport};
+use crate::report::{round2, StepTiming, TemplateReport};
 use crate::secret::Secret;
 use crate::undo::{progress, remove_site};
 
@@ -110,13 +110,7 @@ pub async fn status(ctx: &Context, install_apps: &[String], timeout: Duration) -
     let deadline = started + timeout;
     let mut report = TemplateReport {
         success: true,
-        template: None,
-        usable: false,
-        reason: None,
-        steps: vec![],
-        cleanup: vec![],
-        error: None,
-        elapsed: 0.0,
+        ..Default::default()
     };
     let result = async {
         let facts = ctx.bench.facts(deadline).await?;
@@ -144,16 +138,7 @@ pub async fn status(ctx: &Context, install_apps: &[String], timeout: Duration) -
 pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) -> TemplateReport {
     let started = Instant::now();
     let deadline = started + timeout;
-    let mut report = TemplateReport {
-        success: false,
-        template: None,
-        usable: false,
-        reason: None,
-        steps: vec![],
-        cleanup: vec![],
-        error: None,
-        elapsed: 0.0,
-    };
+    let mut report = TemplateReport::default();
     let mut db = match ctx.db.connect().await {
         Ok(db) => db,
         Err(e) => {
@@ -334,10 +319,6 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
         step,
         seconds: round2(since.elapsed().as_secs_f64()),
     }
-}
-
-pub fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use crate::frappe::Frappe;
 use crate::input::validate_email;
 use crate::mariadb::Db;
 use crate::provision::Plan;
-use crate::report::{Check, Code, VerifyReport};
+use crate::report::{round2, Check, Code, VerifyReport};
 use crate::secret::Secret;
-use crate::template::{round2, wanted_apps};
+use crate::template::wanted_apps;
 
 pub struct Options {
     pub site: String,
