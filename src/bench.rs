@@ -1,5 +1,5 @@
-//! Runs bench, the only outside program the tool starts: through `docker compose exec -T`
-//! or a local bench directory. Never through a shell: arguments are a vector, secrets go
+//! Runs bench, the only outside program the tool starts: through `docker compose exec -T`,
+//! `kubectl exec -i`, or in a local bench directory. Never through a shell: arguments are a vector, secrets go
 //! to the child's stdin as answers to Frappe's getpass prompts (never into argv), and the
 //! child's output is captured, redacted and never reaches our stdout.
 
@@ -19,6 +19,14 @@ pub enum Executor {
     /// `docker compose exec -T [-w workdir] <service> timeout … bench …`
     Docker {
         service: String,
+        workdir: Option<String>,
+    },
+    /// `kubectl exec -i [-n namespace] [-c container] <target> -- timeout … bench …`
+    Kubectl {
+        /// A pod, or `deploy/<name>` and the like: anything `kubectl exec` accepts.
+        target: String,
+        namespace: Option<String>,
+        container: Option<String>,
         workdir: Option<String>,
     },
     /// `<bin> …` with the bench directory as working directory.
@@ -209,7 +217,7 @@ impl Bench {
                 }
                 Ok(out)
             }
-            Executor::Docker { .. } => {
+            _ => {
                 // `-H`: every line is `path:line`, whatever the number of files.
                 let mut args = vec!["-H".to_string(), String::new(), "--".to_string()];
                 args.extend(paths.iter().cloned());
@@ -273,7 +281,7 @@ impl Bench {
             Executor::Local { path, .. } => tokio::fs::try_exists(path.join(rel))
                 .await
                 .map_err(|e| read_error(rel, e.to_string())),
-            Executor::Docker { .. } => {
+            _ => {
                 let (ok, _, _) = self
                     .exec_raw("test", vec!["-e".into(), rel.into()], deadline)
                     .await?;
@@ -330,7 +338,7 @@ impl Bench {
                 }
                 sites
             }
-            Executor::Docker { .. } => {
+            _ => {
                 let (ok, names, stderr) = self
                     .exec_raw(
                         "find",
@@ -389,7 +397,7 @@ impl Bench {
             Executor::Local { path, .. } => tokio::fs::remove_dir_all(path.join(&rel))
                 .await
                 .map_err(|e| read_error(&rel, e.to_string())),
-            Executor::Docker { .. } => {
+            _ => {
                 self.exec_ok("rm", vec!["-rf".into(), "--".into(), rel], deadline)
                     .await
             }
@@ -417,7 +425,7 @@ impl Bench {
                         detail: e.to_string(),
                     })
             }
-            Executor::Docker { .. } => {
+            _ => {
                 // GNU mv -n never replaces; -T never moves into an existing folder. The
                 // checks after it tell a skipped move from a done one.
                 self.exec_ok(
@@ -486,7 +494,7 @@ impl Bench {
                 .map_err(|e| read_error(rel, e.to_string()))?
                 .map_err(|e| read_error(rel, e.to_string()))
             }
-            Executor::Docker { .. } => {
+            _ => {
                 let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
                 self.exec_ok(
                     "mkdir",
@@ -501,7 +509,7 @@ impl Bench {
                     deadline,
                 )
                 .await?;
-                let (prog, argv) = self.docker_argv(vec![
+                let (prog, argv) = self.remote_argv(vec![
                     "dd".into(),
                     format!("of={tmp}"),
                     "conv=notrunc".into(),
@@ -533,7 +541,7 @@ impl Bench {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(read_error(rel, e.to_string())),
             },
-            Executor::Docker { .. } => {
+            _ => {
                 self.exec_ok("rm", vec!["-f".into(), "--".into(), rel.into()], deadline)
                     .await
             }
@@ -672,7 +680,7 @@ impl Bench {
     pub fn argv(&self, args: Vec<String>, seconds_left: u64) -> (String, Vec<String>) {
         let bin = match &self.executor {
             Executor::Local { bin, .. } => bin.display().to_string(),
-            Executor::Docker { .. } => "bench".into(),
+            _ => "bench".into(),
         };
         let mut inner = vec![
             "timeout".into(),
@@ -683,21 +691,47 @@ impl Bench {
         inner.extend(args);
         match &self.executor {
             Executor::Local { .. } => ("timeout".into(), inner.split_off(1)),
-            Executor::Docker { .. } => self.docker_argv(inner),
+            _ => self.remote_argv(inner),
         }
     }
 
-    fn docker_argv(&self, inner: Vec<String>) -> (String, Vec<String>) {
-        let Executor::Docker { service, workdir } = &self.executor else {
-            unreachable!("docker only")
-        };
-        let mut argv: Vec<String> = vec!["compose".into(), "exec".into(), "-T".into()];
-        if let Some(w) = workdir {
-            argv.extend(["-w".into(), w.clone()]);
+    /// `inner` run in the bench's container: `docker compose exec -T [-w dir] <service> …`
+    /// or `kubectl exec -i [-n ns] [-c container] <target> -- [env --chdir=dir] …`. Never
+    /// a TTY (so getpass reads stdin) and never a shell.
+    fn remote_argv(&self, inner: Vec<String>) -> (String, Vec<String>) {
+        match &self.executor {
+            Executor::Docker { service, workdir } => {
+                let mut argv: Vec<String> = vec!["compose".into(), "exec".into(), "-T".into()];
+                if let Some(w) = workdir {
+                    argv.extend(["-w".into(), w.clone()]);
+                }
+                argv.push(service.clone());
+                argv.extend(inner);
+                ("docker".into(), argv)
+            }
+            Executor::Kubectl {
+                target,
+                namespace,
+                container,
+                workdir,
+            } => {
+                let mut argv: Vec<String> = vec!["exec".into(), "-i".into()];
+                if let Some(n) = namespace {
+                    argv.extend(["-n".into(), n.clone()]);
+                }
+                if let Some(c) = container {
+                    argv.extend(["-c".into(), c.clone()]);
+                }
+                argv.extend([target.clone(), "--".into()]);
+                // kubectl exec has no working-directory flag; coreutils env has one.
+                if let Some(w) = workdir {
+                    argv.extend(["env".into(), format!("--chdir={w}")]);
+                }
+                argv.extend(inner);
+                ("kubectl".into(), argv)
+            }
+            Executor::Local { .. } => unreachable!("a local bench runs without a remote client"),
         }
-        argv.push(service.clone());
-        argv.extend(inner);
-        ("docker".into(), argv)
     }
 
     /// A plain program (grep, test, mv, gzip, …) in the bench directory, in the container
@@ -710,10 +744,10 @@ impl Bench {
     ) -> Result<(bool, String, String), BenchError> {
         let (prog, argv, cwd) = match &self.executor {
             Executor::Local { path, .. } => (program.to_string(), args, Some(path.clone())),
-            Executor::Docker { .. } => {
+            _ => {
                 let mut inner = vec![program.to_string()];
                 inner.extend(args);
-                let (prog, argv) = self.docker_argv(inner);
+                let (prog, argv) = self.remote_argv(inner);
                 (prog, argv, None)
             }
         };
@@ -752,7 +786,7 @@ impl Bench {
         tracing::debug!(%program, ?argv, "running bench");
         let cwd = match &self.executor {
             Executor::Local { path, .. } => Some(path.clone()),
-            Executor::Docker { .. } => None,
+            _ => None,
         };
         let mut stdin = String::new();
         for a in answers {
@@ -1066,6 +1100,42 @@ mod tests {
                 "117",
                 "bench",
                 "new-site",
+                "a.localhost"
+            ]
+        );
+    }
+
+    #[test]
+    fn kubectl_runs_bench_in_the_target_without_a_tty_or_a_shell() {
+        let b = Bench {
+            executor: Executor::Kubectl {
+                target: "deploy/erpnext-backend".into(),
+                namespace: Some("erp".into()),
+                container: Some("backend".into()),
+                workdir: Some("/home/frappe/frappe-bench".into()),
+            },
+            db_host_flag: DbHostFlag::NoMariadbSocket,
+        };
+        let (prog, argv) = b.argv(vec!["drop-site".into(), "a.localhost".into()], 30);
+        assert_eq!(prog, "kubectl");
+        assert_eq!(
+            argv,
+            [
+                "exec",
+                "-i",
+                "-n",
+                "erp",
+                "-c",
+                "backend",
+                "deploy/erpnext-backend",
+                "--",
+                "env",
+                "--chdir=/home/frappe/frappe-bench",
+                "timeout",
+                "--kill-after=5",
+                "30",
+                "bench",
+                "drop-site",
                 "a.localhost"
             ]
         );

@@ -277,6 +277,8 @@ pub struct AppsOpts {
 pub enum ExecutorKind {
     /// docker compose exec -T <DOCKER_SERVICE> bench …
     Docker,
+    /// kubectl exec -i <KUBECTL_TARGET> -- bench …
+    Kubectl,
     /// <BENCH_BIN> … run in <BENCH_PATH>
     Local,
 }
@@ -290,7 +292,16 @@ pub struct ConnectOpts {
     /// Compose service that runs bench (docker executor); COMPOSE_FILE / COMPOSE_PROJECT_NAME are docker's own
     #[arg(long, env = "DOCKER_SERVICE", default_value = "backend")]
     pub docker_service: String,
-    /// Bench directory: local path (local executor) or path inside the container (docker; default: the container's workdir)
+    /// Pod (or deploy/<name>) that runs bench (kubectl executor)
+    #[arg(long, env = "KUBECTL_TARGET")]
+    pub kubectl_target: Option<String>,
+    /// Namespace of KUBECTL_TARGET (kubectl executor; default: kubectl's current one)
+    #[arg(long, env = "KUBECTL_NAMESPACE")]
+    pub kubectl_namespace: Option<String>,
+    /// Container in KUBECTL_TARGET's pod (kubectl executor; default: kubectl's choice)
+    #[arg(long, env = "KUBECTL_CONTAINER")]
+    pub kubectl_container: Option<String>,
+    /// Bench directory: local path (local executor) or path inside the container (docker, kubectl; default: the container's workdir)
     #[arg(long, env = "BENCH_PATH")]
     pub bench_path: Option<PathBuf>,
     /// bench program (local executor)

@@ -43,6 +43,16 @@ impl Context {
                 service: c.docker_service.clone(),
                 workdir: c.bench_path.as_ref().map(|p| p.display().to_string()),
             },
+            ExecutorKind::Kubectl => Executor::Kubectl {
+                target: c.kubectl_target.clone().ok_or_else(|| {
+                    cfg_err(anyhow::anyhow!(
+                        "BENCH_EXECUTOR=kubectl needs KUBECTL_TARGET (--kubectl-target): the pod, or deploy/<name>, that runs bench"
+                    ))
+                })?,
+                namespace: c.kubectl_namespace.clone(),
+                container: c.kubectl_container.clone(),
+                workdir: c.bench_path.as_ref().map(|p| p.display().to_string()),
+            },
             ExecutorKind::Local => Executor::Local {
                 bin: c.bench_bin.clone(),
                 path: c.bench_path.clone().unwrap_or_else(|| ".".into()),

@@ -146,18 +146,31 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
             return report;
         }
     };
-    let lock = format!("{TOOL_SITE_PREFIX}template.{}", ctx.site_domain);
-    match db.try_lock_site(&lock).await {
-        Ok(true) => {}
-        Ok(false) => {
-            report.error = Some("another template build is running".into());
-            return report;
-        }
-        Err(e) => {
-            report.error = Some(e.to_string());
-            return report;
+    // One build at a time per bench (not per server: benches sharing MariaDB build
+    // their own templates side by side).
+    let locked = async {
+        let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
+        let bench_id = ctx
+            .bench
+            .bench_id(true, deadline)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("could not create the bench id")?;
+        let lock = format!("{TOOL_SITE_PREFIX}template.{bench_id}");
+        match db.try_lock_site(&lock).await {
+            Ok(true) => Ok(facts),
+            Ok(false) => Err("another template build is running on this bench".to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
+    .await;
+    let facts = match locked {
+        Ok(f) => f,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
     let id = Secret::random(10).expose().to_ascii_lowercase();
     let site = site_name(
         &format!("{TOOL_SITE_PREFIX}template-{id}"),
@@ -167,12 +180,7 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
     let mut common = Default::default();
     let mut site_started = false;
     let outcome: Result<TemplateMeta, String> = async {
-        let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
         common = facts.common.clone();
-        ctx.bench
-            .bench_id(true, deadline)
-            .await
-            .map_err(|e| e.to_string())?;
         let (wanted, missing) = wanted_apps(install_apps, &facts.apps);
         for app in &missing {
             progress(&format!("⚠ {app} is not in this bench's apps.txt; the template will not have it"));

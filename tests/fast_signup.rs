@@ -989,3 +989,42 @@ fn the_first_runs_create_and_migrate_the_registry_exactly_once() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "active"), "{rows:?}");
 }
+
+#[test]
+fn one_template_build_at_a_time_per_bench_but_benches_build_side_by_side() {
+    let a = Fast::new(&[]);
+    let b = Fast::sharing_registry(&[], &a.registry);
+    for f in [&a, &b] {
+        f.set_version("frappe", "15.14.1");
+    }
+    let start = |f: &Fast, delay: &str| {
+        let mut cmd = f.tool();
+        cmd.env("BENCH_DOUBLE_DELAY", delay)
+            .args(["template", "build"]);
+        spawn(cmd)
+    };
+    // Bench a's first build holds its lock through a slow new-site ...
+    let first = start(&a, "2");
+    std::thread::sleep(Duration::from_millis(500));
+    // ... so a second build of bench a is refused and touches nothing ...
+    let second = finish(start(&a, "0"));
+    // ... while bench b, on the same MariaDB server and site domain, builds its own.
+    let other = finish(start(&b, "0"));
+    let first = finish(first);
+    assert_eq!(first.code, 0, "{}\n{}", first.json, first.stderr);
+    assert_eq!(other.code, 0, "{}\n{}", other.json, other.stderr);
+    assert_eq!(second.code, 1, "{}", second.json);
+    assert!(
+        second.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("another template build is running on this bench"),
+        "{}",
+        second.json
+    );
+    assert_eq!(
+        a.new_site_calls().len(),
+        1,
+        "the refused build ran no new-site"
+    );
+}

@@ -1,0 +1,269 @@
+//! The remote executors end to end: every command of the tool through `docker compose
+//! exec` and through `kubectl exec`, played by tests/executor-double (which runs the
+//! command in the bench directory with a container's environment) over the bench double,
+//! the fake Frappe and the real MariaDB. This is the only way the tool's container code
+//! paths (batched `grep -H` reads, `find -printf`, `mv -n -T` renames, `install` + `dd`
+//! writes, `gzip`) run in the tests.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+struct Remote {
+    bench: TestBench,
+    frappe: FakeFrappe,
+    kind: &'static str,
+    log: std::path::PathBuf,
+    prefix: String,
+    made: std::cell::RefCell<Vec<String>>,
+}
+
+impl Remote {
+    fn new(kind: &'static str) -> Self {
+        let bench = TestBench::new(&["nexus_core"]);
+        for (app, version) in [("frappe", "15.14.1"), ("nexus_core", "0.3.0")] {
+            let dir = bench.path().join("apps").join(app).join(app);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("__init__.py"),
+                format!("__version__ = \"{version}\"\n"),
+            )
+            .unwrap();
+        }
+        let frappe = FakeFrappe::start(&bench).with_saas_settings();
+        let log = bench.path().join("executor-calls.jsonl");
+        Remote {
+            bench,
+            frappe,
+            kind,
+            log,
+            prefix: unique(kind),
+            made: Default::default(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
+        let mut cmd = tool(&self.bench, &self.frappe);
+        cmd.env(
+            "PATH",
+            format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("BENCH_EXECUTOR", self.kind)
+        .env("EXECUTOR_DOUBLE_WORKDIR", self.bench.path())
+        .env("EXECUTOR_DOUBLE_LOG", &self.log)
+        .env("INSTALL_APPS", "nexus_core")
+        .env_remove("BENCH_BIN")
+        .env_remove("BENCH_PATH");
+        if self.kind == "kubectl" {
+            // With a workdir, so `env --chdir` is exercised; docker uses the container's.
+            cmd.env("KUBECTL_TARGET", "deploy/backend")
+                .env("EXECUTOR_DOUBLE_TARGET", "deploy/backend")
+                .env("KUBECTL_NAMESPACE", "erp")
+                .env("BENCH_PATH", self.bench.path());
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let r = run(self.cmd(args));
+        assert_eq!(
+            r.code, 0,
+            "{} {args:?}: {}\n{}",
+            self.kind, r.json, r.stderr
+        );
+        r.json
+    }
+
+    fn provision(&self, name: &str, extra: &[&str]) -> Value {
+        let sub = format!("{}-{name}", self.prefix);
+        let mut args = vec![
+            "provision",
+            &sub,
+            "jane@acme.com",
+            "Jane Roe",
+            PASSWORD,
+            "Acme Inc",
+        ];
+        args.extend(extra);
+        let j = self.ok(&args);
+        self.made
+            .borrow_mut()
+            .push(j["site"].as_str().unwrap().into());
+        j
+    }
+
+    /// Every argv the tool gave the docker or kubectl client.
+    fn client_calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|v| {
+                assert_eq!(v["client"], self.kind, "{v}");
+                serde_json::from_value(v["argv"].clone()).unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        for site in self.made.borrow().iter() {
+            forget_site(site);
+        }
+        for call in self.bench.calls() {
+            if let Some(site) = call["argv"]
+                .as_array()
+                .and_then(|a| a.get(1))
+                .and_then(Value::as_str)
+            {
+                if site.ends_with(".localhost") {
+                    forget_site(site);
+                }
+            }
+        }
+    }
+}
+
+fn every_command_goes_through(kind: &'static str) {
+    let r = Remote::new(kind);
+    let built = r.ok(&["template", "build"]);
+    assert!(
+        r.bench
+            .path()
+            .join("sites/.frappe-tenant/template.json")
+            .exists(),
+        "{built}"
+    );
+    assert_eq!(r.ok(&["template", "status"])["usable"], true);
+    let filled = r.ok(&["pool", "fill", "--size", "1"]);
+    assert_eq!(filled["created"][0]["path"], "template", "{filled}");
+
+    let pool = r.provision("p", &[]);
+    assert_eq!(pool["path"], "pool", "{pool}");
+    let standby = pool["standbySite"].as_str().unwrap();
+    assert!(
+        !r.bench.site_dir(standby).exists(),
+        "the standby folder was renamed"
+    );
+    let template = r.provision("t", &["--no-pool"]);
+    assert_eq!(template["path"], "template", "{template}");
+    let fresh = r.provision("f", &["--no-pool", "--no-template"]);
+    assert_eq!(fresh["path"], "fresh", "{fresh}");
+    assert_eq!(fresh["warnings"].as_array().unwrap().len(), 0, "{fresh}");
+
+    for j in [&pool, &template, &fresh] {
+        let site = j["site"].as_str().unwrap();
+        let mut cmd = r.cmd(&["verify", site, "--api-key", j["apiKey"].as_str().unwrap()]);
+        cmd.env("TENANT_API_SECRET", j["apiSecret"].as_str().unwrap());
+        let v = run(cmd);
+        assert_eq!(v.code, 0, "{kind} verify {site}: {}", v.json);
+    }
+    let listed = r.ok(&["list", "--json"]);
+    let healthy: Vec<&str> = listed["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["healthy"] == true)
+        .map(|s| s["site"].as_str().unwrap())
+        .collect();
+    for j in [&pool, &template, &fresh] {
+        assert!(healthy.contains(&j["site"].as_str().unwrap()), "{listed}");
+    }
+
+    let pattern = format!("{}-*", r.prefix);
+    let cleaned = r.ok(&["cleanup", "--pattern", &pattern, "--yes"]);
+    assert_eq!(cleaned["dropped"].as_array().unwrap().len(), 3, "{cleaned}");
+    for j in [&pool, &template, &fresh] {
+        assert!(!r.bench.site_dir(j["site"].as_str().unwrap()).exists());
+        assert!(!database_exists(j["dbName"].as_str().unwrap()));
+    }
+    assert_eq!(
+        r.ok(&["pool", "status", "--json"])["standby"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // Everything went through the client, and no secret ever rode in its argv.
+    let calls = r.client_calls();
+    for expected in ["grep", "find", "mv", "install", "dd", "gzip", "bench"] {
+        assert!(
+            calls.iter().any(|argv| argv.iter().any(|a| a == expected)),
+            "{kind}: no {expected} among {} client calls",
+            calls.len()
+        );
+    }
+    let argv_text = std::fs::read_to_string(&r.log).unwrap();
+    for j in [&pool, &template, &fresh] {
+        let secret = j["apiSecret"].as_str().unwrap();
+        assert!(!argv_text.contains(secret), "API secret in {kind} argv");
+    }
+    assert!(
+        !argv_text.contains(PASSWORD),
+        "tenant password in {kind} argv"
+    );
+    let fresh_dir = r
+        .bench
+        .path()
+        .join("archived/sites")
+        .join(fresh["site"].as_str().unwrap());
+    let admin = std::fs::read_to_string(fresh_dir.join(".double_admin_password")).unwrap();
+    assert!(
+        !argv_text.contains(admin.trim()),
+        "Administrator password in {kind} argv"
+    );
+    let root_password = url::Url::parse(&mariadb_url())
+        .unwrap()
+        .password()
+        .map(String::from);
+    if let Some(p) = root_password.filter(|p| !p.is_empty()) {
+        assert!(
+            !argv_text.contains(&p),
+            "MariaDB root password in {kind} argv"
+        );
+    }
+}
+
+#[test]
+fn the_docker_executor_runs_every_command_in_the_container() {
+    every_command_goes_through("docker");
+}
+
+#[test]
+fn the_kubectl_executor_runs_every_command_in_the_pod() {
+    every_command_goes_through("kubectl");
+}
+
+#[test]
+fn kubectl_without_a_target_is_a_configuration_error() {
+    let r = Remote::new("kubectl");
+    let mut cmd = r.cmd(&[
+        "provision",
+        "acme",
+        "jane@acme.com",
+        "Jane Roe",
+        PASSWORD,
+        "Acme",
+    ]);
+    cmd.env_remove("KUBECTL_TARGET");
+    let out = run(cmd);
+    assert_eq!(
+        (out.code, out.json["code"].as_str()),
+        (1, Some("CONFIG_ERROR")),
+        "{}",
+        out.json
+    );
+    assert!(out.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("KUBECTL_TARGET"));
+    assert!(r.client_calls().is_empty() && r.bench.calls().is_empty());
+}
