@@ -64,8 +64,9 @@ pub enum BenchError {
     },
     #[error("`bench {action}` did not finish before the deadline and was killed")]
     TimedOut { action: String },
-    #[error("reading {what}: {detail}")]
-    Read { what: String, detail: String },
+    /// A file or folder of the bench could not be read, written, moved or removed.
+    #[error("{what}: {detail}")]
+    File { what: String, detail: String },
 }
 
 /// The keys of `common_site_config.json` that change which prompts bench shows.
@@ -212,7 +213,7 @@ impl Bench {
                     out.push(match tokio::fs::read_to_string(path.join(rel)).await {
                         Ok(s) => Some(s),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                        Err(e) => return Err(read_error(rel, e.to_string())),
+                        Err(e) => return Err(file_error(format!("reading {rel}"), e.to_string())),
                     });
                 }
                 Ok(out)
@@ -245,11 +246,6 @@ impl Bench {
         self.exists(&format!("sites/{site}"), deadline).await
     }
 
-    /// Whether a path relative to the bench directory exists.
-    pub async fn file_exists(&self, rel: &str, deadline: Instant) -> Result<bool, BenchError> {
-        self.exists(rel, deadline).await
-    }
-
     /// common_site_config.json, apps.txt, the bench id and the template's description.
     pub async fn facts(&self, deadline: Instant) -> Result<BenchFacts, BenchError> {
         let paths = [
@@ -263,7 +259,7 @@ impl Bench {
         let mut next = || texts.next().flatten();
         let common = match next() {
             Some(t) => serde_json::from_str(&t)
-                .map_err(|e| read_error("sites/common_site_config.json", e.to_string()))?,
+                .map_err(|e| file_error("parsing sites/common_site_config.json", e.to_string()))?,
             None => CommonConfig::default(),
         };
         Ok(BenchFacts {
@@ -276,11 +272,12 @@ impl Bench {
         })
     }
 
-    async fn exists(&self, rel: &str, deadline: Instant) -> Result<bool, BenchError> {
+    /// Whether a path relative to the bench directory exists.
+    pub async fn exists(&self, rel: &str, deadline: Instant) -> Result<bool, BenchError> {
         match &self.executor {
             Executor::Local { path, .. } => tokio::fs::try_exists(path.join(rel))
                 .await
-                .map_err(|e| read_error(rel, e.to_string())),
+                .map_err(|e| file_error(format!("checking {rel}"), e.to_string())),
             _ => {
                 let (ok, _, _) = self
                     .exec_raw("test", vec!["-e".into(), rel.into()], deadline)
@@ -301,90 +298,57 @@ impl Bench {
             None => Ok(None),
             Some(text) => serde_json::from_str(&text)
                 .map(Some)
-                .map_err(|e| read_error(&rel, e.to_string())),
+                .map_err(|e| file_error(format!("parsing {rel}"), e.to_string())),
         }
     }
 
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
     /// `site_config.json` when it has a readable one. Sorted by name.
     pub async fn list_sites(&self, deadline: Instant) -> Result<Vec<SiteDir>, BenchError> {
-        let mut sites: Vec<SiteDir> = match &self.executor {
-            Executor::Local { path, .. } => {
-                let dir = path.join("sites");
-                let mut entries = tokio::fs::read_dir(&dir)
-                    .await
-                    .map_err(|e| read_error("sites", e.to_string()))?;
-                let mut names = Vec::new();
-                while let Some(entry) = entries
-                    .next_entry()
-                    .await
-                    .map_err(|e| read_error("sites", e.to_string()))?
-                {
-                    let is_dir = entry.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
-                    if is_dir {
-                        names.push(entry.file_name().to_string_lossy().into_owned());
-                    }
-                }
-                let mut sites = Vec::new();
-                for name in names.into_iter().filter(|n| is_site_folder_name(n)) {
-                    let config =
-                        match tokio::fs::read_to_string(dir.join(&name).join("site_config.json"))
-                            .await
-                        {
-                            Ok(text) => serde_json::from_str(&text).ok(),
-                            Err(_) => None,
-                        };
-                    sites.push(SiteDir { name, config });
-                }
-                sites
-            }
-            _ => {
-                let (ok, names, stderr) = self
-                    .exec_raw(
-                        "find",
-                        [
-                            "sites",
-                            "-mindepth",
-                            "1",
-                            "-maxdepth",
-                            "1",
-                            "-type",
-                            "d",
-                            "-printf",
-                            "%f\\n",
-                        ]
-                        .map(String::from)
-                        .to_vec(),
-                        deadline,
-                    )
-                    .await?;
-                if !ok {
-                    return Err(read_error("sites", stderr));
-                }
-                let names: Vec<String> = names
-                    .lines()
-                    .filter(|n| is_site_folder_name(n))
-                    .map(String::from)
-                    .collect();
-                let paths: Vec<String> = names
-                    .iter()
-                    .map(|n| format!("sites/{n}/site_config.json"))
-                    .collect();
-                let configs = if paths.is_empty() {
-                    vec![]
-                } else {
-                    self.read_files(&paths, deadline).await?
-                };
-                names
-                    .into_iter()
-                    .zip(configs)
-                    .map(|(name, text)| SiteDir {
-                        name,
-                        config: text.and_then(|t| serde_json::from_str(&t).ok()),
-                    })
-                    .collect()
-            }
+        let (ok, names, stderr) = self
+            .exec_raw(
+                "find",
+                [
+                    "sites",
+                    "-mindepth",
+                    "1",
+                    "-maxdepth",
+                    "1",
+                    "-type",
+                    "d",
+                    "-printf",
+                    "%f\\n",
+                ]
+                .map(String::from)
+                .to_vec(),
+                deadline,
+            )
+            .await?;
+        if !ok {
+            return Err(file_error("listing sites", stderr));
+        }
+        let names: Vec<String> = names
+            .lines()
+            .filter(|n| is_site_folder_name(n))
+            .map(String::from)
+            .collect();
+        let paths: Vec<String> = names
+            .iter()
+            .map(|n| format!("sites/{n}/site_config.json"))
+            .collect();
+        let configs = if paths.is_empty() {
+            vec![]
+        } else {
+            self.read_files(&paths, deadline).await?
         };
+        let mut sites: Vec<SiteDir> = names
+            .into_iter()
+            .zip(configs)
+            .map(|(name, text)| SiteDir {
+                name,
+                config: text.and_then(|t| serde_json::from_str(&t).ok()),
+            })
+            .collect();
         sites.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(sites)
     }
@@ -396,7 +360,7 @@ impl Bench {
         match &self.executor {
             Executor::Local { path, .. } => tokio::fs::remove_dir_all(path.join(&rel))
                 .await
-                .map_err(|e| read_error(&rel, e.to_string())),
+                .map_err(|e| file_error(format!("removing {rel}"), e.to_string())),
             _ => {
                 self.exec_ok("rm", vec!["-rf".into(), "--".into(), rel], deadline)
                     .await
@@ -421,8 +385,13 @@ impl Bench {
                 let (src, dst) = (path.join(&src), path.join(&dst));
                 tokio::task::spawn_blocking(move || rename_noreplace(&src, &dst))
                     .await
-                    .map_err(|e| read_error("sites", e.to_string()))?
-                    .map_err(|e| BenchError::Read {
+                    .map_err(|e| {
+                        file_error(
+                            format!("renaming sites/{from} to sites/{to}"),
+                            e.to_string(),
+                        )
+                    })?
+                    .map_err(|e| BenchError::File {
                         what: format!("renaming sites/{from} to sites/{to}"),
                         detail: e.to_string(),
                     })
@@ -479,8 +448,8 @@ impl Bench {
                     }
                 })
                 .await
-                .map_err(|e| read_error(rel, e.to_string()))?
-                .map_err(|e| read_error(rel, e.to_string()))
+                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))?
+                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))
             }
             _ => {
                 let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
@@ -507,7 +476,7 @@ impl Bench {
                     .await
                     .map_err(|e| run_error(&prog, "dd", e))?;
                 if !out.status.success() {
-                    return Err(read_error(rel, out.stderr));
+                    return Err(file_error(format!("writing {rel}"), out.stderr));
                 }
                 let mode = if replace { "-f" } else { "-n" };
                 self.exec_ok(
@@ -516,6 +485,10 @@ impl Bench {
                     deadline,
                 )
                 .await?;
+                if replace {
+                    return Ok(());
+                }
+                // `mv -n` leaves the temporary file when the target was there first.
                 self.remove_file(&tmp, deadline).await
             }
         }
@@ -527,31 +500,13 @@ impl Bench {
             Executor::Local { path, .. } => match tokio::fs::remove_file(path.join(rel)).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(read_error(rel, e.to_string())),
+                Err(e) => Err(file_error(format!("removing {rel}"), e.to_string())),
             },
             _ => {
                 self.exec_ok("rm", vec!["-f".into(), "--".into(), rel.into()], deadline)
                     .await
             }
         }
-    }
-
-    pub async fn common_config(&self, deadline: Instant) -> Result<CommonConfig, BenchError> {
-        let rel = "sites/common_site_config.json";
-        let Some(text) = self.read_file(rel, deadline).await? else {
-            return Ok(CommonConfig::default());
-        };
-        serde_json::from_str(&text).map_err(|e| read_error(rel, e.to_string()))
-    }
-
-    /// The apps the bench has (`sites/apps.txt`), to skip installing an absent app
-    /// without paying for a bench start.
-    pub async fn available_apps(&self, deadline: Instant) -> Result<Vec<String>, BenchError> {
-        let text = self
-            .read_file("sites/apps.txt", deadline)
-            .await?
-            .unwrap_or_default();
-        Ok(parse_apps_txt(&text))
     }
 
     /// Each app's `__version__` from `apps/<app>/<app>/__init__.py`, read the way bench
@@ -652,7 +607,7 @@ impl Bench {
             )
             .await?;
         if !ok {
-            return Err(read_error(rel, err));
+            return Err(file_error(format!("listing {rel}"), err));
         }
         let mut names: Vec<String> = out.lines().map(String::from).collect();
         names.sort();
@@ -752,12 +707,12 @@ impl Bench {
         args: Vec<String>,
         deadline: Instant,
     ) -> Result<(), BenchError> {
-        let what = format!("{program} {}", args.join(" "));
+        let what = format!("`{program} {}` in the bench", args.join(" "));
         let (ok, _, stderr) = self.exec_raw(program, args, deadline).await?;
         if ok {
             Ok(())
         } else {
-            Err(read_error(&what, stderr.trim().to_string()))
+            Err(file_error(what, stderr.trim().to_string()))
         }
     }
 
@@ -869,8 +824,8 @@ fn parse_apps_txt(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn read_error(what: &str, detail: String) -> BenchError {
-    BenchError::Read {
+fn file_error(what: impl Into<String>, detail: String) -> BenchError {
+    BenchError::File {
         what: what.into(),
         detail,
     }
@@ -919,9 +874,10 @@ fn parse_grep_h(
         .map(|(p, t)| match t {
             Some(lines) => Ok(Some(lines.join("\n"))),
             None if stderr.contains(&format!("{p}: No such file")) => Ok(None),
-            None if stderr.contains(&format!("{p}:")) => {
-                Err(read_error(p, stderr.trim().to_string()))
-            }
+            None if stderr.contains(&format!("{p}:")) => Err(file_error(
+                format!("reading {p}"),
+                stderr.trim().to_string(),
+            )),
             // grep prints nothing for an empty file.
             None => Ok(Some(String::new())),
         })

@@ -98,7 +98,7 @@ pub async fn check(
             )));
         }
     }
-    if !bench.file_exists(&meta.sql, deadline).await? {
+    if !bench.exists(&meta.sql, deadline).await? {
         return Ok(Err(format!("the template's dump {} is missing", meta.sql)));
     }
     Ok(Ok(meta))
