@@ -42,7 +42,7 @@ use crate::cli::{
 };
 use crate::context::{Context, Prep};
 use crate::input::SignupRequest;
-use crate::report::{exit, print_json, table, yes_no, Code, Failure};
+use crate::report::{exit, print_json, Code, Failure, Tabular};
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -55,41 +55,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Err(code) => return code,
             };
             match list::list(&ctx).await {
-                Ok(report) if args.json || !std::io::stdout().is_terminal() => {
-                    print_json(&report);
-                    exit::OK
-                }
-                Ok(report) => {
-                    let rows: Vec<Vec<String>> = report
-                        .sites
-                        .iter()
-                        .map(|s| {
-                            vec![
-                                s.site.clone(),
-                                s.db_name.clone().unwrap_or("-".into()),
-                                yes_no(s.database),
-                                yes_no(s.frappe_schema),
-                                yes_no(s.db_user),
-                                yes_no(s.healthy),
-                                s.status
-                                    .map(|x| x.as_str().to_string())
-                                    .unwrap_or("-".into()),
-                                s.email.clone().unwrap_or_default(),
-                            ]
-                        })
-                        .collect();
-                    println!(
-                        "{}",
-                        table(
-                            &[
-                                "SITE", "DATABASE", "DB", "SCHEMA", "DB USER", "HEALTHY",
-                                "REGISTRY", "EMAIL"
-                            ],
-                            &rows
-                        )
-                    );
-                    exit::OK
-                }
+                Ok(report) => show(&report, args.json),
                 Err(e) => untouched(Code::DbUnavailable, e, ""),
             }
         }
@@ -102,11 +68,7 @@ pub async fn run(cli: Cli) -> u8 {
             let apps = apps(&args.apps.install_apps);
             let report = template::build(&ctx, &apps, Duration::from_secs(args.timeout)).await;
             print_json(&report);
-            if report.error.is_some() && report.steps.is_empty() {
-                exit::FAILED_UNTOUCHED
-            } else {
-                report.exit_code()
-            }
+            report.exit_code()
         }
         Command::Template(TemplateCommand::Status(args)) => {
             let ctx = match context(&args.conn, "") {
@@ -120,11 +82,7 @@ pub async fn run(cli: Cli) -> u8 {
             )
             .await;
             print_json(&report);
-            if report.success {
-                exit::OK
-            } else {
-                exit::FAILED_UNTOUCHED
-            }
+            report.exit_code()
         }
         Command::Pool(PoolCommand::Fill(args)) => {
             let ctx = match context(&args.conn, "") {
@@ -148,34 +106,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Err(code) => return code,
             };
             match pool::status(&ctx).await {
-                Ok(report) if args.json || !std::io::stdout().is_terminal() => {
-                    print_json(&report);
-                    exit::OK
-                }
-                Ok(report) => {
-                    let rows: Vec<Vec<String>> = report
-                        .standby
-                        .iter()
-                        .chain(&report.claimed)
-                        .map(|s| {
-                            vec![
-                                s.row.site.clone(),
-                                s.row.db_name.clone(),
-                                s.row.status.as_str().to_string(),
-                                yes_no(s.healthy),
-                                s.row.created_at.clone(),
-                            ]
-                        })
-                        .collect();
-                    println!(
-                        "{}",
-                        table(
-                            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
-                            &rows
-                        )
-                    );
-                    exit::OK
-                }
+                Ok(report) => show(&report, args.json),
                 Err(e) => untouched(Code::DbUnavailable, e, ""),
             }
         }
@@ -278,6 +209,16 @@ async fn run_cleanup(args: CleanupArgs) -> u8 {
     let report = cleanup::cleanup(&ctx, &opts).await;
     print_json(&report);
     report.exit_code()
+}
+
+/// A report as JSON, or as a table for a person at a terminal (unless `--json`).
+fn show<R: serde::Serialize + Tabular>(report: &R, json: bool) -> u8 {
+    if json || !std::io::stdout().is_terminal() {
+        print_json(report);
+    } else {
+        println!("{}", report.table());
+    }
+    exit::OK
 }
 
 /// The connection settings, or the failure JSON printed and its exit code.

@@ -261,6 +261,7 @@ async fn make_standby(
                 email: None,
                 status: Status::Provisioning,
                 path,
+                step: "create-site",
             },
         )
         .await

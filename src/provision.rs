@@ -83,10 +83,9 @@ enum Made {
     NewSite,
     /// new-site found the database already there: it is not ours, only the folder is.
     FolderOnly,
-    /// A standby was claimed for this tenant but its folder has not moved yet.
-    Claimed {
-        row_id: u64,
-    },
+    /// A standby was claimed for this tenant (its row is `row_id`) but its folder has
+    /// not moved yet.
+    Claimed,
     /// The claimed standby's folder now carries the tenant's name.
     Renamed,
 }
@@ -182,7 +181,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 Status::Failed
             };
             // A claim undone before its rename went back to the pool: its row is a standby again.
-            let row_is_ours = !matches!(state.made, Made::Claimed { .. });
+            let row_is_ours = !matches!(state.made, Made::Claimed);
             if let (Some(db), Some(id), true) = (state.db.as_mut(), state.row_id, row_is_ours) {
                 if let Err(err) = registry.finish(db, id, status, Some(&e.message)).await {
                     state
@@ -465,9 +464,7 @@ async fn take_standby(
     state.path = Some(SitePath::Pool);
     state.db_name = claim.row.db_name.clone();
     state.standby_site = Some(claim.standby.clone());
-    state.made = Made::Claimed {
-        row_id: claim.row.id,
-    };
+    state.made = Made::Claimed;
     ctx.bench
         .rename_site(&claim.standby, &t.site, deadline)
         .await
@@ -530,15 +527,12 @@ async fn new_site(
                     email: Some(&t.email),
                     status: Status::Provisioning,
                     path,
+                    step: "create-site",
                 },
             )
             .await
             .map_err(|e| db_error("create-site", e))?,
     );
-    ctx.registry
-        .set_step(db, state.row_id.expect("just set"), "create-site")
-        .await
-        .map_err(|e| db_error("create-site", e))?;
     state.made = Made::NewSite;
     if let Err(e) = ctx
         .bench
@@ -687,8 +681,9 @@ async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
                 .map_err(|e| e.to_string());
             steps.record(format!("remove sites/{site}"), r);
         }
-        Made::Claimed { row_id } => {
+        Made::Claimed => {
             let standby = state.standby_site.clone().unwrap_or_default();
+            let row_id = state.row_id.expect("a claim sets the row");
             let r = ctx
                 .registry
                 .unclaim(db, row_id, Status::Standby, None)

@@ -332,9 +332,70 @@ impl TemplateReport {
     pub fn exit_code(&self) -> u8 {
         match (&self.error, self.cleanup.iter().all(|u| u.ok)) {
             (None, _) => exit::OK,
+            // Failed before making anything (or `template status` could not read the bench).
+            (Some(_), _) if self.steps.is_empty() && self.cleanup.is_empty() => {
+                exit::FAILED_UNTOUCHED
+            }
             (Some(_), true) => exit::FAILED_ROLLED_BACK,
             (Some(_), false) => exit::ITEMS_FAILED,
         }
+    }
+}
+
+/// Reports a person reads as a table at a terminal (`list`, `pool status`).
+pub trait Tabular {
+    fn table(&self) -> String;
+}
+
+impl Tabular for ListReport {
+    fn table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .sites
+            .iter()
+            .map(|s| {
+                vec![
+                    s.site.clone(),
+                    s.db_name.clone().unwrap_or("-".into()),
+                    yes_no(s.database),
+                    yes_no(s.frappe_schema),
+                    yes_no(s.db_user),
+                    yes_no(s.healthy),
+                    s.status
+                        .map(|x| x.as_str().to_string())
+                        .unwrap_or("-".into()),
+                    s.email.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "SITE", "DATABASE", "DB", "SCHEMA", "DB USER", "HEALTHY", "REGISTRY", "EMAIL",
+            ],
+            &rows,
+        )
+    }
+}
+
+impl Tabular for PoolStatusReport {
+    fn table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .standby
+            .iter()
+            .chain(&self.claimed)
+            .map(|s| {
+                vec![
+                    s.row.site.clone(),
+                    s.row.db_name.clone(),
+                    s.row.status.as_str().to_string(),
+                    yes_no(s.healthy),
+                    s.row.created_at.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
+            &rows,
+        )
     }
 }
 
@@ -344,7 +405,7 @@ pub fn round2(x: f64) -> f64 {
 }
 
 /// A plain-text table for people at a terminal: one header line, aligned columns.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -370,7 +431,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn yes_no(b: bool) -> String {
+fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 

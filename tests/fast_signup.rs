@@ -1028,3 +1028,33 @@ fn one_template_build_at_a_time_per_bench_but_benches_build_side_by_side() {
         "the refused build ran no new-site"
     );
 }
+
+#[test]
+fn a_template_build_failing_in_new_site_is_rolled_back_and_says_so() {
+    let f = Fast::new(&[]);
+    f.set_version("frappe", "15.14.1");
+    let r = f.run_env(&[("BENCH_DOUBLE_FAIL", "new-site")], &["template", "build"]);
+    // Not 1 ("nothing changed"): new-site made a folder, a database and a user, and
+    // the build removed them.
+    assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], false);
+    let cleanup = r.json["cleanup"].as_array().unwrap();
+    assert!(
+        !cleanup.is_empty() && cleanup.iter().all(|u| u["ok"] == true),
+        "{}",
+        r.json
+    );
+    let site = f.new_site_calls()[0]["argv"][1]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !f.bench.site_dir(&site).exists(),
+        "reference site folder left"
+    );
+    assert!(
+        !database_exists(&db_name_for(&site)),
+        "reference database left"
+    );
+    assert!(!f.template_dir().join("template.json").exists());
+}

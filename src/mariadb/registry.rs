@@ -120,6 +120,8 @@ pub struct NewRow<'a> {
     pub email: Option<&'a str>,
     pub status: Status,
     pub path: SitePath,
+    /// The step the run is about to take.
+    pub step: &'a str,
 }
 
 /// The tenant a claimed standby becomes.
@@ -266,8 +268,8 @@ impl Registry {
 
     pub async fn insert(&self, db: &mut Db, r: &NewRow<'_>) -> Result<u64, DbError> {
         let sql = format!(
-            "INSERT INTO {} (bench_id, site, subdomain, db_name, organization, email, status, path, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            "INSERT INTO {} (bench_id, site, subdomain, db_name, organization, email, status, path, step, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             self.table()
         );
         db.run(
@@ -282,6 +284,7 @@ impl Registry {
                 r.email,
                 r.status.as_str(),
                 r.path.as_str(),
+                r.step,
             ),
         )
         .await?;
