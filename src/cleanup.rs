@@ -226,20 +226,17 @@ async fn plan(
     } else {
         None
     };
-    let registry_exists = match &catalog {
-        Some(c) => c.databases.contains(ctx.registry.name()),
-        None => db
-            .database_exists(ctx.registry.name())
-            .await
-            .map_err(|e| e.to_string())?,
-    };
-    let live: Vec<(String, String)> = if registry_exists && opts.orphans {
+    // Only --orphans reads the registry here (a --pattern drop marks its row later).
+    let registry_exists = catalog
+        .as_ref()
+        .is_some_and(|c| c.databases.contains(ctx.registry.name()));
+    let live: BTreeSet<String> = if registry_exists {
         ctx.registry
             .live_databases(db)
             .await
             .map_err(|e| e.to_string())?
     } else {
-        vec![]
+        BTreeSet::new()
     };
     let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
     let sites = ctx
@@ -366,14 +363,11 @@ async fn plan(
             ));
         }
     }
-    let live_dbs: BTreeSet<&str> = live.iter().map(|(d, _)| d.as_str()).collect();
     let orphans: Vec<String> = catalog
         .frappe
         .iter()
         .filter(|d| !SYSTEM_SCHEMAS.contains(&d.as_str()) && d.as_str() != ctx.registry.name())
-        .filter(|d| {
-            !referenced.contains(*d) && !live_dbs.contains(d.as_str()) && !handled.contains(*d)
-        })
+        .filter(|d| !referenced.contains(*d) && !live.contains(*d) && !handled.contains(*d))
         .filter(|d| glob_match(&opts.db_pattern, d))
         .cloned()
         .collect();
@@ -390,7 +384,7 @@ async fn plan(
     }
     for (user, hosts) in &catalog.users {
         let in_use = referenced_users.contains(user)
-            || live_dbs.contains(user.as_str())
+            || live.contains(user)
             || handled.contains(user)
             || orphans.contains(user)
             || *user == ctx.db.user;

@@ -4,6 +4,8 @@
 //! ended; no secret is ever stored in it. Rows are scoped by bench id, so benches sharing
 //! one MariaDB server never claim or list each other's sites.
 
+use std::collections::BTreeSet;
+
 use mysql_async::prelude::*;
 use mysql_async::TxOpts;
 use serde::Serialize;
@@ -407,16 +409,16 @@ impl Registry {
 
     /// Database names the registry, on any bench, says belong to a site that should exist.
     /// One query; `cleanup --orphans` never drops these.
-    pub async fn live_databases(&self, db: &mut Db) -> Result<Vec<(String, String)>, DbError> {
+    pub async fn live_databases(&self, db: &mut Db) -> Result<BTreeSet<String>, DbError> {
         let sql = format!(
-            "SELECT db_name, site, status FROM {t} WHERE id IN (SELECT MAX(id) FROM {t} GROUP BY db_name)",
+            "SELECT db_name, status FROM {t} WHERE id IN (SELECT MAX(id) FROM {t} GROUP BY db_name)",
             t = self.table()
         );
-        let rows: Vec<(String, String, String)> = db.rows("reading the registry", &sql, ()).await?;
+        let rows: Vec<(String, String)> = db.rows("reading the registry", &sql, ()).await?;
         Ok(rows
             .into_iter()
-            .filter(|(_, _, s)| Status::parse(s).is_some_and(Status::is_live))
-            .map(|(d, site, _)| (d, site))
+            .filter(|(_, s)| Status::parse(s).is_some_and(Status::is_live))
+            .map(|(d, _)| d)
             .collect())
     }
 
