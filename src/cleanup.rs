@@ -23,7 +23,7 @@ use crate::context::Context;
 use crate::mariadb::registry::{Row, Status};
 use crate::mariadb::{Db, SYSTEM_SCHEMAS};
 use crate::report::{round2, CleanupReport, Item, ScanStats};
-use crate::undo::{drop_database_and_users, progress, remove_site, Steps};
+use crate::undo::{drop_database_and_users, progress, remove_site, Removal, Steps};
 
 /// The seed's safety delay before anything is dropped.
 const COUNTDOWN: Duration = Duration::from_secs(5);
@@ -191,7 +191,10 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
             item.name
         ));
         let deadline = Instant::now() + opts.timeout;
-        item.actions = carry_out(ctx, &mut db, &facts, &protected, what, deadline).await;
+        let mut removal = carry_out(ctx, &mut db, &facts, &protected, what, deadline).await;
+        removal.warn_into(&mut report.warnings);
+        item.removed_by = removal.removed_by;
+        item.actions = removal.steps;
         if item.actions.iter().all(|u| u.ok) {
             report.dropped.push(item);
         } else {
@@ -438,14 +441,16 @@ async fn carry_out(
     protected: &BTreeSet<String>,
     work: Work,
     deadline: Instant,
-) -> Vec<crate::report::Undo> {
+) -> Removal {
+    let mut removal = Removal::default();
     let mut steps = Steps::default();
     match work {
         Work::Site { site, db_name } => {
             match db_name {
                 Some(d) => {
-                    steps.0 =
+                    removal =
                         remove_site(ctx, db, &facts.common, &site, &d, protected, deadline).await;
+                    steps.0 = std::mem::take(&mut removal.steps);
                 }
                 None => {
                     let r = ctx
@@ -456,11 +461,14 @@ async fn carry_out(
                     steps.record(format!("remove sites/{site}"), r);
                 }
             }
-            if let Some(bench_id) = &facts.bench_id {
-                if steps.all_ok() {
-                    // Sites made by hand have no row; that is fine.
-                    let _ = ctx.registry.mark_dropped(db, bench_id, &site).await;
-                }
+            if let (Some(bench_id), true) = (&facts.bench_id, steps.all_ok()) {
+                // Sites made by hand have no row; that is fine, the update changes nothing.
+                let r = ctx
+                    .registry
+                    .mark_dropped(db, bench_id, &site)
+                    .await
+                    .map_err(|e| e.to_string());
+                steps.record(format!("mark {site} dropped in the registry"), r);
             }
         }
         Work::Run { row, back_to_pool } => {
@@ -478,7 +486,7 @@ async fn carry_out(
                     r,
                 );
             } else {
-                steps.0 = remove_site(
+                removal = remove_site(
                     ctx,
                     db,
                     &facts.common,
@@ -488,6 +496,7 @@ async fn carry_out(
                     deadline,
                 )
                 .await;
+                steps.0 = std::mem::take(&mut removal.steps);
                 let status = if steps.all_ok() {
                     Status::RolledBack
                 } else {
@@ -527,7 +536,8 @@ async fn carry_out(
             }
         }
     }
-    steps.0
+    removal.steps = steps.0;
+    removal
 }
 
 fn item(kind: &'static str, name: &str, db_name: Option<String>, reason: Option<String>) -> Item {
@@ -537,6 +547,7 @@ fn item(kind: &'static str, name: &str, db_name: Option<String>, reason: Option<
         db_name,
         reason,
         actions: vec![],
+        removed_by: None,
     }
 }
 

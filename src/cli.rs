@@ -154,6 +154,10 @@ pub struct ListArgs {
     /// JSON even on a terminal
     #[arg(long)]
     pub json: bool,
+    /// Also the registry's tenants that ended (dropped, rolled back, failed) and have no
+    /// folder left
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }

@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match list::list(&ctx).await {
+            match list::list(&ctx, args.all).await {
                 Ok(report) => show(&report, args.json),
                 Err(e) => untouched(Code::DbUnavailable, e, ""),
             }

@@ -1,6 +1,7 @@
 //! `list`: every site of the bench with its database and health, and what the registry
 //! says of it: one catalog scan, one listing of `sites/`, one registry read, however
-//! many sites there are. Registry rows of live sites whose folder is gone are listed too.
+//! many sites there are. Registry rows of live sites whose folder is gone are listed too,
+//! and with `--all` those of tenants that ended (dropped, rolled back, failed).
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use tokio::time::Instant;
 use crate::context::Context;
 use crate::report::{ListReport, SiteHealth};
 
-pub async fn list(ctx: &Context) -> Result<ListReport, String> {
+/// `ended`: also list registry rows of tenants that ended (dropped, rolled back, failed).
+pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
     let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
@@ -57,7 +59,7 @@ pub async fn list(ctx: &Context) -> Result<ListReport, String> {
             }
         })
         .collect();
-    for row in rows.iter().filter(|r| r.status.is_live()) {
+    for row in rows.iter().filter(|r| ended || r.status.is_live()) {
         if dirs.iter().any(|d| d.name == row.site) {
             continue;
         }

@@ -23,7 +23,9 @@ use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
 use crate::mariadb::registry::{Claimant, NewRow, Row, SitePath, Status};
 use crate::mariadb::Db;
 use crate::provision::install_missing_apps;
-use crate::report::{round2, CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby};
+use crate::report::{
+    round2, CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby, Undo,
+};
 use crate::secret::Secret;
 use crate::template::{self, wanted_apps, TemplateMeta};
 use crate::undo::{progress, remove_site};
@@ -195,6 +197,7 @@ pub async fn fill(
             &wanted,
             template.as_ref(),
             deadline,
+            &mut report.warnings,
         )
         .await
         {
@@ -232,6 +235,7 @@ async fn make_standby(
     wanted: &[String],
     template: Option<&TemplateMeta>,
     deadline: Instant,
+    warnings: &mut Vec<String>,
 ) -> Result<Made, Item> {
     let db_name = db_name_for(site);
     let subdomain = site.split('.').next().unwrap_or_default();
@@ -312,7 +316,7 @@ async fn make_standby(
         Err(e) => {
             progress(&format!("  ✗ {e}"));
             let undo_deadline = Instant::now() + Duration::from_secs(90);
-            let actions = remove_site(
+            let mut removal = remove_site(
                 ctx,
                 db,
                 &facts.common,
@@ -322,7 +326,8 @@ async fn make_standby(
                 undo_deadline,
             )
             .await;
-            let status = if actions.iter().all(|u| u.ok) {
+            removal.warn_into(warnings);
+            let status = if removal.complete() {
                 Status::RolledBack
             } else {
                 Status::Failed
@@ -333,7 +338,8 @@ async fn make_standby(
                 name: site.to_string(),
                 db_name: Some(db_name.clone()),
                 reason: Some(e),
-                actions,
+                actions: removal.steps,
+                removed_by: removal.removed_by,
             })
         }
     };
@@ -432,7 +438,7 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         }
         progress(&format!("[{}] Dropping standby {site}...", tried.len()));
         report.planned.push(entry.clone());
-        entry.actions = remove_site(
+        let mut removal = remove_site(
             ctx,
             &mut db,
             &facts.common,
@@ -442,16 +448,19 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
             Instant::now() + timeout,
         )
         .await;
-        let ok = entry.actions.iter().all(|u| u.ok);
-        let _ = ctx
-            .registry
-            .finish(
-                &mut db,
-                row.id,
-                if ok { Status::Dropped } else { Status::Failed },
-                None,
-            )
-            .await;
+        removal.warn_into(&mut report.warnings);
+        let mut ok = removal.complete();
+        entry.removed_by = removal.removed_by;
+        entry.actions = removal.steps;
+        let status = if ok { Status::Dropped } else { Status::Failed };
+        if let Err(e) = ctx.registry.finish(&mut db, row.id, status, None).await {
+            ok = false;
+            entry.actions.push(Undo {
+                action: format!("mark {site} {} in the registry", status.as_str()),
+                ok: false,
+                detail: Some(e.to_string()),
+            });
+        }
         let _ = db.unlock_site(&site).await;
         if ok {
             report.dropped.push(entry);
@@ -485,5 +494,6 @@ fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
         db_name: None,
         reason,
         actions: vec![],
+        removed_by: None,
     }
 }

@@ -22,7 +22,7 @@ use crate::pool;
 use crate::report::{round2, Code, Failure, ProvisionSuccess, StepTiming, Undo};
 use crate::secret::Secret;
 use crate::template::{self, wanted_apps, TemplateMeta};
-use crate::undo::{progress, remove_site, Steps};
+use crate::undo::{progress, remove_site, Removal, Steps};
 
 /// The SaaS Settings single written in step 4.
 #[derive(Debug, Clone)]
@@ -174,7 +174,9 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         }
         Err(e) => {
             progress(&format!("✗ {}", e.message));
-            let rollback = rollback(cfg, &tenant.site, &mut state).await;
+            let mut removal = rollback(cfg, &tenant.site, &mut state).await;
+            removal.warn_into(&mut state.warnings);
+            let rollback = removal.steps;
             let status = if rollback.iter().all(|u| u.ok) {
                 Status::RolledBack
             } else {
@@ -196,6 +198,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 code: e.code,
                 step: e.step,
                 rollback,
+                removed_by: removal.removed_by,
                 warnings: state.warnings,
                 elapsed: round2(started.elapsed().as_secs_f64()),
                 path: state.path,
@@ -656,19 +659,22 @@ fn login_error(e: ApiError, site: &str) -> StepError {
 
 /// Undoes, in reverse, what this run made. Never touches anything unless this run made
 /// it under the site lock, so everything at this site's names is ours.
-async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
+async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Removal {
     let ctx = &cfg.ctx;
     if matches!(state.made, Made::Nothing) {
-        return vec![];
+        return Removal::default();
     }
     progress(&format!("↺ Rolling back {site}..."));
     let deadline = Instant::now() + ROLLBACK_GRACE;
     let Some(db) = state.db.as_mut() else {
-        return vec![Undo {
-            action: format!("roll back {site}"),
-            ok: false,
-            detail: Some("no MariaDB connection".into()),
-        }];
+        return Removal {
+            steps: vec![Undo {
+                action: format!("roll back {site}"),
+                ok: false,
+                detail: Some("no MariaDB connection".into()),
+            }],
+            ..Removal::default()
+        };
     };
     let mut steps = Steps::default();
     match state.made {
@@ -692,7 +698,7 @@ async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
             steps.record(format!("return standby {standby} to the pool"), r);
         }
         Made::NewSite | Made::Renamed => {
-            steps.0 = remove_site(
+            return remove_site(
                 ctx,
                 db,
                 &state.facts.common,
@@ -704,7 +710,10 @@ async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Vec<Undo> {
             .await;
         }
     }
-    steps.0
+    Removal {
+        steps: steps.0,
+        ..Removal::default()
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

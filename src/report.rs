@@ -58,6 +58,18 @@ pub struct Undo {
     pub detail: Option<String>,
 }
 
+/// Who removed a site: bench's drop-site, the tool through MariaDB (and the folder
+/// itself), or bench with the tool finishing what it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RemovedBy {
+    #[serde(rename = "bench")]
+    Bench,
+    #[serde(rename = "mariadb")]
+    Mariadb,
+    #[serde(rename = "bench+mariadb")]
+    BenchAndMariadb,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionSuccess {
@@ -92,6 +104,9 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<&'static str>,
     pub rollback: Vec<Undo>,
+    /// Who removed the site during the rollback, when one was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<RemovedBy>,
     pub warnings: Vec<String>,
     pub elapsed: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +123,7 @@ impl Failure {
             code,
             step: None,
             rollback: vec![],
+            removed_by: None,
             warnings: vec![],
             elapsed: 0.0,
             path: None,
@@ -202,6 +218,8 @@ pub struct Item {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Undo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<RemovedBy>,
 }
 
 /// How the orphan scan went: how many databases it looked at, in how many queries.
@@ -226,6 +244,7 @@ pub struct CleanupReport {
     pub skipped: Vec<Item>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanStats>,
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed: f64,
@@ -323,6 +342,11 @@ pub struct TemplateReport {
     pub steps: Vec<StepTiming>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cleanup: Vec<Undo>,
+    /// Who removed the reference site, once the build is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<RemovedBy>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed: f64,
@@ -464,6 +488,7 @@ mod tests {
             code,
             step: None,
             rollback,
+            removed_by: None,
             warnings: vec![],
             elapsed: 0.0,
             path: None,

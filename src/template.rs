@@ -288,7 +288,7 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
         let clock = Instant::now();
         progress(&format!("[4/4] Dropping the reference site {site}..."));
         let undo_deadline = Instant::now() + Duration::from_secs(120);
-        report.cleanup = remove_site(
+        let mut removal = remove_site(
             ctx,
             &mut db,
             &common,
@@ -298,6 +298,9 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
             undo_deadline,
         )
         .await;
+        removal.warn_into(&mut report.warnings);
+        report.removed_by = removal.removed_by;
+        report.cleanup = removal.steps;
         for leftover in [
             format!("{TOOL_DIR}/build-{id}.sql.gz"),
             format!("{TOOL_DIR}/build-{id}.sql"),

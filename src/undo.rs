@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::bench::CommonConfig;
 use crate::context::Context;
 use crate::mariadb::Db;
-use crate::report::Undo;
+use crate::report::{RemovedBy, Undo};
 
 /// Collects undo steps and shows each on stderr as it happens.
 #[derive(Default)]
@@ -33,7 +33,34 @@ impl Steps {
     }
 }
 
-/// Removes `site`, whose database the caller knows to be `db_name`, and returns the steps.
+/// What removing one site did: the steps, who did the removing, and what the reports
+/// should warn about. The removal is complete (nothing of the site is left) exactly when
+/// every step succeeded: bench's drop-site is a step only when it works; when it fails
+/// (or cannot work) that is a warning, and the folder and MariaDB steps after it remove
+/// whatever is left either way.
+#[derive(Debug, Default)]
+pub struct Removal {
+    pub steps: Vec<Undo>,
+    pub removed_by: Option<RemovedBy>,
+    pub warnings: Vec<String>,
+}
+
+impl Removal {
+    pub fn complete(&self) -> bool {
+        self.steps.iter().all(|u| u.ok)
+    }
+
+    /// Moves the warnings into a report's list, each once however many sites said it.
+    pub fn warn_into(&mut self, list: &mut Vec<String>) {
+        for w in self.warnings.drain(..) {
+            if !list.contains(&w) {
+                list.push(w);
+            }
+        }
+    }
+}
+
+/// Removes `site`, whose database the caller knows to be `db_name`.
 ///
 /// A folder whose `site_config.json` names another database is not this site any more
 /// (someone made one by hand at that name): it is left alone and the mismatch reported.
@@ -46,8 +73,9 @@ pub async fn remove_site(
     db_name: &str,
     protected: &BTreeSet<String>,
     deadline: Instant,
-) -> Vec<Undo> {
+) -> Removal {
     let mut steps = Steps::default();
+    let mut warnings = vec![];
     let bench = &ctx.bench;
     let config = match bench.site_config(site, deadline).await {
         Ok(c) => c,
@@ -60,15 +88,27 @@ pub async fn remove_site(
         }
     };
     let mut folder_is_ours = true;
+    let mut bench_dropped = false;
     if let Some(c) = &config {
         match c.db_name.as_deref() {
-            Some(d) if d == db_name => {
-                let r = bench
-                    .drop_site(site, &ctx.root(), common, deadline)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("bench drop-site {site}"), r);
-            }
+            Some(d) if d == db_name => match bench_cannot_drop(ctx, db).await {
+                Some(why) => {
+                    progress(&format!("  ⚠ {why}"));
+                    warnings.push(why);
+                }
+                None => match bench.drop_site(site, &ctx.root(), common, deadline).await {
+                    Ok(()) => {
+                        bench_dropped = true;
+                        steps.record(format!("bench drop-site {site}"), Ok(()));
+                    }
+                    Err(e) => {
+                        progress(&format!("  ⚠ bench drop-site {site}: {e}"));
+                        warnings.push(format!(
+                            "bench drop-site {site} failed ({e}); the tool removed what it left"
+                        ));
+                    }
+                },
+            },
             other => {
                 folder_is_ours = false;
                 steps.record(
@@ -81,6 +121,7 @@ pub async fn remove_site(
             }
         }
     }
+    let before = steps.0.len();
     if folder_is_ours && bench.site_dir_exists(site, deadline).await.unwrap_or(true) {
         let r = bench
             .remove_site_dir(site, deadline)
@@ -93,10 +134,39 @@ pub async fn remove_site(
             format!("keep database {db_name}"),
             Err("another site of the bench references it".into()),
         );
-        return steps.0;
+    } else {
+        drop_database_and_users(db, db_name, &mut steps).await;
     }
-    drop_database_and_users(db, db_name, &mut steps).await;
-    steps.0
+    let tool_removed = steps.0[before..].iter().any(|u| u.ok);
+    Removal {
+        removed_by: match (bench_dropped, tool_removed) {
+            (true, false) => Some(RemovedBy::Bench),
+            (true, true) => Some(RemovedBy::BenchAndMariadb),
+            (false, true) => Some(RemovedBy::Mariadb),
+            (false, false) => None,
+        },
+        steps: steps.0,
+        warnings,
+    }
+}
+
+/// Why `bench drop-site` cannot work with this MariaDB admin account, if it cannot.
+///
+/// Frappe v15's drop-site connects as the admin account with a database named like the
+/// account unless the account is `root` or `frappe.flags.root_login`, which only
+/// new-site sets (frappe/database/mariadb/database.py, `get_connection_settings`; the
+/// flag is set in frappe/installer.py `_new_site`). So with any other account it fails
+/// with `(1049, "Unknown database '<account>'")`, unless such a database exists.
+async fn bench_cannot_drop(ctx: &Context, db: &mut Db) -> Option<String> {
+    let user = &ctx.db.user;
+    if user == "root" || db.database_exists(user).await.unwrap_or(false) {
+        return None;
+    }
+    Some(format!(
+        "bench drop-site was not run: Frappe v15's drop-site cannot use the MariaDB admin \
+         account '{user}' (it opens a database named '{user}', which does not exist); \
+         the tool removes the folder, database and DB users itself"
+    ))
 }
 
 /// Drops a site database and its DB users (named like the database, as Frappe v15

@@ -3,6 +3,9 @@
 //!   FRAPPE_E2E=1 BENCH_EXECUTOR=local BENCH_PATH=… BENCH_BIN=… FRAPPE_URL=… MARIADB_URL=… \
 //!     cargo test --test e2e -- --ignored --test-threads=1
 //!
+//! The non-root admin case also needs E2E_ADMIN_MARIADB_URL (an admin account not named
+//! root, as managed MariaDB services have).
+//!
 //! (or the docker defaults against docker-compose.test.yml). With FRAPPE_E2E=1 and no
 //! Frappe answering, the tests fail loudly.
 
@@ -360,5 +363,62 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
             &format!("SELECT status FROM tenants WHERE site='{site}' ORDER BY id DESC LIMIT 1")
         ),
         "rolled_back"
+    );
+}
+
+/// Runs the tool with `args` and MARIADB_URL set to `mariadb_url`.
+fn tool_as(mariadb_url: &str, args: &[&str]) -> (i32, Value) {
+    finish(
+        Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+            .args(args)
+            .env("MARIADB_URL", mariadb_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+#[ignore = "needs FRAPPE_E2E=1, a real Frappe bench and E2E_ADMIN_MARIADB_URL"]
+fn a_non_root_admin_account_provisions_cleans_up_and_lists_dropped() {
+    e2e_env();
+    let admin = std::env::var("E2E_ADMIN_MARIADB_URL").expect(
+        "E2E_ADMIN_MARIADB_URL: a MariaDB admin account not named root, with all privileges",
+    );
+    let s = sub("e2e-adm");
+    let (code, j) = tool_as(
+        &admin,
+        &[
+            "provision",
+            &s,
+            "jane@e2e.example.com",
+            "Jane Roe",
+            "Tr1cky-Lantern-42",
+            "E2E Org",
+        ],
+    );
+    assert_eq!(code, 0, "{j}");
+    let site = j["site"].as_str().unwrap().to_string();
+    let (code, c) = tool_as(&admin, &["cleanup", "--pattern", &s, "--yes"]);
+    assert_eq!(code, 0, "{c}");
+    assert_eq!(c["dropped"][0]["name"], site.as_str(), "{c}");
+    let (code, l) = tool_as(&admin, &["list", "--json", "--all"]);
+    assert_eq!(code, 0, "{l}");
+    let row = l["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["site"] == site.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&row["status"], &row["folder"], &row["database"]),
+        (
+            &Value::from("dropped"),
+            &Value::from(false),
+            &Value::from(false)
+        ),
+        "{l}"
     );
 }

@@ -851,6 +851,152 @@ fn pool_drain_drops_every_standby_of_this_bench_and_no_tenant() {
     assert!(database_exists(&other_made[0].1));
 }
 
+// ------------------------------------------------------ a MariaDB admin not named root
+
+/// The site folder, database and DB user of `site` are all gone.
+fn nothing_left(f: &Fast, site: &str, db: &str) {
+    assert!(!f.bench.site_dir(site).exists(), "{site} folder left");
+    assert!(!database_exists(db), "{db} left");
+    assert!(!db_user_exists(db), "{db} user left");
+}
+
+#[test]
+fn with_a_non_root_admin_account_cleanup_succeeds_and_the_registry_says_dropped() {
+    let admin = AdminAccount::create();
+    let f = Fast::new(&[]);
+    let url = admin.url();
+    let env = [("MARIADB_URL", url.as_str())];
+    let sub = unique("adm");
+    let r = f.provision(&sub, &env);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
+
+    let r = f.run_env(&env, &["cleanup", "--pattern", &sub, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let j = &r.json;
+    assert_eq!(j["success"], true, "{j}");
+    assert_eq!(j["dropped"][0]["name"], site.as_str(), "{j}");
+    assert_eq!(j["dropped"][0]["removedBy"], "mariadb", "{j}");
+    assert!(j["failed"].as_array().unwrap().is_empty(), "{j}");
+    let warnings = j["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{j}");
+    assert!(warnings[0].as_str().unwrap().contains(&admin.user), "{j}");
+    assert_eq!(f.bench.calls_of("drop-site"), 0);
+    nothing_left(&f, &site, &db);
+    assert_eq!(f.row("db_name", &db)["status"], "dropped");
+
+    let r = f.run_env(&env, &["list", "--json"]);
+    assert!(
+        !r.json["sites"].to_string().contains(&site),
+        "an ended tenant is listed only with --all: {}",
+        r.json
+    );
+    let r = f.run_env(&env, &["list", "--json", "--all"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let listed: Vec<&Value> = r.json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["site"] == site.as_str())
+        .collect();
+    assert_eq!(listed.len(), 1, "{}", r.json);
+    assert_eq!(
+        (
+            &listed[0]["status"],
+            &listed[0]["folder"],
+            &listed[0]["database"]
+        ),
+        (
+            &Value::from("dropped"),
+            &Value::from(false),
+            &Value::from(false)
+        ),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn with_a_non_root_admin_account_pool_drain_drops_and_marks_every_standby() {
+    let admin = AdminAccount::create();
+    let f = Fast::new(&[]);
+    let url = admin.url();
+    let env = [("MARIADB_URL", url.as_str())];
+    let r = f.run_env(&env, &["pool", "fill", "--size", "2"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let made: Vec<(String, String)> = r.json["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["site"].as_str().unwrap().into(),
+                m["dbName"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(made.len(), 2, "{}", r.json);
+
+    let r = f.run_env(&env, &["pool", "drain"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let j = &r.json;
+    assert_eq!(j["dropped"].as_array().unwrap().len(), 2, "{j}");
+    assert!(j["failed"].as_array().unwrap().is_empty(), "{j}");
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 1, "{j}");
+    for item in j["dropped"].as_array().unwrap() {
+        assert_eq!(item["removedBy"], "mariadb", "{j}");
+    }
+    for (site, db) in &made {
+        nothing_left(&f, site, db);
+        assert_eq!(f.row("db_name", db)["status"], "dropped");
+    }
+}
+
+#[test]
+fn bench_drop_site_runs_when_a_database_is_named_like_the_admin_account() {
+    // The workaround Frappe v15's drop-site allows: with such a database it connects.
+    let admin = AdminAccount::create();
+    sql(&format!("CREATE DATABASE `{}`", admin.user));
+    let f = Fast::new(&[]);
+    let url = admin.url();
+    let env = [("MARIADB_URL", url.as_str())];
+    let sub = unique("adm");
+    let r = f.provision(&sub, &env);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
+    let r = f.run_env(&env, &["cleanup", "--pattern", &sub, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["dropped"][0]["removedBy"], "bench", "{}", r.json);
+    assert!(
+        r.json["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        r.json
+    );
+    assert_eq!(f.bench.calls_of("drop-site"), 1);
+    assert!(f.bench.archived(&site), "bench did not archive {site}");
+    nothing_left(&f, &site, &db);
+    assert_eq!(f.row("db_name", &db)["status"], "dropped");
+}
+
+#[test]
+fn cleanup_orphans_marks_dropped_an_active_row_whose_site_is_gone() {
+    // What a removal outside the tool (or an older version of it) leaves: a row that
+    // says active for a tenant with no folder, no database and no DB user.
+    let f = Fast::new(&[]);
+    let sub = unique("gone");
+    let r = f.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
+    std::fs::remove_dir_all(f.bench.site_dir(&site)).unwrap();
+    forget_site(&site);
+    assert_eq!(f.row("db_name", &db)["status"], "active");
+
+    let r = f.run(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["dropped"][0]["kind"], "row", "{}", r.json);
+    assert_eq!(f.row("db_name", &db)["status"], "dropped");
+}
+
 // ------------------------------------------------------------------ registry
 
 #[test]

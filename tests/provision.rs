@@ -348,17 +348,44 @@ fn a_failed_drop_site_is_finished_with_mariadb() {
     cmd.env("BENCH_DOUBLE_FAIL", "drop-site");
     provision_args(&mut cmd, &c.sub);
     let r = run(cmd);
+    // drop-site failed, but the folder, database and DB user are gone: the rollback is
+    // complete (exit 3), done by MariaDB, and bench's failure is a warning.
+    assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["removedBy"], "mariadb", "{}", r.json);
     let undo = r.json["rollback"].to_string();
+    assert!(undo.contains("drop database"), "{undo}");
     assert!(
-        undo.contains("bench drop-site") && undo.contains("drop database"),
-        "{undo}"
+        r.json["warnings"].to_string().contains("bench drop-site")
+            && r.json["warnings"].to_string().contains("injected failure"),
+        "{}",
+        r.json
     );
-    // drop-site failed, so the rollback is reported incomplete even though MariaDB and
-    // the folder were cleaned: the caller must know bench refused.
-    assert_eq!(r.code, 4, "{}", r.json);
     assert!(!database_exists(&c.db), "{}", r.json);
     assert!(!db_user_exists(&c.db), "{}", r.json);
     assert!(!c.bench.site_dir(&c.site).exists());
+}
+
+#[test]
+fn a_rollback_with_a_non_root_admin_account_is_complete_without_bench() {
+    let admin = AdminAccount::create();
+    let mut c = Case::new(&[]);
+    c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Status(500, "boom"));
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("MARIADB_URL", admin.url());
+    provision_args(&mut cmd, &c.sub);
+    let r = run(cmd);
+    c.assert_rolled_back(&r);
+    assert_eq!(r.json["removedBy"], "mariadb", "{}", r.json);
+    assert!(
+        r.json["warnings"]
+            .to_string()
+            .contains(&format!("'{}'", admin.user)),
+        "{}",
+        r.json
+    );
+    // new-site ran with the account; drop-site, which cannot use it on v15, never did.
+    assert_eq!(c.bench.calls_of("new-site"), 1);
+    assert_eq!(c.bench.calls_of("drop-site"), 0, "{:?}", c.bench.calls());
 }
 
 #[test]

@@ -490,3 +490,39 @@ pub fn forget_site(site: &str) {
     sql(&format!("DROP USER IF EXISTS '{db}'@'%'"));
     sql(&format!("DROP USER IF EXISTS '{db}'@'localhost'"));
 }
+
+/// A MariaDB admin account not named root (as managed MariaDB services have), with all
+/// privileges and a password; dropped when the test ends, pass or fail.
+pub struct AdminAccount {
+    pub user: String,
+    password: String,
+}
+
+impl AdminAccount {
+    pub fn create() -> Self {
+        let user = format!("ftadm_{:08x}", rand::random::<u32>());
+        let password = format!("Pw{:016x}", rand::random::<u64>());
+        sql(&format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"
+        ));
+        sql(&format!(
+            "GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION"
+        ));
+        Self { user, password }
+    }
+
+    /// MARIADB_URL for the tool: the test server, logged in as this account.
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&mariadb_url()).unwrap();
+        url.set_username(&self.user).unwrap();
+        url.set_password(Some(&self.password)).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for AdminAccount {
+    fn drop(&mut self) {
+        sql(&format!("DROP USER IF EXISTS '{}'@'%'", self.user));
+        sql(&format!("DROP DATABASE IF EXISTS `{}`", self.user));
+    }
+}
