@@ -186,7 +186,7 @@ fn a_rest_failure_after_a_real_new_site_rolls_it_back() {
         .join("sites")
         .join(j["site"].as_str().unwrap());
     assert!(!site_dir.exists(), "site folder left behind");
-    let db = frappe_tenant::input::db_name_for(j["site"].as_str().unwrap());
+    let db = frappe_tenant::outside::mariadb::db_name_for(j["site"].as_str().unwrap());
     assert_eq!(
         site_sql(
             "information_schema",
@@ -294,7 +294,7 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
         "{s}.{}",
         std::env::var("SITE_DOMAIN").unwrap_or_else(|_| "localhost".into())
     );
-    let db = frappe_tenant::input::db_name_for(&site);
+    let db = frappe_tenant::outside::mariadb::db_name_for(&site);
     let mut child = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
         .args([
             "provision",

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use frappe_tenant::input::db_name_for;
+use frappe_tenant::outside::mariadb::db_name_for;
 use serde_json::Value;
 
 /// One test's world: a bench, a fake Frappe serving its sites, and a registry database

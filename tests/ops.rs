@@ -18,7 +18,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use frappe_tenant::input::db_name_for;
+use frappe_tenant::outside::mariadb::db_name_for;
 use serde_json::{json, Value};
 
 /// The tenant user `provision_args` signs up.

@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 
 use common::*;
-use frappe_tenant::input::db_name_for;
+use frappe_tenant::outside::mariadb::db_name_for;
 
 struct Case {
     bench: TestBench,

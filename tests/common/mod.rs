@@ -400,8 +400,8 @@ fn passlib_verify(password: &str, stored: &str) -> bool {
     let Ok(salt) = <[u8; 16]>::try_from(salt.as_slice()) else {
         return false;
     };
-    frappe_tenant::mariadb::tenant::frappe_password_hash(
-        &frappe_tenant::secret::Secret::new(password),
+    frappe_tenant::outside::mariadb::tenant::frappe_password_hash(
+        &frappe_tenant::basics::secret::Secret::new(password),
         salt,
     ) == stored
 }
@@ -485,7 +485,7 @@ pub fn provision_args(cmd: &mut Command, subdomain: &str) {
 
 /// Drops what a test left in MariaDB, whatever the outcome.
 pub fn forget_site(site: &str) {
-    let db = frappe_tenant::input::db_name_for(site);
+    let db = frappe_tenant::outside::mariadb::db_name_for(site);
     sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
     sql(&format!("DROP USER IF EXISTS '{db}'@'%'"));
     sql(&format!("DROP USER IF EXISTS '{db}'@'localhost'"));

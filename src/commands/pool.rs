@@ -16,105 +16,23 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::bench::BenchFacts;
-use crate::context::Context;
-use crate::frappe::Frappe;
-use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
-use crate::mariadb::registry::{Claimant, NewRow, Row, SitePath, Status};
-use crate::mariadb::Db;
-use crate::provision::install_missing_apps;
-use crate::report::{
-    round2, CleanupReport, Item, Made, PoolFillReport, PoolStatusReport, Standby, Undo,
+use crate::basics::secret::Secret;
+use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
+use crate::lifecycle::removal::remove_site;
+use crate::lifecycle::template::{self, TemplateMeta};
+use crate::outside::bench::BenchFacts;
+use crate::outside::frappe::Frappe;
+use crate::outside::mariadb::registry::Row;
+use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
+use crate::outside::mariadb::{db_name_for, Db};
+use crate::shared::cli::{PoolDrainArgs, PoolFillArgs, PoolStatusArgs};
+use crate::shared::context::{install_apps, Context};
+use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
+use crate::shared::report::{exit, table, yes_no, Tabular};
+use crate::shared::report::{
+    print_json, progress, round2, show, untouched, CleanupReport, Code, Item, Undo,
 };
-use crate::secret::Secret;
-use crate::template::{self, wanted_apps, TemplateMeta};
-use crate::undo::{progress, remove_site};
-
-/// How many broken standbys one claim steps over before giving up on the pool.
-const MAX_CLAIM_TRIES: usize = 5;
-
-/// A standby taken for a sign-up: its registry row, which already names the tenant.
-pub struct Claim {
-    pub row: Row,
-    pub standby: String,
-}
-
-/// Takes the oldest whole standby of this bench for `claimant`: `None` when there is none.
-/// A standby found broken is marked `failed` (cleanup --orphans removes it) and skipped.
-pub async fn claim(
-    ctx: &Context,
-    db: &mut Db,
-    bench_id: &str,
-    claimant: &Claimant<'_>,
-    deadline: Instant,
-) -> Result<Option<Claim>, String> {
-    let mut tried = vec![];
-    while tried.len() < MAX_CLAIM_TRIES {
-        let Some(row) = ctx
-            .registry
-            .claim_standby(db, bench_id, "claim", Some(claimant), &tried)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
-        };
-        tried.push(row.id);
-        let standby = row.standby_site.clone().unwrap_or_default();
-        if !db
-            .try_lock_site(&standby)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            // A cleanup or drain is removing it right now.
-            ctx.registry
-                .unclaim(db, row.id, Status::Standby, None)
-                .await
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        match standby_problem(ctx, db, &standby, &row.db_name, deadline).await {
-            None => return Ok(Some(Claim { row, standby })),
-            Some(problem) => {
-                progress(&format!(
-                    "⚠ standby {standby} is broken ({problem}); trying the next"
-                ));
-                ctx.registry
-                    .unclaim(
-                        db,
-                        row.id,
-                        Status::Failed,
-                        Some(&format!("standby broken: {problem}")),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = db.unlock_site(&standby).await;
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Why a standby cannot be handed out, or `None` when its folder names its database and
-/// that database holds Frappe's tables.
-async fn standby_problem(
-    ctx: &Context,
-    db: &mut Db,
-    site: &str,
-    db_name: &str,
-    deadline: Instant,
-) -> Option<String> {
-    match ctx.bench.site_config(site, deadline).await {
-        Ok(Some(c)) if c.db_name.as_deref() == Some(db_name) => {}
-        Ok(Some(_)) => return Some("its site_config.json names another database".into()),
-        Ok(None) => return Some("no site folder or site_config.json".into()),
-        Err(e) => return Some(e.to_string()),
-    }
-    match db.marker_tables(db_name).await {
-        Ok(4) => None,
-        Ok(_) => Some(format!("database {db_name} lacks Frappe's tables")),
-        Err(e) => Some(e.to_string()),
-    }
-}
+use serde::Serialize;
 
 /// `pool fill --size N`: standby sites until N are ready, one after another (new-site
 /// is CPU-bound; on a small host in parallel they only slow each other).
@@ -495,5 +413,118 @@ fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
         reason,
         actions: vec![],
         removed_by: None,
+    }
+}
+
+/// `pool fill --size N`.
+pub async fn run_fill(args: PoolFillArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let apps = install_apps(&args.apps.install_apps);
+    let timeout = Duration::from_secs(args.timeout);
+    let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
+    print_json(&report);
+    report.exit_code()
+}
+
+/// `pool status [--json]`.
+pub async fn run_status(args: PoolStatusArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match status(&ctx).await {
+        Ok(report) => show(&report, args.json),
+        Err(e) => untouched(Code::DbUnavailable, e, ""),
+    }
+}
+
+/// `pool drain`.
+pub async fn run_drain(args: PoolDrainArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let report = drain(&ctx, Duration::from_secs(args.timeout)).await;
+    print_json(&report);
+    report.exit_code()
+}
+
+/// A standby site `pool fill` made.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Made {
+    pub site: String,
+    pub db_name: String,
+    pub path: SitePath,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolFillReport {
+    pub success: bool,
+    pub created: Vec<Made>,
+    pub failed: Vec<Item>,
+    /// Standby sites in the pool afterwards.
+    pub standby: usize,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed: f64,
+}
+
+impl PoolFillReport {
+    pub fn exit_code(&self) -> u8 {
+        match (&self.error, self.failed.is_empty()) {
+            (Some(_), _) if self.created.is_empty() && self.failed.is_empty() => {
+                exit::FAILED_UNTOUCHED
+            }
+            (None, true) => exit::OK,
+            _ => exit::ITEMS_FAILED,
+        }
+    }
+}
+
+/// A registry row of the pool, with what the bench and MariaDB say of its site now.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standby {
+    #[serde(flatten)]
+    pub row: Row,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatusReport {
+    pub success: bool,
+    pub standby: Vec<Standby>,
+    /// Claims (or drains) under way, or killed midway.
+    pub claimed: Vec<Standby>,
+}
+
+impl Tabular for PoolStatusReport {
+    fn table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .standby
+            .iter()
+            .chain(&self.claimed)
+            .map(|s| {
+                vec![
+                    s.row.site.clone(),
+                    s.row.db_name.clone(),
+                    s.row.status.as_str().to_string(),
+                    yes_no(s.healthy),
+                    s.row.created_at.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
+            &rows,
+        )
     }
 }

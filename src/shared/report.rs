@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use crate::mariadb::registry::{Row, SitePath, Status};
-use crate::template::TemplateMeta;
+use crate::outside::mariadb::registry::SitePath;
 
 /// Exit codes, documented in `--help` and README.
 pub mod exit {
@@ -144,67 +143,6 @@ impl Failure {
     }
 }
 
-/// One named check of `verify`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyReport {
-    pub success: bool,
-    pub site: String,
-    pub db_name: Option<String>,
-    /// The tenant user the user checks looked at.
-    pub email: Option<String>,
-    pub checks: Vec<Check>,
-    /// The registry's latest row for the site, when it has one.
-    pub registry: Option<Row>,
-    pub elapsed: f64,
-}
-
-impl VerifyReport {
-    pub fn exit_code(&self) -> u8 {
-        if self.success {
-            exit::OK
-        } else {
-            exit::CHECKS_FAILED
-        }
-    }
-}
-
-/// One site of the bench as `list` shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SiteHealth {
-    pub site: String,
-    /// Whether the site folder exists (a registry row can outlive it).
-    pub folder: bool,
-    /// Whether the folder has a readable site_config.json.
-    pub config: bool,
-    pub db_name: Option<String>,
-    pub database: bool,
-    pub frappe_schema: bool,
-    pub db_user: bool,
-    /// Folder, config, database with Frappe's tables and DB user all present.
-    pub healthy: bool,
-    pub status: Option<Status>,
-    pub path: Option<SitePath>,
-    pub email: Option<String>,
-    pub organization: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListReport {
-    pub success: bool,
-    pub sites: Vec<SiteHealth>,
-}
-
 /// One thing cleanup or pool drain found: a site, an orphaned database or DB user, or a
 /// run that was killed midway; with the undo steps taken (or, in a dry run, none).
 #[derive(Debug, Clone, Serialize)]
@@ -274,153 +212,9 @@ impl CleanupReport {
     }
 }
 
-/// A standby site `pool fill` made.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Made {
-    pub site: String,
-    pub db_name: String,
-    pub path: SitePath,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolFillReport {
-    pub success: bool,
-    pub created: Vec<Made>,
-    pub failed: Vec<Item>,
-    /// Standby sites in the pool afterwards.
-    pub standby: usize,
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub elapsed: f64,
-}
-
-impl PoolFillReport {
-    pub fn exit_code(&self) -> u8 {
-        match (&self.error, self.failed.is_empty()) {
-            (Some(_), _) if self.created.is_empty() && self.failed.is_empty() => {
-                exit::FAILED_UNTOUCHED
-            }
-            (None, true) => exit::OK,
-            _ => exit::ITEMS_FAILED,
-        }
-    }
-}
-
-/// A registry row of the pool, with what the bench and MariaDB say of its site now.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Standby {
-    #[serde(flatten)]
-    pub row: Row,
-    pub healthy: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolStatusReport {
-    pub success: bool,
-    pub standby: Vec<Standby>,
-    /// Claims (or drains) under way, or killed midway.
-    pub claimed: Vec<Standby>,
-}
-
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TemplateReport {
-    pub success: bool,
-    pub template: Option<TemplateMeta>,
-    /// Whether provision would restore it now.
-    pub usable: bool,
-    /// Why not, when it is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepTiming>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cleanup: Vec<Undo>,
-    /// Who removed the reference site, once the build is over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub removed_by: Option<RemovedBy>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub elapsed: f64,
-}
-
-impl TemplateReport {
-    pub fn exit_code(&self) -> u8 {
-        match (&self.error, self.cleanup.iter().all(|u| u.ok)) {
-            (None, _) => exit::OK,
-            // Failed before making anything (or `template status` could not read the bench).
-            (Some(_), _) if self.steps.is_empty() && self.cleanup.is_empty() => {
-                exit::FAILED_UNTOUCHED
-            }
-            (Some(_), true) => exit::FAILED_ROLLED_BACK,
-            (Some(_), false) => exit::ITEMS_FAILED,
-        }
-    }
-}
-
 /// Reports a person reads as a table at a terminal (`list`, `pool status`).
 pub trait Tabular {
     fn table(&self) -> String;
-}
-
-impl Tabular for ListReport {
-    fn table(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .sites
-            .iter()
-            .map(|s| {
-                vec![
-                    s.site.clone(),
-                    s.db_name.clone().unwrap_or("-".into()),
-                    yes_no(s.database),
-                    yes_no(s.frappe_schema),
-                    yes_no(s.db_user),
-                    yes_no(s.healthy),
-                    s.status
-                        .map(|x| x.as_str().to_string())
-                        .unwrap_or("-".into()),
-                    s.email.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "SITE", "DATABASE", "DB", "SCHEMA", "DB USER", "HEALTHY", "REGISTRY", "EMAIL",
-            ],
-            &rows,
-        )
-    }
-}
-
-impl Tabular for PoolStatusReport {
-    fn table(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .standby
-            .iter()
-            .chain(&self.claimed)
-            .map(|s| {
-                vec![
-                    s.row.site.clone(),
-                    s.row.db_name.clone(),
-                    s.row.status.as_str().to_string(),
-                    yes_no(s.healthy),
-                    s.row.created_at.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
-            &rows,
-        )
-    }
 }
 
 /// Seconds as the JSON shows them: to the hundredth, like the seed's `elapsed`.
@@ -429,7 +223,7 @@ pub fn round2(x: f64) -> f64 {
 }
 
 /// A plain-text table for people at a terminal: one header line, aligned columns.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -455,7 +249,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn yes_no(b: bool) -> String {
+pub fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
@@ -474,6 +268,30 @@ pub fn usage_error(what: &str) -> u8 {
 pub fn print_json<T: Serialize>(value: &T) {
     let line = serde_json::to_string(value).expect("report types always serialise");
     println!("{line}");
+}
+
+/// Progress lines for people, on stderr; stdout carries only the JSON result.
+pub fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+/// A report as JSON, or as a table for a person at a terminal (unless `--json`).
+pub fn show<R: Serialize + Tabular>(report: &R, json: bool) -> u8 {
+    use std::io::IsTerminal;
+    if json || !std::io::stdout().is_terminal() {
+        print_json(report);
+    } else {
+        println!("{}", report.table());
+    }
+    exit::OK
+}
+
+/// Prints a failure that changed nothing; returns its exit code.
+pub fn untouched(code: Code, error: String, site: &str) -> u8 {
+    eprintln!("✗ {error}");
+    let failure = Failure::untouched(code, error, site.to_string());
+    print_json(&failure);
+    failure.exit_code()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::secret::{redact, Secret};
+use crate::basics::secret::{redact, Secret};
 
 /// How bench is reached.
 #[derive(Debug, Clone)]
@@ -207,7 +207,7 @@ impl Bench {
     ) -> Result<Vec<Option<String>>, BenchError> {
         match &self.executor {
             Executor::Local { path, .. } => {
-                let _waiting = crate::waits::waiting();
+                let _waiting = crate::basics::waits::waiting();
                 let mut out = Vec::with_capacity(paths.len());
                 for rel in paths {
                     out.push(match tokio::fs::read_to_string(path.join(rel)).await {
@@ -943,7 +943,7 @@ async fn spawn_and_wait(
     stdin: &[u8],
     deadline: Instant,
 ) -> Result<Captured, RunError> {
-    let _waiting = crate::waits::waiting();
+    let _waiting = crate::basics::waits::waiting();
     let mut cmd = Command::new(program);
     cmd.args(argv)
         .stdin(Stdio::piped())

@@ -11,26 +11,22 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::bench::{BenchError, BenchFacts};
-use crate::context::Context;
-use crate::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
-use crate::input::{SignupRequest, Tenant};
-use crate::mariadb::registry::{Claimant, NewRow, SitePath, Status};
-use crate::mariadb::tenant::frappe_password_hash;
-use crate::mariadb::Db;
-use crate::pool;
-use crate::report::{round2, Code, Failure, ProvisionSuccess, StepTiming, Undo};
-use crate::secret::Secret;
-use crate::template::{self, wanted_apps, TemplateMeta};
-use crate::undo::{progress, remove_site, Removal, Steps};
+use crate::basics::secret::Secret;
+use crate::lifecycle::apps::{install_missing_apps, wanted_apps, AppsError};
+use crate::lifecycle::claim::{claim, Claim};
+use crate::lifecycle::removal::{remove_site, Removal, Steps};
+use crate::lifecycle::template::{self, TemplateMeta};
+use crate::outside::bench::{BenchError, BenchFacts};
+use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
+use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
+use crate::outside::mariadb::tenant::frappe_password_hash;
+use crate::outside::mariadb::Db;
+use crate::shared::context::{Context, Plan};
+use crate::shared::input::{SignupRequest, Tenant};
+use crate::shared::report::{progress, round2, Code, Failure, ProvisionSuccess, StepTiming, Undo};
 
-/// The SaaS Settings single written in step 4.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub name: String,
-    pub max_users: u32,
-    pub max_storage_gb: f64,
-}
+mod request;
+pub use request::run;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -164,7 +160,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 api_secret: api_secret.expose().to_owned(),
                 organization_name: tenant.organization_name,
                 elapsed,
-                waited: (crate::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
+                waited: (crate::basics::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
                 db_name: state.db_name,
                 path,
                 standby_site: state.standby_site,
@@ -283,7 +279,7 @@ async fn run_steps(
         email: &t.email,
     };
     let claim = if cfg.use_pool {
-        pool::claim(ctx, db, &bench_id, &claimant, deadline)
+        claim(ctx, db, &bench_id, &claimant, deadline)
             .await
             .map_err(|e| db_error("create-site", e))?
     } else {
@@ -330,7 +326,12 @@ async fn run_steps(
         .set_step(db, row_id, "install-apps")
         .await
         .map_err(|e| db_error("install-apps", e))?;
-    install_missing_apps(ctx, db, &t.site, &state.db_name, &wanted, deadline).await?;
+    install_missing_apps(ctx, db, &t.site, &state.db_name, &wanted, deadline)
+        .await
+        .map_err(|e| match e {
+            AppsError::Db(e) => db_error("install-apps", e),
+            AppsError::Bench(e) => bench_error("install-apps", e),
+        })?;
     state.steps.push(timing("install-apps", clock));
 
     let clock = Instant::now();
@@ -457,7 +458,7 @@ async fn preflight(
 async fn take_standby(
     ctx: &Context,
     t: &Tenant,
-    claim: pool::Claim,
+    claim: Claim,
     admin: SitePassword,
     state: &mut State,
     deadline: Instant,
@@ -604,34 +605,6 @@ impl SitePassword {
             .map_err(|e| db_error("create-site", e))?;
         Ok(self.password)
     }
-}
-
-/// Step 2: installs each wanted app the site does not have yet. A fresh site has only
-/// frappe; a template or standby site already has them all, and bench never starts.
-pub(crate) async fn install_missing_apps(
-    ctx: &Context,
-    db: &mut Db,
-    site: &str,
-    db_name: &str,
-    wanted: &[String],
-    deadline: Instant,
-) -> Result<(), StepError> {
-    if wanted.len() <= 1 {
-        return Ok(());
-    }
-    let installed = db
-        .installed_apps(db_name)
-        .await
-        .map_err(|e| db_error("install-apps", e))?
-        .unwrap_or_default();
-    for app in wanted.iter().filter(|a| !installed.contains(a)) {
-        ctx.bench
-            .install_app(site, app, deadline)
-            .await
-            .map_err(|e| bench_error("install-apps", e))?;
-        progress(&format!("✓ {app} installed"));
-    }
-    Ok(())
 }
 
 impl std::fmt::Display for StepError {

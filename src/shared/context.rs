@@ -4,12 +4,12 @@
 
 use anyhow::Context as _;
 
-use crate::bench::{Bench, Executor, RootCredentials};
-use crate::cli::{ConnectOpts, ExecutorKind};
-use crate::input;
-use crate::mariadb::registry::Registry;
-use crate::mariadb::DbTarget;
-use crate::report::Code;
+use crate::outside::bench::{Bench, Executor, RootCredentials};
+use crate::outside::mariadb::registry::Registry;
+use crate::outside::mariadb::DbTarget;
+use crate::shared::cli::{ConnectOpts, ExecutorKind, PlanOpts};
+use crate::shared::input;
+use crate::shared::report::{untouched, Code};
 
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -103,6 +103,39 @@ impl Context {
             Err(_) => format!("http://{site}"),
         }
     }
+}
+
+impl Context {
+    /// The context, or (printed as the failure JSON) why there is none, as an exit code.
+    pub fn or_report(conn: &ConnectOpts, site: &str) -> Result<Context, u8> {
+        Context::from_opts(conn).map_err(|(code, e)| untouched(code, format!("{e:#}"), site))
+    }
+}
+
+/// The SaaS Settings single written for a tenant (and checked by verify).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub max_users: u32,
+    pub max_storage_gb: f64,
+}
+
+impl Plan {
+    pub fn from_opts(p: &PlanOpts) -> Self {
+        Plan {
+            name: p.plan_name.clone(),
+            max_users: p.max_users,
+            max_storage_gb: p.max_storage,
+        }
+    }
+}
+
+/// INSTALL_APPS as a list: trimmed, empty entries dropped.
+pub fn install_apps(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,100 +9,22 @@
 //! The dump holds no secret and no tenant data: it is a fresh site, and before the dump
 //! the tool removes every password hash and session from it and refuses encrypted values.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META, TOOL_DIR};
-use crate::context::Context;
-use crate::input::{db_name_for, site_name, TOOL_SITE_PREFIX};
-use crate::report::{round2, StepTiming, TemplateReport};
-use crate::secret::Secret;
-use crate::undo::{progress, remove_site};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppVersion {
-    pub app: String,
-    pub version: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TemplateMeta {
-    pub id: String,
-    /// The uncompressed dump, relative to the bench directory. Uncompressed on purpose:
-    /// new-site decompresses a `.sql.gz` into one fixed file next to it, which concurrent
-    /// sign-ups would overwrite under each other.
-    pub sql: String,
-    pub apps: Vec<AppVersion>,
-    pub created_at_unix: u64,
-    pub build_seconds: f64,
-}
-
-/// The apps every tenant site gets: frappe, then those of INSTALL_APPS the bench has.
-/// The others are returned apart, for a warning.
-pub fn wanted_apps(install_apps: &[String], available: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut wanted = vec!["frappe".to_string()];
-    let mut missing = vec![];
-    for app in install_apps {
-        if wanted.contains(app) {
-            continue;
-        }
-        if available.contains(app) {
-            wanted.push(app.clone());
-        } else {
-            missing.push(app.clone());
-        }
-    }
-    (wanted, missing)
-}
-
-/// The template, when it can be restored for a site with `wanted` apps on this bench
-/// now; otherwise why not.
-pub async fn check(
-    bench: &Bench,
-    facts: &BenchFacts,
-    wanted: &[String],
-    deadline: Instant,
-) -> Result<Result<TemplateMeta, String>, BenchError> {
-    let Some(text) = &facts.template_json else {
-        return Ok(Err(
-            "there is no template (`frappe-tenant template build` makes one)".into(),
-        ));
-    };
-    let meta: TemplateMeta = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Ok(Err(format!("{TEMPLATE_META} is unreadable: {e}"))),
-    };
-    let have: BTreeSet<&str> = meta.apps.iter().map(|a| a.app.as_str()).collect();
-    let want: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
-    if have != want {
-        return Ok(Err(format!(
-            "the template has apps {have:?} but sites here get {want:?}: rebuild it"
-        )));
-    }
-    let versions = bench.app_versions(wanted, deadline).await?;
-    for (app, now) in wanted.iter().zip(versions) {
-        let then = meta
-            .apps
-            .iter()
-            .find(|a| &a.app == app)
-            .map(|a| a.version.as_str())
-            .unwrap_or_default();
-        if now.as_deref() != Some(then) {
-            return Ok(Err(format!(
-                "{app} is {} on the bench but {then} in the template: rebuild it",
-                now.as_deref().unwrap_or("of unknown version")
-            )));
-        }
-    }
-    if !bench.exists(&meta.sql, deadline).await? {
-        return Ok(Err(format!("the template's dump {} is missing", meta.sql)));
-    }
-    Ok(Ok(meta))
-}
+use crate::basics::secret::Secret;
+use crate::lifecycle::apps::wanted_apps;
+use crate::lifecycle::removal::remove_site;
+use crate::lifecycle::template::{check, AppVersion, TemplateMeta};
+use crate::outside::bench::{TEMPLATE_META, TOOL_DIR};
+use crate::outside::mariadb::db_name_for;
+use crate::shared::cli::TemplateArgs;
+use crate::shared::context::{install_apps, Context};
+use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
+use crate::shared::report::{exit, RemovedBy, Undo};
+use crate::shared::report::{print_json, progress, round2, StepTiming};
+use serde::Serialize;
 
 /// `template status`.
 pub async fn status(ctx: &Context, install_apps: &[String], timeout: Duration) -> TemplateReport {
@@ -332,17 +254,64 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `template build`.
+pub async fn run_build(args: TemplateArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let apps = install_apps(&args.apps.install_apps);
+    let report = build(&ctx, &apps, Duration::from_secs(args.timeout)).await;
+    print_json(&report);
+    report.exit_code()
+}
 
-    #[test]
-    fn tenants_get_frappe_and_the_available_apps() {
-        let (wanted, missing) = wanted_apps(
-            &["nexus_core".into(), "erpnext".into(), "frappe".into()],
-            &["frappe".into(), "erpnext".into()],
-        );
-        assert_eq!(wanted, ["frappe", "erpnext"]);
-        assert_eq!(missing, ["nexus_core"]);
+/// `template status`.
+pub async fn run_status(args: TemplateArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let apps = install_apps(&args.apps.install_apps);
+    let report = status(&ctx, &apps, Duration::from_secs(args.timeout)).await;
+    print_json(&report);
+    report.exit_code()
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateReport {
+    pub success: bool,
+    pub template: Option<TemplateMeta>,
+    /// Whether provision would restore it now.
+    pub usable: bool,
+    /// Why not, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepTiming>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cleanup: Vec<Undo>,
+    /// Who removed the reference site, once the build is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_by: Option<RemovedBy>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub elapsed: f64,
+}
+
+impl TemplateReport {
+    pub fn exit_code(&self) -> u8 {
+        match (&self.error, self.cleanup.iter().all(|u| u.ok)) {
+            (None, _) => exit::OK,
+            // Failed before making anything (or `template status` could not read the bench).
+            (Some(_), _) if self.steps.is_empty() && self.cleanup.is_empty() => {
+                exit::FAILED_UNTOUCHED
+            }
+            (Some(_), true) => exit::FAILED_ROLLED_BACK,
+            (Some(_), false) => exit::ITEMS_FAILED,
+        }
     }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use tokio::time::Instant;
 
-use crate::bench::CommonConfig;
-use crate::context::Context;
-use crate::mariadb::Db;
-use crate::report::{RemovedBy, Undo};
+use crate::outside::bench::CommonConfig;
+use crate::outside::mariadb::Db;
+use crate::shared::context::Context;
+use crate::shared::report::{progress, RemovedBy, Undo};
 
 /// Collects undo steps and shows each on stderr as it happens.
 #[derive(Default)]
@@ -192,9 +192,4 @@ pub async fn drop_database_and_users(db: &mut Db, db_name: &str, steps: &mut Ste
         }
         Err(e) => steps.record(format!("check DB user {db_name}"), Err(e.to_string())),
     }
-}
-
-/// Progress lines for people, on stderr; stdout carries only the JSON result.
-pub fn progress(line: &str) {
-    eprintln!("{line}");
 }

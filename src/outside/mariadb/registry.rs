@@ -443,7 +443,7 @@ impl Registry {
             format!("AND id NOT IN ({}) ", ids.join(","))
         };
         db.queries += 3;
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let mut tx = db
             .conn
             .start_transaction(TxOpts::default())

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::context::Context;
-use crate::frappe::Frappe;
-use crate::input::validate_email;
-use crate::mariadb::Db;
-use crate::provision::Plan;
-use crate::report::{round2, Check, Code, VerifyReport};
-use crate::secret::Secret;
-use crate::template::wanted_apps;
+use crate::basics::secret::Secret;
+use crate::lifecycle::apps::wanted_apps;
+use crate::outside::frappe::Frappe;
+use crate::outside::mariadb::registry::Row;
+use crate::outside::mariadb::Db;
+use crate::shared::cli::VerifyArgs;
+use crate::shared::context::{install_apps, Context, Plan};
+use crate::shared::input::validate_email;
+use crate::shared::report::exit;
+use crate::shared::report::{print_json, round2, untouched, Code};
+use serde::Serialize;
 
 pub struct Options {
     pub site: String,
@@ -181,7 +184,7 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, (Code
     if let Some(row) = &registry {
         c.add(
             "registry",
-            row.status == crate::mariadb::registry::Status::Active,
+            row.status == crate::outside::mariadb::registry::Status::Active,
             format!(
                 "status {} (step {}){}",
                 row.status.as_str(),
@@ -361,6 +364,80 @@ async fn plan_and_apps(
         }
         Err(e) => {
             c.add("installed-apps", false, e.to_string());
+        }
+    }
+}
+
+/// `verify <site>`.
+pub async fn run(args: VerifyArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, &args.site) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let site = match ctx.site_name(&args.site) {
+        Ok(s) => s,
+        Err(e) => {
+            return untouched(
+                Code::InvalidInput,
+                format!("invalid input: {e}"),
+                &args.site,
+            )
+        }
+    };
+    let opts = Options {
+        site: site.clone(),
+        email: args.email,
+        api_key: args.api_key.zip(args.api_secret),
+        plan: Plan::from_opts(&args.plan),
+        install_apps: install_apps(&args.apps.install_apps),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    match verify(&ctx, &opts).await {
+        Ok(report) => {
+            for c in &report.checks {
+                eprintln!(
+                    "{} {:<20} {}",
+                    if c.ok { "✓" } else { "✗" },
+                    c.name,
+                    c.detail
+                );
+            }
+            print_json(&report);
+            report.exit_code()
+        }
+        Err((code, e)) => untouched(code, e, &site),
+    }
+}
+
+/// One named check of `verify`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub success: bool,
+    pub site: String,
+    pub db_name: Option<String>,
+    /// The tenant user the user checks looked at.
+    pub email: Option<String>,
+    pub checks: Vec<Check>,
+    /// The registry's latest row for the site, when it has one.
+    pub registry: Option<Row>,
+    pub elapsed: f64,
+}
+
+impl VerifyReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.success {
+            exit::OK
+        } else {
+            exit::CHECKS_FAILED
         }
     }
 }

@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::secret::Secret;
+use crate::basics::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -86,7 +86,7 @@ impl Frappe {
 
     /// POST /api/method/login. A 404 means Frappe does not know the Host header's site.
     pub async fn login(&self, user: &str, password: &Secret) -> Result<Session, ApiError> {
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let call = "login";
         let body = json!({"usr": user, "pwd": password.expose()});
         let resp = self
@@ -130,7 +130,7 @@ impl Frappe {
     /// one document insert, one transaction. `new_password` is hashed by User.on_update;
     /// `api_secret` is a Password field, so Frappe encrypts it into `__Auth`.
     pub async fn create_user(&self, s: &Session, u: &NewUser<'_>) -> Result<(), ApiError> {
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let call = "create user";
         let body = json!({
             "email": u.email,
@@ -172,7 +172,7 @@ impl Frappe {
         s: &Session,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let call = "write SaaS Settings";
         match self
             .json(
@@ -201,7 +201,7 @@ impl Frappe {
     /// GET /api/method/ping (`frappe.ping`, allowed for guests): `{"message": "pong"}`
     /// when Frappe serves this site at the base URL; werkzeug's 404 page when it does not.
     pub async fn ping(&self) -> Result<(), ApiError> {
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let call = "ping";
         let v = self
             .json(call, Method::GET, "/api/method/ping", None, None, None)
@@ -223,7 +223,7 @@ impl Frappe {
         api_key: &str,
         api_secret: &Secret,
     ) -> Result<String, ApiError> {
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let call = "prove API keys";
         let token = Secret::new(format!("token {api_key}:{}", api_secret.expose()));
         let v = self

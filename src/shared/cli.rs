@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::bench::DbHostFlag;
-use crate::secret::Secret;
+use crate::basics::secret::Secret;
+use crate::outside::bench::DbHostFlag;
 
 /// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
 fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {

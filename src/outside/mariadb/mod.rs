@@ -11,8 +11,8 @@ pub mod tenant;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Params};
 
-use crate::input::db_name_for;
-use crate::secret::Secret;
+use crate::basics::secret::Secret;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -67,7 +67,7 @@ impl DbTarget {
 
     pub async fn connect(&self) -> Result<Db, DbError> {
         let host = format!("{}:{}", self.opts.ip_or_hostname(), self.opts.tcp_port());
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         let conn = Conn::new(self.opts.clone())
             .await
             .map_err(|source| DbError::Connect { host, source })?;
@@ -85,6 +85,16 @@ pub struct Db {
 fn q(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> DbError {
     let what = what.into();
     move |source| DbError::Query { what, source }
+}
+
+/// The database (and DB user) name this tool gives a site: `ft_` and 16 hex digits of
+/// SHA-256 of the site name. Deterministic, so a leftover database of an earlier run of
+/// the same site is found before anything is created, and recognisable, so orphan cleanup
+/// knows a database this tool made even when Frappe never wrote a table into it.
+pub fn db_name_for(site: &str) -> String {
+    let digest = Sha256::digest(site.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("ft_{hex}")
 }
 
 /// MariaDB's named locks are at most 64 characters; `db_name_for` is unique per site.
@@ -107,7 +117,7 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         self.conn.exec_first(sql, params).await.map_err(q(what))
     }
 
@@ -117,7 +127,7 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         self.conn.exec(sql, params).await.map_err(q(what))
     }
 
@@ -126,14 +136,14 @@ impl Db {
         P: Into<Params> + Send,
     {
         self.queries += 1;
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         self.conn.exec_drop(sql, params).await.map_err(q(what))
     }
 
     /// A statement that cannot take bound parameters (DDL, account names).
     async fn text(&mut self, what: &str, sql: String) -> Result<(), DbError> {
         self.queries += 1;
-        let _waiting = crate::waits::waiting();
+        let _waiting = crate::basics::waits::waiting();
         self.conn.query_drop(sql).await.map_err(q(what))
     }
 

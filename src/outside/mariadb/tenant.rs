@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::catalog::FRAPPE_MARKER_TABLES;
 use super::{quote_ident, Db, DbError};
-use crate::secret::Secret;
+use crate::basics::secret::Secret;
 
 /// passlib's default for pbkdf2_sha256 (1.7.4), which Frappe's `passlibctx` uses.
 const PBKDF2_ROUNDS: u32 = 29_000;

@@ -2,9 +2,9 @@
 //! effect, so a bad request never reaches bench, MariaDB or Frappe.
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use crate::secret::Secret;
+use crate::basics::secret::Secret;
+use crate::outside::mariadb::db_name_for;
 
 /// Subdomains that would shadow infrastructure or confuse users.
 const RESERVED_SUBDOMAINS: &[&str] = &[
@@ -118,16 +118,6 @@ impl SignupRequest {
 
 pub fn site_name(subdomain: &str, site_domain: &str) -> String {
     format!("{subdomain}.{site_domain}")
-}
-
-/// The database (and DB user) name this tool gives a site: `ft_` and 16 hex digits of
-/// SHA-256 of the site name. Deterministic, so a leftover database of an earlier run of
-/// the same site is found before anything is created, and recognisable, so orphan cleanup
-/// knows a database this tool made even when Frappe never wrote a table into it.
-pub fn db_name_for(site: &str) -> String {
-    let digest = Sha256::digest(site.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("ft_{hex}")
 }
 
 /// Subdomains of the tool's own sites (pool standbys, the template's reference site):

@@ -18,12 +18,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::bench::{BenchFacts, SiteDir};
-use crate::context::Context;
-use crate::mariadb::registry::{Row, Status};
-use crate::mariadb::{Db, SYSTEM_SCHEMAS};
-use crate::report::{round2, CleanupReport, Item, ScanStats};
-use crate::undo::{drop_database_and_users, progress, remove_site, Removal, Steps};
+use crate::lifecycle::removal::{drop_database_and_users, remove_site, Removal, Steps};
+use crate::outside::bench::{BenchFacts, SiteDir};
+use crate::outside::mariadb::registry::{Row, Status};
+use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
+use crate::shared::cli::CleanupArgs;
+use crate::shared::context::Context;
+use crate::shared::report::{
+    print_json, progress, round2, untouched, CleanupReport, Code, Item, ScanStats,
+};
 
 /// The seed's safety delay before anything is dropped.
 const COUNTDOWN: Duration = Duration::from_secs(5);
@@ -568,6 +571,37 @@ fn watch_signals() -> Arc<AtomicBool> {
         f.store(true, Ordering::SeqCst);
     });
     flag
+}
+
+/// `cleanup --pattern GLOB | --orphans`.
+pub async fn run(args: CleanupArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(p) = &args.pattern {
+        if let Err(e) = validate_site_pattern(p) {
+            return untouched(Code::InvalidInput, e, "");
+        }
+    }
+    if args.db_pattern.is_empty() {
+        return untouched(
+            Code::InvalidInput,
+            "--db-pattern must not be empty".into(),
+            "",
+        );
+    }
+    let opts = Options {
+        pattern: args.pattern,
+        orphans: args.orphans,
+        db_pattern: args.db_pattern,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let report = cleanup(&ctx, &opts).await;
+    print_json(&report);
+    report.exit_code()
 }
 
 #[cfg(test)]

@@ -1,0 +1,91 @@
+//! How `provision` reads its command line: the sign-up request (positional arguments or
+//! JSON on stdin / in a file) and the run's configuration, both checked before anything
+//! else happens.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{provision, Config};
+use crate::shared::cli::ProvisionArgs;
+use crate::shared::context::{install_apps, Context, Plan, Prep};
+use crate::shared::input::SignupRequest;
+use crate::shared::report::{exit, print_json, untouched, Code};
+
+/// `provision`: one sign-up.
+pub async fn run(args: ProvisionArgs) -> u8 {
+    let site_hint = args.subdomain.clone().unwrap_or_default();
+    let prepared = read_request(&args).and_then(|req| Ok((req, provision_config(&args)?)));
+    let (request, config) = match prepared {
+        Ok(p) => p,
+        Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
+    };
+    match provision(&config, request).await {
+        Ok(success) => {
+            print_json(&success);
+            exit::OK
+        }
+        Err(failure) => {
+            print_json(&failure);
+            failure.exit_code()
+        }
+    }
+}
+
+fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
+    let bad = |e: anyhow::Error| (Code::InvalidInput, e);
+    if let Some(path) = &args.request {
+        let text = if path.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the request from stdin")
+                .map_err(bad)?;
+            s
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the request from {}", path.display()))
+                .map_err(bad)?
+        };
+        return serde_json::from_str(&text).context("the request is not valid JSON with fields subdomain, email, fullName, password, organizationName").map_err(bad);
+    }
+    match (&args.subdomain, &args.email, &args.full_name, &args.password, &args.organization_name) {
+        (Some(s), Some(e), Some(f), Some(p), Some(o)) => Ok(SignupRequest {
+            subdomain: s.clone(),
+            email: e.clone(),
+            full_name: f.clone(),
+            password: p.clone(),
+            organization_name: o.clone(),
+        }),
+        _ => Err(bad(anyhow::anyhow!(
+            "expected <subdomain> <email> <full-name> <password> <organization-name>, or --request FILE"
+        ))),
+    }
+}
+
+fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
+    let ctx = Context::from_opts(&args.conn)?;
+    let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+    if args.timeout == 0 {
+        return Err(cfg_err(anyhow::anyhow!(
+            "PROVISION_TIMEOUT must be at least 1 second"
+        )));
+    }
+    let admin_password = args.admin_password.clone();
+    if admin_password
+        .as_ref()
+        .is_some_and(|p| p.expose() == "admin" || p.expose().len() < 8)
+    {
+        return Err(cfg_err(anyhow::anyhow!("ADMIN_PASSWORD must be at least 8 characters and not 'admin'; leave it unset for a random one per site")));
+    }
+    Ok(Config {
+        ctx,
+        admin_password,
+        install_apps: install_apps(&args.apps.install_apps),
+        timeout: Duration::from_secs(args.timeout),
+        plan: Plan::from_opts(&args.plan),
+        use_pool: !args.no_pool,
+        use_template: !args.no_template,
+    })
+}

@@ -1,0 +1,96 @@
+//! Claiming a standby for a sign-up: the oldest whole standby of the bench, taken with
+//! `FOR UPDATE SKIP LOCKED` so concurrent sign-ups never share one, checked under its
+//! site lock; broken ones are marked failed and stepped over.
+
+use tokio::time::Instant;
+
+use crate::outside::mariadb::registry::{Claimant, Row, Status};
+use crate::outside::mariadb::Db;
+use crate::shared::context::Context;
+use crate::shared::report::progress;
+
+/// How many broken standbys one claim steps over before giving up on the pool.
+const MAX_CLAIM_TRIES: usize = 5;
+
+/// A standby taken for a sign-up: its registry row, which already names the tenant.
+pub struct Claim {
+    pub row: Row,
+    pub standby: String,
+}
+
+/// Takes the oldest whole standby of this bench for `claimant`: `None` when there is none.
+/// A standby found broken is marked `failed` (cleanup --orphans removes it) and skipped.
+pub async fn claim(
+    ctx: &Context,
+    db: &mut Db,
+    bench_id: &str,
+    claimant: &Claimant<'_>,
+    deadline: Instant,
+) -> Result<Option<Claim>, String> {
+    let mut tried = vec![];
+    while tried.len() < MAX_CLAIM_TRIES {
+        let Some(row) = ctx
+            .registry
+            .claim_standby(db, bench_id, "claim", Some(claimant), &tried)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        tried.push(row.id);
+        let standby = row.standby_site.clone().unwrap_or_default();
+        if !db
+            .try_lock_site(&standby)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            // A cleanup or drain is removing it right now.
+            ctx.registry
+                .unclaim(db, row.id, Status::Standby, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
+        match standby_problem(ctx, db, &standby, &row.db_name, deadline).await {
+            None => return Ok(Some(Claim { row, standby })),
+            Some(problem) => {
+                progress(&format!(
+                    "⚠ standby {standby} is broken ({problem}); trying the next"
+                ));
+                ctx.registry
+                    .unclaim(
+                        db,
+                        row.id,
+                        Status::Failed,
+                        Some(&format!("standby broken: {problem}")),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = db.unlock_site(&standby).await;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Why a standby cannot be handed out, or `None` when its folder names its database and
+/// that database holds Frappe's tables.
+async fn standby_problem(
+    ctx: &Context,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    deadline: Instant,
+) -> Option<String> {
+    match ctx.bench.site_config(site, deadline).await {
+        Ok(Some(c)) if c.db_name.as_deref() == Some(db_name) => {}
+        Ok(Some(_)) => return Some("its site_config.json names another database".into()),
+        Ok(None) => return Some("no site folder or site_config.json".into()),
+        Err(e) => return Some(e.to_string()),
+    }
+    match db.marker_tables(db_name).await {
+        Ok(4) => None,
+        Ok(_) => Some(format!("database {db_name} lacks Frappe's tables")),
+        Err(e) => Some(e.to_string()),
+    }
+}

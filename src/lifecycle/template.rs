@@ -1,0 +1,74 @@
+//! The template's description (`sites/.frappe-tenant/template.json`): which dump, which
+//! apps at which versions, and whether it can be restored on this bench now. `template
+//! build` writes it; provision and `pool fill` read it before choosing how to make a site.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::outside::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppVersion {
+    pub app: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateMeta {
+    pub id: String,
+    /// The uncompressed dump, relative to the bench directory. Uncompressed on purpose:
+    /// new-site decompresses a `.sql.gz` into one fixed file next to it, which concurrent
+    /// sign-ups would overwrite under each other.
+    pub sql: String,
+    pub apps: Vec<AppVersion>,
+    pub created_at_unix: u64,
+    pub build_seconds: f64,
+}
+
+/// The template, when it can be restored for a site with `wanted` apps on this bench
+/// now; otherwise why not.
+pub async fn check(
+    bench: &Bench,
+    facts: &BenchFacts,
+    wanted: &[String],
+    deadline: Instant,
+) -> Result<Result<TemplateMeta, String>, BenchError> {
+    let Some(text) = &facts.template_json else {
+        return Ok(Err(
+            "there is no template (`frappe-tenant template build` makes one)".into(),
+        ));
+    };
+    let meta: TemplateMeta = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(format!("{TEMPLATE_META} is unreadable: {e}"))),
+    };
+    let have: BTreeSet<&str> = meta.apps.iter().map(|a| a.app.as_str()).collect();
+    let want: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
+    if have != want {
+        return Ok(Err(format!(
+            "the template has apps {have:?} but sites here get {want:?}: rebuild it"
+        )));
+    }
+    let versions = bench.app_versions(wanted, deadline).await?;
+    for (app, now) in wanted.iter().zip(versions) {
+        let then = meta
+            .apps
+            .iter()
+            .find(|a| &a.app == app)
+            .map(|a| a.version.as_str())
+            .unwrap_or_default();
+        if now.as_deref() != Some(then) {
+            return Ok(Err(format!(
+                "{app} is {} on the bench but {then} in the template: rebuild it",
+                now.as_deref().unwrap_or("of unknown version")
+            )));
+        }
+    }
+    if !bench.exists(&meta.sql, deadline).await? {
+        return Ok(Err(format!("the template's dump {} is missing", meta.sql)));
+    }
+    Ok(Ok(meta))
+}
