@@ -1,0 +1,445 @@
+//! The bench's files, through whichever executor reaches it: reading configs in one
+//! batch, listing sites, and the few writes the tool makes (removing or renaming a site
+//! folder, its own private files under `sites/.frappe-tenant/`).
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::executor::{run_error, spawn_and_wait};
+use super::{file_error, Bench, BenchError, Executor};
+use crate::basics::secret::Secret;
+
+impl Bench {
+    /// Reads files by path relative to the bench directory; `None` for each that does not
+    /// exist. In a container it is one `grep -H ''` for all of them, not one exec each.
+    pub async fn read_files(
+        &self,
+        paths: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<Option<String>>, BenchError> {
+        match &self.executor {
+            Executor::Local { path, .. } => {
+                let _waiting = crate::basics::waits::waiting();
+                let mut out = Vec::with_capacity(paths.len());
+                for rel in paths {
+                    out.push(match tokio::fs::read_to_string(path.join(rel)).await {
+                        Ok(s) => Some(s),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(file_error(format!("reading {rel}"), e.to_string())),
+                    });
+                }
+                Ok(out)
+            }
+            _ => {
+                // `-H`: every line is `path:line`, whatever the number of files.
+                let mut args = vec!["-H".to_string(), String::new(), "--".to_string()];
+                args.extend(paths.iter().cloned());
+                let (_, stdout, stderr) = self.exec_raw("grep", args, deadline).await?;
+                parse_grep_h(paths, &stdout, &stderr)
+            }
+        }
+    }
+
+    /// Reads one file relative to the bench directory; `None` when it does not exist.
+    pub async fn read_file(
+        &self,
+        rel: &str,
+        deadline: Instant,
+    ) -> Result<Option<String>, BenchError> {
+        Ok(self
+            .read_files(&[rel.to_string()], deadline)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Whether `sites/<site>` exists at all (a failed new-site leaves a bare folder).
+    pub async fn site_dir_exists(&self, site: &str, deadline: Instant) -> Result<bool, BenchError> {
+        self.exists(&format!("sites/{site}"), deadline).await
+    }
+
+    /// Whether a path relative to the bench directory exists.
+    pub async fn exists(&self, rel: &str, deadline: Instant) -> Result<bool, BenchError> {
+        match &self.executor {
+            Executor::Local { path, .. } => tokio::fs::try_exists(path.join(rel))
+                .await
+                .map_err(|e| file_error(format!("checking {rel}"), e.to_string())),
+            _ => {
+                let (ok, _, _) = self
+                    .exec_raw("test", vec!["-e".into(), rel.into()], deadline)
+                    .await?;
+                Ok(ok)
+            }
+        }
+    }
+
+    /// The site's `site_config.json` (the keys the tool uses), `None` without one.
+    pub async fn site_config(
+        &self,
+        site: &str,
+        deadline: Instant,
+    ) -> Result<Option<SiteConfig>, BenchError> {
+        let rel = format!("sites/{site}/site_config.json");
+        match self.read_file(&rel, deadline).await? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| file_error(format!("parsing {rel}"), e.to_string())),
+        }
+    }
+
+    /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
+    /// `site_config.json` when it has a readable one. Sorted by name.
+    pub async fn list_sites(&self, deadline: Instant) -> Result<Vec<SiteDir>, BenchError> {
+        let (ok, names, stderr) = self
+            .exec_raw(
+                "find",
+                [
+                    "sites",
+                    "-mindepth",
+                    "1",
+                    "-maxdepth",
+                    "1",
+                    "-type",
+                    "d",
+                    "-printf",
+                    "%f\\n",
+                ]
+                .map(String::from)
+                .to_vec(),
+                deadline,
+            )
+            .await?;
+        if !ok {
+            return Err(file_error("listing sites", stderr));
+        }
+        let names: Vec<String> = names
+            .lines()
+            .filter(|n| is_site_folder_name(n))
+            .map(String::from)
+            .collect();
+        let paths: Vec<String> = names
+            .iter()
+            .map(|n| format!("sites/{n}/site_config.json"))
+            .collect();
+        let configs = if paths.is_empty() {
+            vec![]
+        } else {
+            self.read_files(&paths, deadline).await?
+        };
+        let mut sites: Vec<SiteDir> = names
+            .into_iter()
+            .zip(configs)
+            .map(|(name, text)| SiteDir {
+                name,
+                config: text.and_then(|t| serde_json::from_str(&t).ok()),
+            })
+            .collect();
+        sites.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(sites)
+    }
+
+    /// Removes `sites/<site>` when bench could not (its config was never written).
+    /// `site` is a validated DNS name, so it cannot climb out of `sites/`.
+    pub async fn remove_site_dir(&self, site: &str, deadline: Instant) -> Result<(), BenchError> {
+        let rel = format!("sites/{site}");
+        match &self.executor {
+            Executor::Local { path, .. } => tokio::fs::remove_dir_all(path.join(&rel))
+                .await
+                .map_err(|e| file_error(format!("removing {rel}"), e.to_string())),
+            _ => {
+                self.exec_ok("rm", vec!["-rf".into(), "--".into(), rel], deadline)
+                    .await
+            }
+        }
+    }
+
+    /// Renames `sites/<from>` to `sites/<to>` in one step: a site answers to its folder's
+    /// name, so this is how a standby becomes a tenant. Either the folder moved whole or
+    /// nothing changed. Nothing at `to` is ever replaced (locally renameat2 with
+    /// RENAME_NOREPLACE); in a container, where only `mv` is at hand, an empty folder
+    /// at `to` would be, which holds no site.
+    pub async fn rename_site(
+        &self,
+        from: &str,
+        to: &str,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        let (src, dst) = (format!("sites/{from}"), format!("sites/{to}"));
+        match &self.executor {
+            Executor::Local { path, .. } => {
+                let (src, dst) = (path.join(&src), path.join(&dst));
+                tokio::task::spawn_blocking(move || rename_noreplace(&src, &dst))
+                    .await
+                    .map_err(|e| {
+                        file_error(
+                            format!("renaming sites/{from} to sites/{to}"),
+                            e.to_string(),
+                        )
+                    })?
+                    .map_err(|e| BenchError::File {
+                        what: format!("renaming sites/{from} to sites/{to}"),
+                        detail: e.to_string(),
+                    })
+            }
+            _ => {
+                // One exec: `mv -T` is rename(2) of the folder itself, which fails on a
+                // non-empty folder or a file at the target (the tenant's site lock and the
+                // preflight already make one unlikely). Only an empty folder could be
+                // replaced, and that holds no site. (`mv -n` would hide a refusal behind
+                // exit 0 on coreutils before 9.2.)
+                self.exec_ok("mv", vec!["-T".into(), "--".into(), src, dst], deadline)
+                    .await
+            }
+        }
+    }
+
+    /// Writes a small file (relative to the bench directory) readable by its owner only,
+    /// through a temporary file and a rename, so readers never see half of it. The
+    /// content goes to the child on stdin, never into argv: it may be a secret.
+    pub async fn write_private_file(
+        &self,
+        rel: &str,
+        content: &Secret,
+        replace: bool,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        let tmp = format!("{rel}.tmp-{}", std::process::id());
+        match &self.executor {
+            Executor::Local { path, .. } => {
+                let (tmp, dst) = (path.join(&tmp), path.join(rel));
+                let bytes = content.expose().as_bytes().to_vec();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    if let Some(parent) = dst.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                    if replace {
+                        return std::fs::rename(&tmp, &dst);
+                    }
+                    let r = rename_noreplace(&tmp, &dst);
+                    let _ = std::fs::remove_file(&tmp);
+                    match r {
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                        other => other,
+                    }
+                })
+                .await
+                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))?
+                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))
+            }
+            _ => {
+                let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
+                self.exec_ok(
+                    "mkdir",
+                    vec!["-p".into(), "--".into(), dir.into()],
+                    deadline,
+                )
+                .await?;
+                // An empty 0600 file first, so the secret never sits in a readable one.
+                self.exec_ok(
+                    "install",
+                    vec!["-m".into(), "600".into(), "/dev/null".into(), tmp.clone()],
+                    deadline,
+                )
+                .await?;
+                let (prog, argv) = self.remote_argv(vec![
+                    "dd".into(),
+                    format!("of={tmp}"),
+                    "conv=notrunc".into(),
+                    "status=none".into(),
+                ]);
+                let out = spawn_and_wait(&prog, &argv, None, content.expose().as_bytes(), deadline)
+                    .await
+                    .map_err(|e| run_error(&prog, "dd", e))?;
+                if !out.status.success() {
+                    return Err(file_error(format!("writing {rel}"), out.stderr));
+                }
+                let mode = if replace { "-f" } else { "-n" };
+                self.exec_ok(
+                    "mv",
+                    vec![mode.into(), "--".into(), tmp.clone(), rel.into()],
+                    deadline,
+                )
+                .await?;
+                if replace {
+                    return Ok(());
+                }
+                // `mv -n` leaves the temporary file when the target was there first.
+                self.remove_file(&tmp, deadline).await
+            }
+        }
+    }
+
+    /// Removes a file relative to the bench directory; absent is fine.
+    pub async fn remove_file(&self, rel: &str, deadline: Instant) -> Result<(), BenchError> {
+        match &self.executor {
+            Executor::Local { path, .. } => match tokio::fs::remove_file(path.join(rel)).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(file_error(format!("removing {rel}"), e.to_string())),
+            },
+            _ => {
+                self.exec_ok("rm", vec!["-f".into(), "--".into(), rel.into()], deadline)
+                    .await
+            }
+        }
+    }
+
+    /// `mv -f <from> <to>` (relative to the bench directory), for the tool's own files.
+    pub async fn move_file(
+        &self,
+        from: &str,
+        to: &str,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        self.exec_ok(
+            "mv",
+            vec!["-f".into(), "--".into(), from.into(), to.into()],
+            deadline,
+        )
+        .await
+    }
+
+    /// Files directly in a folder relative to the bench directory (none when it is absent).
+    pub async fn list_files(
+        &self,
+        rel: &str,
+        deadline: Instant,
+    ) -> Result<Vec<String>, BenchError> {
+        if !self.exists(rel, deadline).await? {
+            return Ok(vec![]);
+        }
+        let (ok, out, err) = self
+            .exec_raw(
+                "find",
+                vec![
+                    rel.into(),
+                    "-mindepth".into(),
+                    "1".into(),
+                    "-maxdepth".into(),
+                    "1".into(),
+                    "-type".into(),
+                    "f".into(),
+                    "-printf".into(),
+                    "%f\\n".into(),
+                ],
+                deadline,
+            )
+            .await?;
+        if !ok {
+            return Err(file_error(format!("listing {rel}"), err));
+        }
+        let mut names: Vec<String> = out.lines().map(String::from).collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// A site folder of the bench, with the part of its `site_config.json` the tool uses.
+#[derive(Debug, Clone)]
+pub struct SiteDir {
+    pub name: String,
+    /// `None`: no readable `site_config.json` (a half-made site, or not a site).
+    pub config: Option<SiteConfig>,
+}
+
+/// The keys of a `site_config.json` the tool reads. Everything else, the DB password
+/// and the encryption key included, is never kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SiteConfig {
+    pub db_name: Option<String>,
+    /// Frappe versions after 15.14 may name the DB user apart from the database.
+    pub db_user: Option<String>,
+}
+
+impl SiteConfig {
+    /// The site's DB account name: `db_user`, else (Frappe v15.14) the database's name.
+    pub fn db_user(&self) -> Option<&str> {
+        self.db_user.as_deref().or(self.db_name.as_deref())
+    }
+}
+
+/// Folders under `sites/` that are never sites.
+pub(super) fn is_site_folder_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name != "assets"
+}
+
+/// `grep -H '' -- <paths>` output back into one text per path; a path grep could not
+/// open is `None` when it does not exist, an error otherwise.
+pub(super) fn parse_grep_h(
+    paths: &[String],
+    stdout: &str,
+    stderr: &str,
+) -> Result<Vec<Option<String>>, BenchError> {
+    let mut texts: Vec<Option<Vec<&str>>> = vec![None; paths.len()];
+    for line in stdout.lines() {
+        // The longest matching path wins, should one path prefix another.
+        let hit = paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                line.len() > p.len()
+                    && line.starts_with(p.as_str())
+                    && line.as_bytes()[p.len()] == b':'
+            })
+            .max_by_key(|(_, p)| p.len());
+        if let Some((i, p)) = hit {
+            texts[i]
+                .get_or_insert_with(Vec::new)
+                .push(&line[p.len() + 1..]);
+        }
+    }
+    paths
+        .iter()
+        .zip(texts)
+        .map(|(p, t)| match t {
+            Some(lines) => Ok(Some(lines.join("\n"))),
+            None if stderr.contains(&format!("{p}: No such file")) => Ok(None),
+            None if stderr.contains(&format!("{p}:")) => Err(file_error(
+                format!("reading {p}"),
+                stderr.trim().to_string(),
+            )),
+            // grep prints nothing for an empty file.
+            None => Ok(Some(String::new())),
+        })
+        .collect()
+}
+
+/// rename(2) that fails instead of replacing an existing target (Linux renameat2).
+pub(super) fn rename_noreplace(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (s, d) = (c(src)?, c(dst)?);
+    // SAFETY: both paths are NUL-terminated C strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            s.as_ptr(),
+            libc::AT_FDCWD,
+            d.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
