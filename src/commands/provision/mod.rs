@@ -5,27 +5,23 @@
 //! whole run has one deadline, and Ctrl-C / SIGTERM roll back like a failure. The
 //! registry row says who the tenant is, how far the run got and how it ended.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
-use crate::lifecycle::apps::{install_missing_apps, wanted_apps, AppsError};
-use crate::lifecycle::claim::{claim, Claim};
-use crate::lifecycle::removal::{remove_site, Removal, Steps};
-use crate::lifecycle::template::{self, TemplateMeta};
 use crate::outside::bench::{BenchError, BenchFacts};
-use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
-use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
-use crate::outside::mariadb::tenant::frappe_password_hash;
+use crate::outside::frappe::Frappe;
+use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::Db;
 use crate::shared::context::{Context, Plan};
 use crate::shared::input::{SignupRequest, Tenant};
-use crate::shared::report::{progress, round2, Code, Failure, ProvisionSuccess, StepTiming, Undo};
+use crate::shared::report::{progress, round2, Code, Failure, ProvisionSuccess, StepTiming};
 
 mod request;
+mod rollback;
+mod steps;
+
 pub use request::run;
 
 #[derive(Debug, Clone)]
@@ -126,11 +122,13 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         warnings: vec![],
         steps: vec![],
     };
-    let api_secret = Secret::random(40);
-    let api_key = Secret::random(20).expose().to_ascii_lowercase();
+    let keys = ApiKeys {
+        key: Secret::random(20).expose().to_ascii_lowercase(),
+        secret: Secret::random(40),
+    };
 
     let outcome = tokio::select! {
-        r = run_steps(cfg, &tenant, &api_key, &api_secret, &mut state, deadline) => r,
+        r = run_steps(cfg, &tenant, &keys, &mut state, deadline) => r,
         _ = tokio::time::sleep_until(deadline) => Err(StepError {
             code: Code::Timeout, step: None,
             message: format!("provisioning did not finish within {}s", cfg.timeout.as_secs()),
@@ -156,8 +154,8 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 url: cfg.ctx.site_url(&tenant.site),
                 site: tenant.site,
                 email: tenant.email,
-                api_key,
-                api_secret: api_secret.expose().to_owned(),
+                api_key: keys.key,
+                api_secret: keys.secret.expose().to_owned(),
                 organization_name: tenant.organization_name,
                 elapsed,
                 waited: (crate::basics::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
@@ -170,7 +168,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         }
         Err(e) => {
             progress(&format!("✗ {}", e.message));
-            let mut removal = rollback(cfg, &tenant.site, &mut state).await;
+            let mut removal = rollback::rollback(cfg, &tenant.site, &mut state).await;
             removal.warn_into(&mut state.warnings);
             let rollback = removal.steps;
             let status = if rollback.iter().all(|u| u.ok) {
@@ -202,490 +200,47 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         }
     }
 }
-
+/// The five steps. Each one records in `state.made` what it has made, and that is all
+/// `rollback` undoes (in reverse) when a later step fails: the site (removed, or the
+/// standby returned to the pool) is the only thing made; the apps, the user, the
+/// settings and the keys live in the site's database and go with it.
 async fn run_steps(
     cfg: &Config,
     t: &Tenant,
-    api_key: &str,
-    api_secret: &Secret,
+    keys: &ApiKeys,
     state: &mut State,
     deadline: Instant,
 ) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    // The password's strength costs ~10 ms of CPU the first time: it runs on its own
-    // thread while the read-only preflight waits on MariaDB and the bench. Nothing is
-    // written before it has passed, and an input error wins over any preflight error.
-    let strength = {
-        let t = t.clone();
-        tokio::task::spawn_blocking(move || t.check_password_strength())
-    };
-    let preflight = preflight(cfg, t, state, deadline).await;
-    match strength.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            progress(&format!("✗ Invalid input: {e}"));
-            return Err(StepError {
-                code: Code::InvalidInput,
-                step: None,
-                message: format!("invalid input: {e}"),
-            });
-        }
-        Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
-    }
-    preflight?;
-    let db = state.db.as_mut().expect("connected in preflight");
-    ctx.registry
-        .ensure(db)
-        .await
-        .map_err(|e| db_error("preflight", e))?;
-    let bench_id = match state.facts.bench_id.clone() {
-        Some(id) => id,
-        None => ctx
-            .bench
-            .bench_id(true, deadline)
-            .await
-            .map_err(|e| bench_error("preflight", e))?
-            .ok_or_else(|| {
-                fail(
-                    Code::BenchFailed,
-                    "preflight",
-                    "could not create the bench id",
-                )
-            })?,
-    };
-    let (wanted, missing) = wanted_apps(&cfg.install_apps, &state.facts.apps);
-    for app in missing {
-        progress(&format!(
-            "⚠ App installation skipped: {app} is not in this bench's apps.txt"
-        ));
-        state.warnings.push(format!(
-            "app {app} is not available on this bench; not installed"
-        ));
-    }
+    let ready = steps::prepare(cfg, t, state, deadline).await?; // read-only
 
     let clock = Instant::now();
-    // The site's Administrator password. For pool and template sites the tool writes its
-    // hash itself; pbkdf2 takes a few ms of CPU, spent on another thread during the claim
-    // or the new-site.
-    let admin = SitePassword::new(
-        cfg.admin_password
-            .clone()
-            .unwrap_or_else(|| Secret::random(24)),
-    );
-    let claimant = Claimant {
-        site: &t.site,
-        subdomain: &t.subdomain,
-        organization: &t.organization_name,
-        email: &t.email,
-    };
-    let claim = if cfg.use_pool {
-        claim(ctx, db, &bench_id, &claimant, deadline)
-            .await
-            .map_err(|e| db_error("create-site", e))?
-    } else {
-        None
-    };
-    let admin_password = match claim {
-        Some(claim) => {
-            progress(&format!(
-                "[1/5] Creating site: {} (standby {} from the pool)...",
-                t.site, claim.standby
-            ));
-            take_standby(ctx, t, claim, admin, state, deadline).await?
-        }
-        None => {
-            let template = if cfg.use_template {
-                match template::check(&ctx.bench, &state.facts, &wanted, deadline).await {
-                    Ok(Ok(meta)) => Some(meta),
-                    Ok(Err(why)) => {
-                        progress(&format!("  template not used: {why}"));
-                        None
-                    }
-                    Err(e) => {
-                        state.warnings.push(format!("template not checked: {e}"));
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-            new_site(ctx, t, &bench_id, template.as_ref(), admin, state, deadline).await?
-        }
-    };
-    progress("✓ Site created successfully");
+    let admin_password = steps::create_site(cfg, t, &ready, state, deadline).await?;
     state.steps.push(timing("create-site", clock));
-    let db = state.db.as_mut().expect("connected in preflight");
-    let row_id = state.row_id.expect("a site being made has a registry row");
 
     let clock = Instant::now();
-    progress(&format!(
-        "[2/5] Installing apps: {}...",
-        cfg.install_apps.join(", ")
-    ));
-    ctx.registry
-        .set_step(db, row_id, "install-apps")
-        .await
-        .map_err(|e| db_error("install-apps", e))?;
-    install_missing_apps(ctx, db, &t.site, &state.db_name, &wanted, deadline)
-        .await
-        .map_err(|e| match e {
-            AppsError::Db(e) => db_error("install-apps", e),
-            AppsError::Bench(e) => bench_error("install-apps", e),
-        })?;
+    steps::install_apps(cfg, t, &ready, state, deadline).await?;
     state.steps.push(timing("install-apps", clock));
 
     let clock = Instant::now();
-    progress(&format!("[3/5] Creating admin user: {}...", t.email));
-    ctx.registry
-        .set_step(db, row_id, "user")
-        .await
-        .map_err(|e| db_error("create-user", e))?;
-    let frappe = Frappe::new(&ctx.frappe_url, &t.site);
-    let session = frappe
-        .login("Administrator", &admin_password)
-        .await
-        .map_err(|e| login_error(e, &t.site))?;
-    progress("[4/5] Initializing subscription settings...");
-    let user = NewUser {
-        email: &t.email,
-        first_name: &t.first_name,
-        last_name: &t.last_name,
-        password: &t.password,
-        api_key,
-        api_secret,
-    };
-    let plan = json!({"plan_name": cfg.plan.name, "max_users": cfg.plan.max_users, "max_storage": cfg.plan.max_storage_gb});
-    // Independent documents: write them concurrently.
-    let (created, settings) = tokio::join!(
-        frappe.create_user(&session, &user),
-        frappe.write_saas_settings(&session, plan)
-    );
-    created.map_err(|e| fail(Code::ApiError, "create-user", e))?;
-    progress("✓ User created successfully");
-    match settings.map_err(|e| fail(Code::ApiError, "subscription", e))? {
-        SettingsOutcome::Written => progress("✓ Subscription settings initialized"),
-        SettingsOutcome::DocTypeMissing => {
-            progress("⚠ SaaS Settings DocType not found; subscription settings skipped");
-            state.warnings.push(
-                "SaaS Settings DocType does not exist on this site; plan limits were not written"
-                    .into(),
-            );
-        }
-    }
+    let frappe = Frappe::new(&cfg.ctx.frappe_url, &t.site);
+    steps::create_user_and_settings(cfg, t, keys, &frappe, &admin_password, state).await?;
     state.steps.push(timing("user-and-subscription", clock));
 
     let clock = Instant::now();
-    progress("[5/5] Verifying API keys...");
-    ctx.registry
-        .set_step(db, row_id, "api-keys")
-        .await
-        .map_err(|e| db_error("api-keys", e))?;
-    let who = frappe
-        .whoami_with_token(api_key, api_secret)
-        .await
-        .map_err(|e| fail(Code::ApiError, "api-keys", e))?;
-    if who != t.email {
-        return Err(fail(
-            Code::ApiError,
-            "api-keys",
-            format!("the API keys authenticate as {who}, not {}", t.email),
-        ));
-    }
-    progress("✓ API keys generated and verified");
+    steps::prove_keys(cfg, t, keys, &frappe, state).await?;
     state.steps.push(timing("api-keys", clock));
     Ok(())
 }
 
-/// Read-only: nothing is created until the site is known to be free and ours to make.
-/// Takes the site lock and reads the bench's facts.
-async fn preflight(
-    cfg: &Config,
-    t: &Tenant,
-    state: &mut State,
-    deadline: Instant,
-) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    let mut db = ctx
-        .db
-        .connect()
-        .await
-        .map_err(|e| db_error("preflight", e))?;
-    if !db
-        .try_lock_site(&t.site)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteBusy,
-            "preflight",
-            format!("another run is working on {}", t.site),
-        ));
-    }
-    let db = state.db.insert(db);
-    state.facts = ctx
-        .bench
-        .facts(deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?;
-    if ctx
-        .bench
-        .site_dir_exists(&t.site, deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("site {} already exists", t.site),
-        ));
-    }
-    if db
-        .database_exists(&t.db_name)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup --orphans first", t.db_name, t.site),
-        ));
-    }
-    Ok(())
-}
-
-/// Step 1 from the pool: the claimed standby's folder takes the tenant's name, and the
-/// site gets its own Administrator password. Returns that password.
-async fn take_standby(
-    ctx: &Context,
-    t: &Tenant,
-    claim: Claim,
-    admin: SitePassword,
-    state: &mut State,
-    deadline: Instant,
-) -> Result<Secret, StepError> {
-    let db = state.db.as_mut().expect("connected in preflight");
-    state.row_id = Some(claim.row.id);
-    state.path = Some(SitePath::Pool);
-    state.db_name = claim.row.db_name.clone();
-    state.standby_site = Some(claim.standby.clone());
-    state.made = Made::Claimed;
-    ctx.bench
-        .rename_site(&claim.standby, &t.site, deadline)
-        .await
-        .map_err(|e| bench_error("create-site", e))?;
-    state.made = Made::Renamed;
-    ctx.registry
-        .set_step(db, claim.row.id, "renamed")
-        .await
-        .map_err(|e| db_error("create-site", e))?;
-    admin.write(db, &state.db_name).await
-}
-
-/// Step 1 without the pool: `bench new-site`, from the template's dump when one matches.
-/// Returns the site's Administrator password.
-async fn new_site(
-    ctx: &Context,
-    t: &Tenant,
-    bench_id: &str,
-    template: Option<&TemplateMeta>,
-    admin: SitePassword,
-    state: &mut State,
-    deadline: Instant,
-) -> Result<Secret, StepError> {
-    let db = state.db.as_mut().expect("connected in preflight");
-    let path = if template.is_some() {
-        SitePath::Template
-    } else {
-        SitePath::Fresh
-    };
-    progress(&format!(
-        "[1/5] Creating site: {}{}...",
-        t.site,
-        if template.is_some() {
-            " (from the template)"
-        } else {
-            ""
-        }
-    ));
-    state.path = Some(path);
-    let common = state.facts.common.clone();
-    // Frappe uses common_site_config.json's admin_password when it is set, and only on
-    // a fresh site; a template site always gets the tool's own.
-    let admin_password = match (&common.admin_password, template) {
-        (Some(p), None) => {
-            state.warnings.push("common_site_config.json sets admin_password: the site's Administrator has that shared password".into());
-            Secret::new(p.clone())
-        }
-        _ => admin.password.clone(),
-    };
-    state.row_id = Some(
-        ctx.registry
-            .insert(
-                db,
-                &NewRow {
-                    bench_id,
-                    site: &t.site,
-                    subdomain: &t.subdomain,
-                    db_name: &t.db_name,
-                    organization: Some(&t.organization_name),
-                    email: Some(&t.email),
-                    status: Status::Provisioning,
-                    path,
-                    step: "create-site",
-                },
-            )
-            .await
-            .map_err(|e| db_error("create-site", e))?,
-    );
-    state.made = Made::NewSite;
-    if let Err(e) = ctx
-        .bench
-        .new_site(
-            &t.site,
-            &t.db_name,
-            &ctx.root(),
-            &admin_password,
-            &common,
-            template.map(|m| m.sql.as_str()),
-            deadline,
-        )
-        .await
-    {
-        // Someone outside this tool (no lock) made the site or its database between our
-        // check and new-site. Bench refused before creating anything: nothing there is ours.
-        let text = e.to_string();
-        if text.contains(&format!("Site {} already exists", t.site)) {
-            state.made = Made::Nothing;
-            return Err(fail(
-                Code::SiteExists,
-                "create-site",
-                format!("site {} already exists", t.site),
-            ));
-        }
-        if text.contains(&format!("Database {} already exists", t.db_name)) {
-            state.made = Made::FolderOnly;
-            return Err(fail(
-                Code::SiteExists,
-                "create-site",
-                format!("database {} already exists", t.db_name),
-            ));
-        }
-        return Err(bench_error("create-site", e));
-    }
-    if template.is_some() {
-        // The dump has no Administrator password (template build removes it), and
-        // new-site sets none for a site whose dump already has frappe installed.
-        let db = state.db.as_mut().expect("connected in preflight");
-        return admin.write(db, &t.db_name).await;
-    }
-    Ok(admin_password)
-}
-
-/// A site's Administrator password, with its Frappe hash being made on another thread.
-struct SitePassword {
-    password: Secret,
-    hash: tokio::task::JoinHandle<String>,
-}
-
-impl SitePassword {
-    fn new(password: Secret) -> Self {
-        let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || frappe_password_hash(&p, rand::random()));
-        SitePassword { password, hash }
-    }
-
-    /// Writes the hash into the site's `__Auth`; returns the password it is for.
-    async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
-        let hash = self
-            .hash
-            .await
-            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
-        db.set_administrator_hash(db_name, &hash)
-            .await
-            .map_err(|e| db_error("create-site", e))?;
-        Ok(self.password)
-    }
+/// The API key and secret the new user gets; the key is no secret (Frappe shows it).
+pub(crate) struct ApiKeys {
+    pub key: String,
+    pub secret: Secret,
 }
 
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
-    }
-}
-
-fn login_error(e: ApiError, site: &str) -> StepError {
-    let hint = match e.status() {
-        Some(404) => {
-            format!(" (Frappe does not serve {site} at FRAPPE_URL: is Host-header routing set up?)")
-        }
-        Some(401) => {
-            " (FRAPPE_URL probably routes every Host to one default site, not the new one)".into()
-        }
-        _ => String::new(),
-    };
-    fail(
-        Code::AdminLoginFailed,
-        "create-user",
-        format!("Administrator login on the new site failed: {e}{hint}"),
-    )
-}
-
-/// Undoes, in reverse, what this run made. Never touches anything unless this run made
-/// it under the site lock, so everything at this site's names is ours.
-async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Removal {
-    let ctx = &cfg.ctx;
-    if matches!(state.made, Made::Nothing) {
-        return Removal::default();
-    }
-    progress(&format!("↺ Rolling back {site}..."));
-    let deadline = Instant::now() + ROLLBACK_GRACE;
-    let Some(db) = state.db.as_mut() else {
-        return Removal {
-            steps: vec![Undo {
-                action: format!("roll back {site}"),
-                ok: false,
-                detail: Some("no MariaDB connection".into()),
-            }],
-            ..Removal::default()
-        };
-    };
-    let mut steps = Steps::default();
-    match state.made {
-        Made::Nothing => {}
-        Made::FolderOnly => {
-            let r = ctx
-                .bench
-                .remove_site_dir(site, deadline)
-                .await
-                .map_err(|e| e.to_string());
-            steps.record(format!("remove sites/{site}"), r);
-        }
-        Made::Claimed => {
-            let standby = state.standby_site.clone().unwrap_or_default();
-            let row_id = state.row_id.expect("a claim sets the row");
-            let r = ctx
-                .registry
-                .unclaim(db, row_id, Status::Standby, None)
-                .await
-                .map_err(|e| e.to_string());
-            steps.record(format!("return standby {standby} to the pool"), r);
-        }
-        Made::NewSite | Made::Renamed => {
-            return remove_site(
-                ctx,
-                db,
-                &state.facts.common,
-                site,
-                &state.db_name,
-                &BTreeSet::new(),
-                deadline,
-            )
-            .await;
-        }
-    }
-    Removal {
-        steps: steps.0,
-        ..Removal::default()
     }
 }
 

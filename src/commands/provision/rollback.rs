@@ -1,0 +1,71 @@
+//! Undoing what one provision made, and only that: the site it created (removed
+//! completely), or the standby it claimed (returned to the pool before its folder moved,
+//! removed after).
+
+use std::collections::BTreeSet;
+
+use tokio::time::Instant;
+
+use super::{Config, Made, State, ROLLBACK_GRACE};
+use crate::lifecycle::removal::{remove_site, Removal, Steps};
+use crate::outside::mariadb::registry::Status;
+use crate::shared::report::{progress, Undo};
+
+/// Undoes, in reverse, what this run made. Never touches anything unless this run made
+/// it under the site lock, so everything at this site's names is ours.
+pub(super) async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Removal {
+    let ctx = &cfg.ctx;
+    if matches!(state.made, Made::Nothing) {
+        return Removal::default();
+    }
+    progress(&format!("↺ Rolling back {site}..."));
+    let deadline = Instant::now() + ROLLBACK_GRACE;
+    let Some(db) = state.db.as_mut() else {
+        return Removal {
+            steps: vec![Undo {
+                action: format!("roll back {site}"),
+                ok: false,
+                detail: Some("no MariaDB connection".into()),
+            }],
+            ..Removal::default()
+        };
+    };
+    let mut steps = Steps::default();
+    match state.made {
+        Made::Nothing => {}
+        Made::FolderOnly => {
+            let r = ctx
+                .bench
+                .remove_site_dir(site, deadline)
+                .await
+                .map_err(|e| e.to_string());
+            steps.record(format!("remove sites/{site}"), r);
+        }
+        Made::Claimed => {
+            let standby = state.standby_site.clone().unwrap_or_default();
+            let row_id = state.row_id.expect("a claim sets the row");
+            let r = ctx
+                .registry
+                .unclaim(db, row_id, Status::Standby, None)
+                .await
+                .map_err(|e| e.to_string());
+            steps.record(format!("return standby {standby} to the pool"), r);
+        }
+        Made::NewSite | Made::Renamed => {
+            return remove_site(
+                ctx,
+                db,
+                &state.facts.common,
+                site,
+                &state.db_name,
+                &BTreeSet::new(),
+                deadline,
+            )
+            .await;
+        }
+    }
+    Removal {
+        steps: steps.0,
+        ..Removal::default()
+    }
+}
