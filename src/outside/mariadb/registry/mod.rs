@@ -6,11 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use mysql_async::prelude::*;
-use mysql_async::TxOpts;
 use serde::Serialize;
 
-use super::{q, quote_ident, Db, DbError};
+use super::{quote_ident, Db, DbError};
+
+mod claims;
+mod schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,27 +138,6 @@ pub struct Claimant<'a> {
 const COLUMNS: &str = "id, site, subdomain, db_name, organization, email, status, path, step, error, \
      standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ')";
 
-/// Schema versions, applied in order once each; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS tenants (
-        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-        bench_id VARCHAR(64) NOT NULL,
-        site VARCHAR(255) NOT NULL,
-        subdomain VARCHAR(63) NOT NULL,
-        db_name VARCHAR(64) NOT NULL,
-        organization VARCHAR(140) NULL,
-        email VARCHAR(140) NULL,
-        status ENUM('provisioning','active','failed','rolled_back','standby','claimed','dropped') NOT NULL,
-        path ENUM('pool','template','fresh') NULL,
-        step VARCHAR(40) NULL,
-        error TEXT NULL,
-        standby_site VARCHAR(255) NULL,
-        created_at DATETIME(6) NOT NULL,
-        updated_at DATETIME(6) NOT NULL,
-        KEY by_site (bench_id, site),
-        KEY by_status (bench_id, status, created_at),
-        KEY by_db (db_name)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"];
-
 /// The registry database, by its validated name.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -181,91 +161,6 @@ impl Registry {
 
     fn table(&self) -> String {
         format!("{}.tenants", quote_ident(&self.name))
-    }
-
-    /// Creates or migrates the registry. One query when it is up to date; otherwise the
-    /// migration runs under a server-wide named lock, so concurrent first runs are safe.
-    pub async fn ensure(&self, db: &mut Db) -> Result<(), DbError> {
-        let latest = MIGRATIONS.len() as i64;
-        let versions = format!(
-            "SELECT MAX(version) FROM {}.schema_migrations",
-            quote_ident(&self.name)
-        );
-        // Any error here (no database, no table) means: not migrated yet.
-        if let Ok(Some(Some(v))) = db
-            .first::<Option<i64>, _>("reading the registry version", &versions, ())
-            .await
-        {
-            if v >= latest {
-                return Ok(());
-            }
-        }
-        let lock = format!("frappe-tenant:registry:{}", self.name);
-        let got: Option<Option<i64>> = db
-            .first(
-                "waiting for the registry migration lock",
-                "SELECT GET_LOCK(?, 30)",
-                (&lock,),
-            )
-            .await?;
-        if got.flatten() != Some(1) {
-            return Err(DbError::Query {
-                what: "migrating the registry".into(),
-                source: mysql_async::Error::Other(
-                    "another run held the migration lock for 30 s".into(),
-                ),
-            });
-        }
-        let result = self.migrate(db, &versions).await;
-        let released = db
-            .run(
-                "releasing the registry migration lock",
-                "DO RELEASE_LOCK(?)",
-                (&lock,),
-            )
-            .await;
-        result.and(released)
-    }
-
-    async fn migrate(&self, db: &mut Db, versions: &str) -> Result<(), DbError> {
-        let name = quote_ident(&self.name);
-        db.text(
-            "creating the registry database",
-            format!("CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
-        )
-        .await?;
-        db.text(
-            "creating the registry's schema_migrations",
-            format!(
-                "CREATE TABLE IF NOT EXISTS {name}.schema_migrations \
-                 (version INT NOT NULL PRIMARY KEY, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
-            ),
-        )
-        .await?;
-        let current: i64 = db
-            .first::<Option<i64>, _>("reading the registry version", versions, ())
-            .await?
-            .flatten()
-            .unwrap_or(0);
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let version = i as i64 + 1;
-            db.text(
-                &format!("registry migration {version}"),
-                format!("USE {name}"),
-            )
-            .await?;
-            db.text(&format!("registry migration {version}"), sql.to_string())
-                .await?;
-            db.run(
-                &format!("recording registry migration {version}"),
-                &format!(
-                    "INSERT INTO {name}.schema_migrations (version, applied_at) VALUES (?, UTC_TIMESTAMP(6))"
-                ),
-                (version,),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     pub async fn insert(&self, db: &mut Db, r: &NewRow<'_>) -> Result<u64, DbError> {
@@ -420,103 +315,6 @@ impl Registry {
             .filter(|(_, s)| Status::parse(s).is_some_and(Status::is_live))
             .map(|(d, _)| d)
             .collect())
-    }
-
-    /// Atomically takes the oldest standby of this bench and marks it `claimed` with
-    /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
-    /// none) instead of the same one. With a claimant, the row already names the tenant,
-    /// so a killed claim can be resolved from the row alone.
-    pub async fn claim_standby(
-        &self,
-        db: &mut Db,
-        bench_id: &str,
-        step: &str,
-        claimant: Option<&Claimant<'_>>,
-        exclude: &[u64],
-    ) -> Result<Option<Row>, DbError> {
-        let what = "claiming a standby site";
-        // Ids are integers we read back from this table: safe to inline.
-        let skip = if exclude.is_empty() {
-            String::new()
-        } else {
-            let ids: Vec<String> = exclude.iter().map(u64::to_string).collect();
-            format!("AND id NOT IN ({}) ", ids.join(","))
-        };
-        db.queries += 3;
-        let _waiting = crate::basics::waits::waiting();
-        let mut tx = db
-            .conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(q(what))?;
-        let pick = format!(
-            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
-             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            self.table()
-        );
-        let picked: Option<mysql_async::Row> =
-            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?;
-        let Some(mut r) = picked.and_then(row) else {
-            tx.rollback().await.map_err(q(what))?;
-            return Ok(None);
-        };
-        // A claimant's row names the tenant from here on; a drain's keeps the standby's.
-        // `path` stays how the standby was made until the sign-up succeeds (`activate`).
-        let update = format!(
-            "UPDATE {} SET status = 'claimed', step = ?, standby_site = site, \
-             site = COALESCE(?, site), subdomain = COALESCE(?, subdomain), \
-             organization = ?, email = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
-            self.table()
-        );
-        tx.exec_drop(
-            update,
-            (
-                step,
-                claimant.map(|c| c.site),
-                claimant.map(|c| c.subdomain),
-                claimant.map(|c| c.organization),
-                claimant.map(|c| c.email),
-                r.id,
-            ),
-        )
-        .await
-        .map_err(q(what))?;
-        tx.commit().await.map_err(q(what))?;
-        r.standby_site = Some(r.site.clone());
-        if let Some(c) = claimant {
-            r.site = c.site.into();
-            r.subdomain = c.subdomain.into();
-            r.organization = Some(c.organization.into());
-            r.email = Some(c.email.into());
-        }
-        r.status = Status::Claimed;
-        r.step = Some(step.into());
-        Ok(Some(r))
-    }
-
-    /// Undoes a claim before the standby's folder moved: the row names the standby again
-    /// (its own site, path and no tenant), as `standby` when it goes back to the pool, or
-    /// `failed` with `error` when it was found broken (cleanup --orphans removes those).
-    pub async fn unclaim(
-        &self,
-        db: &mut Db,
-        id: u64,
-        status: Status,
-        error: Option<&str>,
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {} SET status = ?, site = standby_site, \
-             subdomain = SUBSTRING_INDEX(standby_site, '.', 1), standby_site = NULL, \
-             organization = NULL, email = NULL, step = 'ready', error = ?, \
-             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'claimed'",
-            self.table()
-        );
-        db.run(
-            "undoing a standby claim",
-            &sql,
-            (status.as_str(), error, id),
-        )
-        .await
     }
 }
 

@@ -1,44 +1,17 @@
-//! `cleanup`: drops test tenants by subdomain pattern (`--pattern`), and orphaned
-//! databases and DB users (`--orphans`), which also finishes runs that were killed midway.
-//! It plans first (and a dry run stops there), shows the plan and waits 5 seconds unless
-//! told `--yes`, then removes item by item, each under its site's lock, with `[k/n]`
-//! progress on stderr and one JSON summary on stdout.
-//!
-//! What `--orphans` may drop: a database holding Frappe's tables that no site of this
-//! bench references and the registry does not list as live, with its DB users; and a DB
-//! user named like a Frappe site's (`_` or `ft_` and 16 hex digits) whose database is
-//! gone; and registry rows of sites whose folder and database are both gone are marked
-//! dropped, so the registry stays true. Never: system schemas, the registry, a database without Frappe's tables, an
-//! account in use by the tool.
+//! What a cleanup would remove, found before anything is: sites matching `--pattern`
+//! (each locked as it is planned), and for `--orphans` the databases, DB users, killed
+//! runs and stale registry rows, from one catalog scan, one listing of `sites/` and one
+//! registry read. Never a system schema, the registry, a database some kept site
+//! references, or the account the tool connects with.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::time::Instant;
-
-use crate::lifecycle::removal::{drop_database_and_users, remove_site, Removal, Steps};
+use super::Options;
 use crate::outside::bench::{BenchFacts, SiteDir};
 use crate::outside::mariadb::registry::{Row, Status};
 use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
-use crate::shared::cli::CleanupArgs;
 use crate::shared::context::Context;
-use crate::shared::report::{
-    print_json, progress, round2, untouched, CleanupReport, Code, Item, ScanStats,
-};
-
-/// The seed's safety delay before anything is dropped.
-const COUNTDOWN: Duration = Duration::from_secs(5);
-
-pub struct Options {
-    pub pattern: Option<String>,
-    pub orphans: bool,
-    pub db_pattern: String,
-    pub dry_run: bool,
-    pub yes: bool,
-    pub timeout: Duration,
-}
+use crate::shared::report::{round2, CleanupReport, Item, ScanStats};
+use std::collections::BTreeSet;
+use tokio::time::Instant;
 
 /// A glob over subdomains: a-z, 0-9, '-', '*' and '?', and at least one character that
 /// is not a wildcard (a pattern that matches every tenant is refused).
@@ -96,7 +69,7 @@ fn looks_like_site_user(user: &str) -> bool {
 }
 
 /// What one planned item does when carried out.
-enum Work {
+pub(super) enum Work {
     Site {
         site: String,
         db_name: Option<String>,
@@ -116,106 +89,11 @@ enum Work {
     Forget(u64),
 }
 
-pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
-    let started = Instant::now();
-    let mut report = CleanupReport {
-        dry_run: opts.dry_run,
-        ..Default::default()
-    };
-    let mut db = match ctx.db.connect().await {
-        Ok(db) => db,
-        Err(e) => {
-            report.error = Some(e.to_string());
-            return report;
-        }
-    };
-    let plan_deadline = Instant::now() + Duration::from_secs(120);
-    let planned = plan(ctx, &mut db, opts, plan_deadline, &mut report).await;
-    let (work, facts, protected) = match planned {
-        Ok(p) => p,
-        Err(e) => {
-            report.error = Some(e);
-            report.elapsed = round2(started.elapsed().as_secs_f64());
-            return report;
-        }
-    };
-    for (item, _) in &work {
-        report.planned.push(item.clone());
-    }
-    if work.is_empty() {
-        progress("Nothing to clean up.");
-    } else {
-        progress(&format!("{} to remove:", work.len()));
-        for (item, _) in &work {
-            progress(&format!(
-                "  {} {}{}",
-                item.kind,
-                item.name,
-                item.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    if opts.dry_run || work.is_empty() {
-        report.success = report.error.is_none();
-        report.elapsed = round2(started.elapsed().as_secs_f64());
-        return report;
-    }
-    let interrupted = watch_signals();
-    if !opts.yes {
-        progress(&format!(
-            "Removing them in {} seconds; press Ctrl-C to abort.",
-            COUNTDOWN.as_secs()
-        ));
-        let until = Instant::now() + COUNTDOWN;
-        while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            progress("Aborted: nothing was removed.");
-            report.error = Some("interrupted during the countdown; nothing was removed".into());
-            report.elapsed = round2(started.elapsed().as_secs_f64());
-            return report;
-        }
-    }
-    let n = work.len();
-    for (k, (mut item, what)) in work.into_iter().enumerate() {
-        if interrupted.load(Ordering::SeqCst) {
-            item.reason = Some("interrupted before it was reached".into());
-            report.skipped.push(item);
-            continue;
-        }
-        progress(&format!(
-            "[{}/{n}] Removing {} {}...",
-            k + 1,
-            item.kind,
-            item.name
-        ));
-        let deadline = Instant::now() + opts.timeout;
-        let mut removal = carry_out(ctx, &mut db, &facts, &protected, what, deadline).await;
-        removal.warn_into(&mut report.warnings);
-        item.removed_by = removal.removed_by;
-        item.actions = removal.steps;
-        if item.actions.iter().all(|u| u.ok) {
-            report.dropped.push(item);
-        } else {
-            report.failed.push(item);
-        }
-    }
-    if interrupted.load(Ordering::SeqCst) {
-        report.error = Some("interrupted; the items not reached are listed under skipped".into());
-    }
-    report.conclude("Cleanup", started.into_std());
-    report
-}
-
-type Plan = (Vec<(Item, Work)>, BenchFacts, BTreeSet<String>);
+pub(super) type Plan = (Vec<(Item, Work)>, BenchFacts, BTreeSet<String>);
 
 /// Finds what to remove. Sites and killed runs are locked here (a busy one is skipped)
 /// and stay locked until the run ends, so no provision starts on them in between.
-async fn plan(
+pub(super) async fn plan(
     ctx: &Context,
     db: &mut Db,
     opts: &Options,
@@ -437,113 +315,12 @@ fn config_names(site: &SiteDir, db_name: &str) -> bool {
     site.config.as_ref().and_then(|c| c.db_name.as_deref()) == Some(db_name)
 }
 
-async fn carry_out(
-    ctx: &Context,
-    db: &mut Db,
-    facts: &BenchFacts,
-    protected: &BTreeSet<String>,
-    work: Work,
-    deadline: Instant,
-) -> Removal {
-    let mut removal = Removal::default();
-    let mut steps = Steps::default();
-    match work {
-        Work::Site { site, db_name } => {
-            match db_name {
-                Some(d) => {
-                    removal =
-                        remove_site(ctx, db, &facts.common, &site, &d, protected, deadline).await;
-                    steps.0 = std::mem::take(&mut removal.steps);
-                }
-                None => {
-                    let r = ctx
-                        .bench
-                        .remove_site_dir(&site, deadline)
-                        .await
-                        .map_err(|e| e.to_string());
-                    steps.record(format!("remove sites/{site}"), r);
-                }
-            }
-            if let (Some(bench_id), true) = (&facts.bench_id, steps.all_ok()) {
-                // Sites made by hand have no row; that is fine, the update changes nothing.
-                let r = ctx
-                    .registry
-                    .mark_dropped(db, bench_id, &site)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("mark {site} dropped in the registry"), r);
-            }
-        }
-        Work::Run { row, back_to_pool } => {
-            if back_to_pool {
-                let r = ctx
-                    .registry
-                    .unclaim(db, row.id, Status::Standby, None)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(
-                    format!(
-                        "return standby {} to the pool",
-                        row.standby_site.unwrap_or_default()
-                    ),
-                    r,
-                );
-            } else {
-                removal = remove_site(
-                    ctx,
-                    db,
-                    &facts.common,
-                    &row.site,
-                    &row.db_name,
-                    protected,
-                    deadline,
-                )
-                .await;
-                steps.0 = std::mem::take(&mut removal.steps);
-                let status = if steps.all_ok() {
-                    Status::RolledBack
-                } else {
-                    Status::Failed
-                };
-                let note = format!(
-                    "resolved by cleanup --orphans (was {} at step {})",
-                    row.status.as_str(),
-                    row.step.as_deref().unwrap_or("?")
-                );
-                let r = ctx
-                    .registry
-                    .finish(db, row.id, status, Some(&note))
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("mark {} {}", row.site, status.as_str()), r);
-            }
-        }
-        Work::Database(d) => drop_database_and_users(db, &d, &mut steps).await,
-        Work::Forget(id) => {
-            let r = ctx
-                .registry
-                .finish(
-                    db,
-                    id,
-                    Status::Dropped,
-                    Some("gone when cleanup --orphans looked"),
-                )
-                .await
-                .map_err(|e| e.to_string());
-            steps.record("mark the registry row dropped".into(), r);
-        }
-        Work::User { user, hosts } => {
-            for host in hosts {
-                let r = db.drop_user(&user, &host).await.map_err(|e| e.to_string());
-                steps.record(format!("drop DB user {user}@{host}"), r);
-            }
-        }
-    }
-    removal.steps = steps.0;
-    removal
-}
-
-fn item(kind: &'static str, name: &str, db_name: Option<String>, reason: Option<String>) -> Item {
+pub(super) fn item(
+    kind: &'static str,
+    name: &str,
+    db_name: Option<String>,
+    reason: Option<String>,
+) -> Item {
     Item {
         kind,
         name: name.to_string(),
@@ -552,56 +329,6 @@ fn item(kind: &'static str, name: &str, db_name: Option<String>, reason: Option<
         actions: vec![],
         removed_by: None,
     }
-}
-
-/// Set when SIGINT or SIGTERM arrives: the countdown aborts, a running cleanup stops
-/// after the item in hand.
-fn watch_signals() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        f.store(true, Ordering::SeqCst);
-    });
-    flag
-}
-
-/// `cleanup --pattern GLOB | --orphans`.
-pub async fn run(args: CleanupArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    if let Some(p) = &args.pattern {
-        if let Err(e) = validate_site_pattern(p) {
-            return untouched(Code::InvalidInput, e, "");
-        }
-    }
-    if args.db_pattern.is_empty() {
-        return untouched(
-            Code::InvalidInput,
-            "--db-pattern must not be empty".into(),
-            "",
-        );
-    }
-    let opts = Options {
-        pattern: args.pattern,
-        orphans: args.orphans,
-        db_pattern: args.db_pattern,
-        dry_run: args.dry_run,
-        yes: args.yes,
-        timeout: Duration::from_secs(args.timeout),
-    };
-    let report = cleanup(&ctx, &opts).await;
-    print_json(&report);
-    report.exit_code()
 }
 
 #[cfg(test)]

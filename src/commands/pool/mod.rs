@@ -11,10 +11,11 @@
 //! No secret is kept for a standby: a claim gives the site a fresh Administrator
 //! password (`Db::set_administrator_password`) and forgets it after the sign-up.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+mod drain;
+mod status;
 
-use tokio::time::Instant;
+pub use drain::run_drain;
+pub use status::run_status;
 
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
@@ -22,17 +23,30 @@ use crate::lifecycle::removal::remove_site;
 use crate::lifecycle::template::{self, TemplateMeta};
 use crate::outside::bench::BenchFacts;
 use crate::outside::frappe::Frappe;
-use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::outside::mariadb::{db_name_for, Db};
-use crate::shared::cli::{PoolDrainArgs, PoolFillArgs, PoolStatusArgs};
+use crate::shared::cli::PoolFillArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
-use crate::shared::report::{exit, table, yes_no, Tabular};
-use crate::shared::report::{
-    print_json, progress, round2, show, untouched, CleanupReport, Code, Item, Undo,
-};
+use crate::shared::report::exit;
+use crate::shared::report::{print_json, progress, round2, Item};
 use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `pool fill --size N`.
+pub async fn run_fill(args: PoolFillArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let apps = install_apps(&args.apps.install_apps);
+    let timeout = Duration::from_secs(args.timeout);
+    let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
+    print_json(&report);
+    report.exit_code()
+}
 
 /// `pool fill --size N`: standby sites until N are ready, one after another (new-site
 /// is CPU-bound; on a small host in parallel they only slow each other).
@@ -265,133 +279,8 @@ async fn make_standby(
     result
 }
 
-/// `pool status`: this bench's standby sites (and claims under way) with their health.
-pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
-    let mut report = PoolStatusReport {
-        success: true,
-        standby: vec![],
-        claimed: vec![],
-    };
-    let Some(bench_id) = facts.bench_id else {
-        return Ok(report);
-    };
-    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
-    if !catalog.databases.contains(ctx.registry.name()) {
-        return Ok(report);
-    }
-    let sites = ctx
-        .bench
-        .list_sites(deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rows = ctx
-        .registry
-        .rows_with_status(&mut db, &bench_id, &[Status::Standby, Status::Claimed])
-        .await
-        .map_err(|e| e.to_string())?;
-    for row in rows {
-        let folder_ok = sites.iter().any(|s| {
-            s.name == row.site
-                && s.config.as_ref().and_then(|c| c.db_name.as_deref())
-                    == Some(row.db_name.as_str())
-        });
-        let healthy =
-            folder_ok && catalog.frappe.contains(&row.db_name) && catalog.has_user(&row.db_name);
-        let entry = Standby { healthy, row };
-        if entry.row.status == Status::Standby {
-            report.standby.push(entry);
-        } else {
-            report.claimed.push(entry);
-        }
-    }
-    Ok(report)
-}
-
-/// `pool drain`: drops every standby site of this bench, each claimed first so no
-/// sign-up can take one being dropped.
-pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
-    let started = Instant::now();
-    let mut report = CleanupReport::default();
-    let prepared = prepare(ctx).await;
-    let (mut db, facts) = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            report.error = Some(e);
-            return report;
-        }
-    };
-    let Some(bench_id) = facts.bench_id.clone() else {
-        report.success = true;
-        return report;
-    };
-    let mut tried = vec![];
-    loop {
-        let row = match ctx
-            .registry
-            .claim_standby(&mut db, &bench_id, "drain", None, &tried)
-            .await
-        {
-            Ok(Some(row)) => row,
-            Ok(None) => break,
-            Err(e) => {
-                report.error = Some(e.to_string());
-                break;
-            }
-        };
-        tried.push(row.id);
-        let site = row.site.clone();
-        let mut entry = item("standby", site.clone(), None);
-        entry.db_name = Some(row.db_name.clone());
-        if !db.try_lock_site(&site).await.unwrap_or(false) {
-            let _ = ctx
-                .registry
-                .unclaim(&mut db, row.id, Status::Standby, None)
-                .await;
-            entry.reason = Some("another run holds its lock".into());
-            report.skipped.push(entry);
-            continue;
-        }
-        progress(&format!("[{}] Dropping standby {site}...", tried.len()));
-        report.planned.push(entry.clone());
-        let mut removal = remove_site(
-            ctx,
-            &mut db,
-            &facts.common,
-            &site,
-            &row.db_name,
-            &BTreeSet::new(),
-            Instant::now() + timeout,
-        )
-        .await;
-        removal.warn_into(&mut report.warnings);
-        let mut ok = removal.complete();
-        entry.removed_by = removal.removed_by;
-        entry.actions = removal.steps;
-        let status = if ok { Status::Dropped } else { Status::Failed };
-        if let Err(e) = ctx.registry.finish(&mut db, row.id, status, None).await {
-            ok = false;
-            entry.actions.push(Undo {
-                action: format!("mark {site} {} in the registry", status.as_str()),
-                ok: false,
-                detail: Some(e.to_string()),
-            });
-        }
-        let _ = db.unlock_site(&site).await;
-        if ok {
-            report.dropped.push(entry);
-        } else {
-            report.failed.push(entry);
-        }
-    }
-    report.conclude("Pool drain", started.into_std());
-    report
-}
-
 /// A connection with the registry migrated, and the bench's facts.
-async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
+pub(super) async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
     let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
     ctx.registry
         .ensure(&mut db)
@@ -405,7 +294,7 @@ async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
     Ok((db, facts))
 }
 
-fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
+pub(super) fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
     Item {
         kind,
         name,
@@ -414,42 +303,6 @@ fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {
         actions: vec![],
         removed_by: None,
     }
-}
-
-/// `pool fill --size N`.
-pub async fn run_fill(args: PoolFillArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let apps = install_apps(&args.apps.install_apps);
-    let timeout = Duration::from_secs(args.timeout);
-    let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
-    print_json(&report);
-    report.exit_code()
-}
-
-/// `pool status [--json]`.
-pub async fn run_status(args: PoolStatusArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match status(&ctx).await {
-        Ok(report) => show(&report, args.json),
-        Err(e) => untouched(Code::DbUnavailable, e, ""),
-    }
-}
-
-/// `pool drain`.
-pub async fn run_drain(args: PoolDrainArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let report = drain(&ctx, Duration::from_secs(args.timeout)).await;
-    print_json(&report);
-    report.exit_code()
 }
 
 /// A standby site `pool fill` made.
@@ -485,46 +338,5 @@ impl PoolFillReport {
             (None, true) => exit::OK,
             _ => exit::ITEMS_FAILED,
         }
-    }
-}
-
-/// A registry row of the pool, with what the bench and MariaDB say of its site now.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Standby {
-    #[serde(flatten)]
-    pub row: Row,
-    pub healthy: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolStatusReport {
-    pub success: bool,
-    pub standby: Vec<Standby>,
-    /// Claims (or drains) under way, or killed midway.
-    pub claimed: Vec<Standby>,
-}
-
-impl Tabular for PoolStatusReport {
-    fn table(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .standby
-            .iter()
-            .chain(&self.claimed)
-            .map(|s| {
-                vec![
-                    s.row.site.clone(),
-                    s.row.db_name.clone(),
-                    s.row.status.as_str().to_string(),
-                    yes_no(s.healthy),
-                    s.row.created_at.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
-            &rows,
-        )
     }
 }

@@ -1,0 +1,103 @@
+//! `pool drain`: every standby of this bench dropped, each under its site lock; never a
+//! tenant, never another bench's standby.
+
+use super::{item, prepare};
+use crate::lifecycle::removal::remove_site;
+use crate::outside::mariadb::registry::Status;
+use crate::shared::cli::PoolDrainArgs;
+use crate::shared::context::Context;
+use crate::shared::report::{print_json, progress, CleanupReport, Undo};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `pool drain`.
+pub async fn run_drain(args: PoolDrainArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let report = drain(&ctx, Duration::from_secs(args.timeout)).await;
+    print_json(&report);
+    report.exit_code()
+}
+
+/// `pool drain`: drops every standby site of this bench, each claimed first so no
+/// sign-up can take one being dropped.
+pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
+    let started = Instant::now();
+    let mut report = CleanupReport::default();
+    let prepared = prepare(ctx).await;
+    let (mut db, facts) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    let Some(bench_id) = facts.bench_id.clone() else {
+        report.success = true;
+        return report;
+    };
+    let mut tried = vec![];
+    loop {
+        let row = match ctx
+            .registry
+            .claim_standby(&mut db, &bench_id, "drain", None, &tried)
+            .await
+        {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                break;
+            }
+        };
+        tried.push(row.id);
+        let site = row.site.clone();
+        let mut entry = item("standby", site.clone(), None);
+        entry.db_name = Some(row.db_name.clone());
+        if !db.try_lock_site(&site).await.unwrap_or(false) {
+            let _ = ctx
+                .registry
+                .unclaim(&mut db, row.id, Status::Standby, None)
+                .await;
+            entry.reason = Some("another run holds its lock".into());
+            report.skipped.push(entry);
+            continue;
+        }
+        progress(&format!("[{}] Dropping standby {site}...", tried.len()));
+        report.planned.push(entry.clone());
+        let mut removal = remove_site(
+            ctx,
+            &mut db,
+            &facts.common,
+            &site,
+            &row.db_name,
+            &BTreeSet::new(),
+            Instant::now() + timeout,
+        )
+        .await;
+        removal.warn_into(&mut report.warnings);
+        let mut ok = removal.complete();
+        entry.removed_by = removal.removed_by;
+        entry.actions = removal.steps;
+        let status = if ok { Status::Dropped } else { Status::Failed };
+        if let Err(e) = ctx.registry.finish(&mut db, row.id, status, None).await {
+            ok = false;
+            entry.actions.push(Undo {
+                action: format!("mark {site} {} in the registry", status.as_str()),
+                ok: false,
+                detail: Some(e.to_string()),
+            });
+        }
+        let _ = db.unlock_site(&site).await;
+        if ok {
+            report.dropped.push(entry);
+        } else {
+            report.failed.push(entry);
+        }
+    }
+    report.conclude("Pool drain", started.into_std());
+    report
+}

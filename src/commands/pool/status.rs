@@ -1,0 +1,110 @@
+//! `pool status`: the standby sites of this bench with their health, and claims under
+//! way or killed midway.
+
+use crate::outside::mariadb::registry::Row;
+use crate::outside::mariadb::registry::Status;
+use crate::shared::cli::PoolStatusArgs;
+use crate::shared::context::Context;
+use crate::shared::report::{show, untouched, Code};
+use crate::shared::report::{table, yes_no, Tabular};
+use serde::Serialize;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `pool status [--json]`.
+pub async fn run_status(args: PoolStatusArgs) -> u8 {
+    let ctx = match Context::or_report(&args.conn, "") {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match status(&ctx).await {
+        Ok(report) => show(&report, args.json),
+        Err(e) => untouched(Code::DbUnavailable, e, ""),
+    }
+}
+
+/// `pool status`: this bench's standby sites (and claims under way) with their health.
+pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
+    let mut report = PoolStatusReport {
+        success: true,
+        standby: vec![],
+        claimed: vec![],
+    };
+    let Some(bench_id) = facts.bench_id else {
+        return Ok(report);
+    };
+    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
+    if !catalog.databases.contains(ctx.registry.name()) {
+        return Ok(report);
+    }
+    let sites = ctx
+        .bench
+        .list_sites(deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = ctx
+        .registry
+        .rows_with_status(&mut db, &bench_id, &[Status::Standby, Status::Claimed])
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let folder_ok = sites.iter().any(|s| {
+            s.name == row.site
+                && s.config.as_ref().and_then(|c| c.db_name.as_deref())
+                    == Some(row.db_name.as_str())
+        });
+        let healthy =
+            folder_ok && catalog.frappe.contains(&row.db_name) && catalog.has_user(&row.db_name);
+        let entry = Standby { healthy, row };
+        if entry.row.status == Status::Standby {
+            report.standby.push(entry);
+        } else {
+            report.claimed.push(entry);
+        }
+    }
+    Ok(report)
+}
+
+/// A registry row of the pool, with what the bench and MariaDB say of its site now.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standby {
+    #[serde(flatten)]
+    pub row: Row,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatusReport {
+    pub success: bool,
+    pub standby: Vec<Standby>,
+    /// Claims (or drains) under way, or killed midway.
+    pub claimed: Vec<Standby>,
+}
+
+impl Tabular for PoolStatusReport {
+    fn table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .standby
+            .iter()
+            .chain(&self.claimed)
+            .map(|s| {
+                vec![
+                    s.row.site.clone(),
+                    s.row.db_name.clone(),
+                    s.row.status.as_str().to_string(),
+                    yes_no(s.healthy),
+                    s.row.created_at.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
+            &rows,
+        )
+    }
+}

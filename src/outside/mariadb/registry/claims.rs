@@ -1,0 +1,106 @@
+//! Standby claims: the oldest standby of a bench taken with `FOR UPDATE SKIP LOCKED`, so
+//! concurrent claims never share one, and given back when a claim is undone.
+
+use super::{row, Claimant, Registry, Row, Status, COLUMNS};
+use crate::outside::mariadb::{q, Db, DbError};
+use mysql_async::prelude::*;
+use mysql_async::TxOpts;
+
+impl Registry {
+    /// Atomically takes the oldest standby of this bench and marks it `claimed` with
+    /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
+    /// none) instead of the same one. With a claimant, the row already names the tenant,
+    /// so a killed claim can be resolved from the row alone.
+    pub async fn claim_standby(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        step: &str,
+        claimant: Option<&Claimant<'_>>,
+        exclude: &[u64],
+    ) -> Result<Option<Row>, DbError> {
+        let what = "claiming a standby site";
+        // Ids are integers we read back from this table: safe to inline.
+        let skip = if exclude.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = exclude.iter().map(u64::to_string).collect();
+            format!("AND id NOT IN ({}) ", ids.join(","))
+        };
+        db.queries += 3;
+        let _waiting = crate::basics::waits::waiting();
+        let mut tx = db
+            .conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(q(what))?;
+        let pick = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
+             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            self.table()
+        );
+        let picked: Option<mysql_async::Row> =
+            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?;
+        let Some(mut r) = picked.and_then(row) else {
+            tx.rollback().await.map_err(q(what))?;
+            return Ok(None);
+        };
+        // A claimant's row names the tenant from here on; a drain's keeps the standby's.
+        // `path` stays how the standby was made until the sign-up succeeds (`activate`).
+        let update = format!(
+            "UPDATE {} SET status = 'claimed', step = ?, standby_site = site, \
+             site = COALESCE(?, site), subdomain = COALESCE(?, subdomain), \
+             organization = ?, email = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+            self.table()
+        );
+        tx.exec_drop(
+            update,
+            (
+                step,
+                claimant.map(|c| c.site),
+                claimant.map(|c| c.subdomain),
+                claimant.map(|c| c.organization),
+                claimant.map(|c| c.email),
+                r.id,
+            ),
+        )
+        .await
+        .map_err(q(what))?;
+        tx.commit().await.map_err(q(what))?;
+        r.standby_site = Some(r.site.clone());
+        if let Some(c) = claimant {
+            r.site = c.site.into();
+            r.subdomain = c.subdomain.into();
+            r.organization = Some(c.organization.into());
+            r.email = Some(c.email.into());
+        }
+        r.status = Status::Claimed;
+        r.step = Some(step.into());
+        Ok(Some(r))
+    }
+
+    /// Undoes a claim before the standby's folder moved: the row names the standby again
+    /// (its own site, path and no tenant), as `standby` when it goes back to the pool, or
+    /// `failed` with `error` when it was found broken (cleanup --orphans removes those).
+    pub async fn unclaim(
+        &self,
+        db: &mut Db,
+        id: u64,
+        status: Status,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = ?, site = standby_site, \
+             subdomain = SUBSTRING_INDEX(standby_site, '.', 1), standby_site = NULL, \
+             organization = NULL, email = NULL, step = 'ready', error = ?, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'claimed'",
+            self.table()
+        );
+        db.run(
+            "undoing a standby claim",
+            &sql,
+            (status.as_str(), error, id),
+        )
+        .await
+    }
+}
