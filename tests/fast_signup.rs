@@ -860,19 +860,24 @@ fn nothing_left(f: &Fast, site: &str, db: &str) {
     assert!(!db_user_exists(db), "{db} user left");
 }
 
+/// Provisions a tenant with `env`, then removes it with `cleanup --pattern`; returns the
+/// cleanup's run (asserted exit 0), the site and its database.
+fn provision_and_clean_up(f: &Fast, env: &[(&str, &str)]) -> (Run, String, String) {
+    let sub = unique("adm");
+    let r = f.provision(&sub, env);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let r = f.run_env(env, &["cleanup", "--pattern", &sub, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    (r, site_of(&sub), db_name_for(&site_of(&sub)))
+}
+
 #[test]
 fn with_a_non_root_admin_account_cleanup_succeeds_and_the_registry_says_dropped() {
     let admin = AdminAccount::create();
     let f = Fast::new(&[]);
     let url = admin.url();
     let env = [("MARIADB_URL", url.as_str())];
-    let sub = unique("adm");
-    let r = f.provision(&sub, &env);
-    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
-
-    let r = f.run_env(&env, &["cleanup", "--pattern", &sub, "--yes"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let (r, site, db) = provision_and_clean_up(&f, &env);
     let j = &r.json;
     assert_eq!(j["success"], true, "{j}");
     assert_eq!(j["dropped"][0]["name"], site.as_str(), "{j}");
@@ -960,12 +965,7 @@ fn bench_drop_site_runs_when_a_database_is_named_like_the_admin_account() {
     let f = Fast::new(&[]);
     let url = admin.url();
     let env = [("MARIADB_URL", url.as_str())];
-    let sub = unique("adm");
-    let r = f.provision(&sub, &env);
-    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
-    let r = f.run_env(&env, &["cleanup", "--pattern", &sub, "--yes"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let (r, site, db) = provision_and_clean_up(&f, &env);
     assert_eq!(r.json["dropped"][0]["removedBy"], "bench", "{}", r.json);
     assert!(
         r.json["warnings"].as_array().unwrap().is_empty(),
