@@ -12,15 +12,21 @@
 //! - `outside`   — one module per outside system: `bench` (child processes), `frappe`
 //!   (REST), `mariadb`; none imports another
 //! - `basics`    — `Secret` (redacted Debug/Display) and the waiting clock; import nothing
+//!
+//! Beside `run`, at the top: `schema`, the JSON Schemas of every command's stdout.
 
 pub mod basics;
 pub mod commands;
 pub mod lifecycle;
 pub mod outside;
+pub mod schema;
 pub mod shared;
 
 use crate::commands::{cleanup, list, pool, provision, template, verify};
+use clap::CommandFactory;
+
 use crate::shared::cli::{Cli, Command, PoolCommand, TemplateCommand};
+use crate::shared::report::{exit, untouched, Code};
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -34,5 +40,25 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Pool(PoolCommand::Fill(args)) => pool::run_fill(args).await,
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
+        Command::Schema(args) => match schema::run(args.name.as_deref(), args.write.as_deref()) {
+            Ok(()) => exit::OK,
+            Err(e) => untouched(Code::ConfigError, e, ""),
+        },
+        Command::Completions(args) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(
+                args.shell,
+                &mut cmd,
+                "frappe-tenant",
+                &mut std::io::stdout(),
+            );
+            exit::OK
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => untouched(Code::ConfigError, format!("writing the man page: {e}"), ""),
+            }
+        }
     }
 }

@@ -102,7 +102,7 @@ pub async fn run(args: ListArgs) -> u8 {
 }
 
 /// One site of the bench as `list` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteHealth {
     pub site: String,
@@ -122,7 +122,7 @@ pub struct SiteHealth {
     pub organization: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReport {
     pub success: bool,

@@ -278,7 +278,7 @@ pub async fn run_status(args: TemplateArgs) -> u8 {
     report.exit_code()
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateReport {
     pub success: bool,
@@ -288,14 +288,14 @@ pub struct TemplateReport {
     /// Why not, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepTiming>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cleanup: Vec<Undo>,
     /// Who removed the reference site, once the build is over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_by: Option<RemovedBy>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

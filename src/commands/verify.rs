@@ -410,7 +410,7 @@ pub async fn run(args: VerifyArgs) -> u8 {
 }
 
 /// One named check of `verify`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub name: &'static str,
@@ -418,7 +418,7 @@ pub struct Check {
     pub detail: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub success: bool,

@@ -84,6 +84,54 @@ share this MariaDB server, scope it with --db-pattern.")]
     /// The standby pool: sites made ahead of time, handed to sign-ups in about a second.
     #[command(subcommand)]
     Pool(PoolCommand),
+
+    /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
+    #[command(after_help = "Examples:
+  frappe-tenant schema provision            # one schema on stdout
+  frappe-tenant schema                      # {\"provision\": {...}, \"verify\": {...}, ...}
+  frappe-tenant schema --write schema/      # one <name>.schema.json per output
+
+Every command's stdout is its own report or, when it fails before doing anything, the
+failure object; the provision schema is a union discriminated by \"success\".")]
+    Schema(SchemaArgs),
+
+    /// Shell completions (bash, zsh or fish) on stdout.
+    #[command(after_help = "Example:
+  frappe-tenant completions bash > /etc/bash_completion.d/frappe-tenant")]
+    Completions(CompletionsArgs),
+
+    /// The manual page (roff) on stdout.
+    #[command(after_help = "Example:
+  frappe-tenant man > /usr/local/share/man/man1/frappe-tenant.1")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The output to describe (all when omitted)
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::shared::cli::SCHEMA_NAMES))]
+    pub name: Option<String>,
+    /// Write one <name>.schema.json per output into DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
+}
+
+/// The outputs `schema` describes, one per command (and subcommand) that prints JSON.
+pub const SCHEMA_NAMES: [&str; 9] = [
+    "provision",
+    "verify",
+    "list",
+    "cleanup",
+    "template-build",
+    "template-status",
+    "pool-fill",
+    "pool-status",
+    "pool-drain",
+];
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

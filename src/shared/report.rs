@@ -25,7 +25,7 @@ pub mod exit {
 }
 
 /// Stable, machine-readable failure codes for callers to branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     InvalidInput,
@@ -40,7 +40,7 @@ pub enum Code {
     Interrupted,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepTiming {
     pub step: &'static str,
@@ -48,7 +48,7 @@ pub struct StepTiming {
 }
 
 /// One undo attempted during rollback.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Undo {
     pub action: String,
@@ -59,7 +59,7 @@ pub struct Undo {
 
 /// Who removed a site: bench's drop-site, the tool through MariaDB (and the folder
 /// itself), or bench with the tool finishing what it left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum RemovedBy {
     #[serde(rename = "bench")]
     Bench,
@@ -69,9 +69,10 @@ pub enum RemovedBy {
     BenchAndMariadb,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionSuccess {
+    #[schemars(extend("const" = true))]
     pub success: bool,
     pub site: String,
     pub url: String,
@@ -93,9 +94,10 @@ pub struct ProvisionSuccess {
     pub steps: Vec<StepTiming>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
+    #[schemars(extend("const" = false))]
     pub success: bool,
     pub error: String,
     pub site: String,
@@ -145,7 +147,7 @@ impl Failure {
 
 /// One thing cleanup or pool drain found: a site, an orphaned database or DB user, or a
 /// run that was killed midway; with the undo steps taken (or, in a dry run, none).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     pub kind: &'static str,
@@ -154,14 +156,14 @@ pub struct Item {
     pub db_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Undo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_by: Option<RemovedBy>,
 }
 
 /// How the orphan scan went: how many databases it looked at, in how many queries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanStats {
     pub databases: usize,
@@ -170,7 +172,7 @@ pub struct ScanStats {
     pub seconds: f64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CleanupReport {
     pub success: bool,

@@ -447,14 +447,69 @@ pub fn run(cmd: Command) -> Run {
 
 /// Starts the tool with stdout and stderr captured, for tests that act while it runs.
 pub fn spawn(mut cmd: Command) -> Child {
-    cmd.stdout(Stdio::piped())
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let child = cmd
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .unwrap();
+    OUTPUTS
+        .lock()
         .unwrap()
+        .insert(child.id(), output_name(&args));
+    child
+}
+
+/// Which output schema each running tool answers with, by pid, so `finish` validates
+/// every JSON object the tests see against the checked-in `schema/`.
+static OUTPUTS: Mutex<std::collections::BTreeMap<u32, &'static str>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// The schema name of a command line: the command, and the subcommand of template and
+/// pool. Anything unparsable answers with the failure object, which every schema allows.
+fn output_name(args: &[String]) -> &'static str {
+    let mut words = args.iter().filter(|a| !a.starts_with('-'));
+    let name = match (
+        words.next().map(String::as_str),
+        words.next().map(String::as_str),
+    ) {
+        (Some("template"), Some("build")) => "template-build",
+        (Some("template"), Some("status")) => "template-status",
+        (Some("pool"), Some("fill")) => "pool-fill",
+        (Some("pool"), Some("status")) => "pool-status",
+        (Some("pool"), Some("drain")) => "pool-drain",
+        (Some("verify"), _) => "verify",
+        (Some("list"), _) => "list",
+        (Some("cleanup"), _) => "cleanup",
+        _ => "provision",
+    };
+    frappe_tenant::shared::cli::SCHEMA_NAMES
+        .iter()
+        .find(|n| **n == name)
+        .expect("a known output")
+}
+
+/// Fails the test when `json` does not match the checked-in schema of output `name`.
+pub fn assert_matches_schema(name: &str, json: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schema/{name}.schema.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "stdout does not match schema/{name}.schema.json: {errors:?}\n{json}"
+    );
 }
 
 /// Waits for the tool and checks that stdout is exactly one JSON line.
 pub fn finish(child: Child) -> Run {
+    let output = OUTPUTS.lock().unwrap().remove(&child.id());
     let out: Output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -463,9 +518,11 @@ pub fn finish(child: Child) -> Run {
         1,
         "stdout must be exactly one JSON line, got: {stdout:?}"
     );
+    let json: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_matches_schema(output.expect("started by spawn"), &json);
     Run {
         code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(lines[0]).unwrap(),
+        json,
         stderr: String::from_utf8(out.stderr).unwrap(),
     }
 }

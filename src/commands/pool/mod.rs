@@ -15,7 +15,7 @@ mod drain;
 mod status;
 
 pub use drain::run_drain;
-pub use status::run_status;
+pub use status::{run_status, PoolStatusReport};
 
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
@@ -306,7 +306,7 @@ pub(super) fn item(kind: &'static str, name: String, reason: Option<String>) -> 
 }
 
 /// A standby site `pool fill` made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Made {
     pub site: String,
@@ -315,7 +315,7 @@ pub struct Made {
     pub seconds: f64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolFillReport {
     pub success: bool,

@@ -69,7 +69,7 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
 }
 
 /// A registry row of the pool, with what the bench and MariaDB say of its site now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Standby {
     #[serde(flatten)]
@@ -77,7 +77,7 @@ pub struct Standby {
     pub healthy: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolStatusReport {
     pub success: bool,

@@ -13,7 +13,7 @@ use super::{quote_ident, Db, DbError};
 mod claims;
 mod schema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A run is creating it (or was killed doing so: `cleanup --orphans` resolves it).
@@ -69,7 +69,7 @@ impl Status {
 }
 
 /// How a site was made: taken from the pool, restored from the template, or a fresh new-site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SitePath {
     Pool,
@@ -94,7 +94,7 @@ impl SitePath {
 }
 
 /// One registry row, as `list`, `verify` and `pool status` print it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     pub id: u64,
