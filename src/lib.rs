@@ -30,6 +30,7 @@ use crate::shared::report::{exit, untouched, Code};
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    shared::report::set_progress_style(cli.progress);
     match cli.command {
         Command::Provision(args) => provision::run(args).await,
         Command::Verify(args) => verify::run(args).await,

@@ -557,3 +557,50 @@ fn a_weak_password_is_refused_as_input_even_when_mariadb_is_down() {
     );
     assert!(c.bench.calls().is_empty());
 }
+
+#[test]
+fn progress_json_gives_a_progress_bar_one_json_line_per_event() {
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("PROGRESS", "json");
+    provision_args(&mut cmd, &c.sub);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let events: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let steps: Vec<(String, u64, String)> = events
+        .iter()
+        .filter(|e| e["event"] != "log")
+        .map(|e| {
+            assert_eq!(e["of"], 5, "{e}");
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["n"].as_u64().unwrap(),
+                e["step"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, String)> = [
+        ("start", 1, "create-site"),
+        ("done", 1, "create-site"),
+        ("start", 2, "install-apps"),
+        ("done", 2, "install-apps"),
+        ("start", 3, "create-user"),
+        ("start", 4, "subscription"),
+        ("done", 3, "create-user"),
+        ("done", 4, "subscription"),
+        ("start", 5, "api-keys"),
+        ("done", 5, "api-keys"),
+    ]
+    .iter()
+    .map(|(e, n, s)| (e.to_string(), *n, s.to_string()))
+    .collect();
+    assert_eq!(steps, want);
+    assert!(events
+        .iter()
+        .filter(|e| e["event"] == "done")
+        .all(|e| e["seconds"].as_f64().is_some()));
+}

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::basics::secret::Secret;
 use crate::outside::bench::DbHostFlag;
+use crate::shared::report::ProgressStyle;
 
 /// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
 fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
@@ -32,6 +33,11 @@ progress and logs go to stderr.";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Progress on stderr: lines for people, or JSON lines
+    /// ({"event":"start"|"done","step":…,"n":…,"of":5,"seconds":…}; other lines as
+    /// {"event":"log","message":…}) for a progress bar
+    #[arg(long, global = true, env = "PROGRESS", value_enum, default_value_t = ProgressStyle::Human)]
+    pub progress: ProgressStyle,
 }
 
 #[derive(Debug, Subcommand)]

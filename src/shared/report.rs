@@ -274,7 +274,47 @@ pub fn print_json<T: Serialize>(value: &T) {
 
 /// Progress lines for people, on stderr; stdout carries only the JSON result.
 pub fn progress(line: &str) {
-    eprintln!("{line}");
+    match progress_style() {
+        ProgressStyle::Human => eprintln!("{line}"),
+        ProgressStyle::Json => {
+            eprintln!("{}", serde_json::json!({"event": "log", "message": line}))
+        }
+    }
+}
+
+/// How progress reaches stderr: lines for people, or one JSON object per line for a
+/// sign-up page's progress bar (`--progress json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressStyle {
+    #[default]
+    Human,
+    Json,
+}
+
+static PROGRESS: std::sync::OnceLock<ProgressStyle> = std::sync::OnceLock::new();
+
+/// Chosen once, from the command line, before any progress is shown.
+pub fn set_progress_style(style: ProgressStyle) {
+    let _ = PROGRESS.set(style);
+}
+
+fn progress_style() -> ProgressStyle {
+    PROGRESS.get().copied().unwrap_or_default()
+}
+
+/// A provision step starting or done, as a JSON line on stderr in `--progress json`
+/// (people see the step's own `[n/5]` line instead):
+/// `{"event":"start","step":"create-site","n":1,"of":5}`, and `"done"` with `seconds`.
+pub fn step_event(step: &str, n: u8, of: u8, done: Option<f64>) {
+    if progress_style() != ProgressStyle::Json {
+        return;
+    }
+    let mut e = serde_json::json!({"event": if done.is_some() { "done" } else { "start" },
+        "step": step, "n": n, "of": of});
+    if let Some(seconds) = done {
+        e["seconds"] = seconds.into();
+    }
+    eprintln!("{e}");
 }
 
 /// A report as JSON, or as a table for a person at a terminal (unless `--json`).

@@ -16,7 +16,9 @@ use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::Db;
 use crate::shared::context::{Context, Plan};
 use crate::shared::input::{SignupRequest, Tenant};
-use crate::shared::report::{progress, round2, Code, Failure, ProvisionSuccess, StepTiming};
+use crate::shared::report::{
+    progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming,
+};
 
 mod request;
 mod rollback;
@@ -213,23 +215,62 @@ async fn run_steps(
 ) -> Result<(), StepError> {
     let ready = steps::prepare(cfg, t, state, deadline).await?; // read-only
 
-    let clock = Instant::now();
+    let clock = started(&["create-site"]);
     let admin_password = steps::create_site(cfg, t, &ready, state, deadline).await?;
-    state.steps.push(timing("create-site", clock));
+    finished(state, "create-site", &["create-site"], clock);
 
-    let clock = Instant::now();
+    let clock = started(&["install-apps"]);
     steps::install_apps(cfg, t, &ready, state, deadline).await?;
-    state.steps.push(timing("install-apps", clock));
+    finished(state, "install-apps", &["install-apps"], clock);
 
-    let clock = Instant::now();
+    // Steps 3 and 4 run concurrently.
+    let clock = started(&["create-user", "subscription"]);
     let frappe = Frappe::new(&cfg.ctx.frappe_url, &t.site);
     steps::create_user_and_settings(cfg, t, keys, &frappe, &admin_password, state).await?;
-    state.steps.push(timing("user-and-subscription", clock));
+    finished(
+        state,
+        "user-and-subscription",
+        &["create-user", "subscription"],
+        clock,
+    );
 
-    let clock = Instant::now();
+    let clock = started(&["api-keys"]);
     steps::prove_keys(cfg, t, keys, &frappe, state).await?;
-    state.steps.push(timing("api-keys", clock));
+    finished(state, "api-keys", &["api-keys"], clock);
     Ok(())
+}
+
+/// The five steps' names, in order, as `--progress json` numbers them.
+const STEPS: [&str; 5] = [
+    "create-site",
+    "install-apps",
+    "create-user",
+    "subscription",
+    "api-keys",
+];
+
+fn number(step: &str) -> u8 {
+    STEPS
+        .iter()
+        .position(|s| *s == step)
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// Announces `steps` (for `--progress json`) and starts their clock.
+fn started(steps: &[&str]) -> Instant {
+    for s in steps {
+        step_event(s, number(s), STEPS.len() as u8, None);
+    }
+    Instant::now()
+}
+
+/// Records the timing of a phase (`name` in the JSON's `steps`) and announces its steps done.
+fn finished(state: &mut State, name: &'static str, steps: &[&str], clock: Instant) {
+    let t = timing(name, clock);
+    for s in steps {
+        step_event(s, number(s), STEPS.len() as u8, Some(t.seconds));
+    }
+    state.steps.push(t);
 }
 
 /// The API key and secret the new user gets; the key is no secret (Frappe shows it).
