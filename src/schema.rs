@@ -9,7 +9,7 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 
-use crate::commands::{list, pool, template, verify};
+use crate::commands::{list, pool, provision, template, verify};
 use crate::shared::cli::SCHEMA_NAMES;
 use crate::shared::report::{CleanupReport, Failure, ProvisionSuccess};
 
@@ -35,6 +35,7 @@ enum Output<R> {
 pub fn schema(name: &str) -> Option<serde_json::Value> {
     let s = match name {
         "provision" => schemars::schema_for!(ProvisionOutput),
+        "provision-dry-run" => schemars::schema_for!(Output<provision::ProvisionPlan>),
         "verify" => schemars::schema_for!(Output<verify::VerifyReport>),
         "list" => schemars::schema_for!(Output<list::ListReport>),
         "cleanup" | "pool-drain" => schemars::schema_for!(Output<CleanupReport>),

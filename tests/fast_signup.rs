@@ -997,6 +997,158 @@ fn cleanup_orphans_marks_dropped_an_active_row_whose_site_is_gone() {
     assert_eq!(f.row("db_name", &db)["status"], "dropped");
 }
 
+// ------------------------------------------------------------------ provision --dry-run
+
+/// Everything a dry run could change: every file under the bench (path, size, mtime),
+/// the server's databases and accounts, and this test's registry rows.
+fn snapshot(f: &Fast) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Value>) {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            out.push(format!(
+                "{} {} {:?}",
+                e.path().display(),
+                m.len(),
+                m.modified().ok()
+            ));
+            if m.is_dir() {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(f.bench.path(), &mut files);
+    files.retain(|l| !l.contains("bench-calls.jsonl"));
+    files.sort();
+    let column = |q: &str| -> Vec<String> {
+        let mut v: Vec<String> = sql(q).iter().map(|r| cell(r.as_ref(0).unwrap())).collect();
+        v.sort();
+        v
+    };
+    let dbs = column("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA");
+    let users = column("SELECT CONCAT(User, '@', Host) FROM mysql.user");
+    let rows = if dbs.contains(&f.registry) {
+        f.rows()
+    } else {
+        vec![]
+    };
+    (files, dbs, users, rows)
+}
+
+/// `provision --dry-run` for `sub`, asserted to change nothing and run no bench command.
+fn dry_run(f: &Fast, sub: &str) -> Run {
+    let before = snapshot(f);
+    let calls = f.bench.calls().len();
+    let mut cmd = f.tool();
+    provision_args(&mut cmd, sub);
+    cmd.arg("--dry-run");
+    let r = run(cmd);
+    assert_eq!(
+        f.bench.calls().len(),
+        calls,
+        "a dry run ran bench: {:?}",
+        f.bench.calls()
+    );
+    let after = snapshot(f);
+    // Other tests share the server: compare only what this test owns or names.
+    let ours = |v: &Vec<String>| -> Vec<String> {
+        v.iter()
+            .filter(|x| x.contains(&f.registry) || x.contains(&db_name_for(&site_of(sub))))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(before.0, after.0, "the bench's files changed");
+    assert_eq!(ours(&before.1), ours(&after.1), "databases changed");
+    assert_eq!(ours(&before.2), ours(&after.2), "DB accounts changed");
+    assert_eq!(before.3, after.3, "registry rows changed");
+    r
+}
+
+#[test]
+fn a_dry_run_plans_each_path_and_changes_nothing() {
+    let f = Fast::new(&[]);
+    // A bench the tool never saw: no registry, no bench id, no template.
+    let sub = unique("plan");
+    let r = dry_run(&f, &sub);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        (&r.json["dryRun"], &r.json["path"], &r.json["site"]),
+        (
+            &Value::from(true),
+            &Value::from("fresh"),
+            &Value::from(site_of(&sub))
+        ),
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["steps"].as_array().unwrap().len(), 5, "{}", r.json);
+    assert!(
+        !database_exists(&f.registry),
+        "a dry run created the registry"
+    );
+
+    f.build_template();
+    let r = dry_run(&f, &sub);
+    assert_eq!(
+        (r.code, &r.json["path"]),
+        (0, &Value::from("template")),
+        "{}",
+        r.json
+    );
+
+    let made = f.fill(1);
+    let r = dry_run(&f, &sub);
+    assert_eq!(
+        (r.code, &r.json["path"]),
+        (0, &Value::from("pool")),
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["standbySite"], made[0].0.as_str(), "{}", r.json);
+    assert_eq!(r.json["dbName"], made[0].1.as_str(), "{}", r.json);
+    // The standby is still there for a real sign-up, which takes the planned path.
+    assert_eq!(f.standby_sites(), vec![made[0].0.clone()]);
+    let real = f.provision(&sub, &[]);
+    assert_eq!(
+        (real.code, &real.json["path"]),
+        (0, &Value::from("pool")),
+        "{}",
+        real.json
+    );
+
+    // What the real run refuses before touching anything, the dry run refuses alike.
+    let r = dry_run(&f, &sub);
+    assert_eq!(
+        (r.code, &r.json["code"]),
+        (1, &Value::from("SITE_EXISTS")),
+        "{}",
+        r.json
+    );
+    let mut cmd = f.tool();
+    provision_args(&mut cmd, &unique("weak"));
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut weak = f.tool();
+    weak.args(args.iter().map(|a| {
+        if a == PASSWORD {
+            "password1"
+        } else {
+            a.as_str()
+        }
+    }));
+    weak.arg("--dry-run");
+    let r = run(weak);
+    assert_eq!(
+        (r.code, &r.json["code"]),
+        (2, &Value::from("INVALID_INPUT")),
+        "{}",
+        r.json
+    );
+}
+
 // ------------------------------------------------------------------ registry
 
 #[test]

@@ -75,7 +75,7 @@ pub async fn claim(
 
 /// Why a standby cannot be handed out, or `None` when its folder names its database and
 /// that database holds Frappe's tables.
-async fn standby_problem(
+pub async fn standby_problem(
     ctx: &Context,
     db: &mut Db,
     site: &str,

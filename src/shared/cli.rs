@@ -123,8 +123,9 @@ pub struct SchemaArgs {
 }
 
 /// The outputs `schema` describes, one per command (and subcommand) that prints JSON.
-pub const SCHEMA_NAMES: [&str; 9] = [
+pub const SCHEMA_NAMES: [&str; 10] = [
     "provision",
+    "provision-dry-run",
     "verify",
     "list",
     "cleanup",
@@ -170,6 +171,10 @@ pub struct ProvisionArgs {
     /// Never restore the template; a fresh new-site when the pool is empty
     #[arg(long, env = "NO_TEMPLATE")]
     pub no_template: bool,
+    /// Validate the sign-up, read the bench and MariaDB, and print the plan (the path it
+    /// would take and its steps) as JSON; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 
     #[command(flatten)]
     pub plan: PlanOpts,

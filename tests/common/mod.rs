@@ -471,6 +471,11 @@ static OUTPUTS: Mutex<std::collections::BTreeMap<u32, &'static str>> =
 /// The schema name of a command line: the command, and the subcommand of template and
 /// pool. Anything unparsable answers with the failure object, which every schema allows.
 fn output_name(args: &[String]) -> &'static str {
+    if args.first().map(String::as_str) == Some("provision")
+        && args.iter().any(|a| a == "--dry-run")
+    {
+        return "provision-dry-run";
+    }
     let mut words = args.iter().filter(|a| !a.starts_with('-'));
     let name = match (
         words.next().map(String::as_str),

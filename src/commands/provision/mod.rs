@@ -20,10 +20,12 @@ use crate::shared::report::{
     progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming,
 };
 
+mod dry_run;
 mod request;
 mod rollback;
 mod steps;
 
+pub use dry_run::ProvisionPlan;
 pub use request::run;
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::dry_run::dry_run;
 use super::{provision, Config};
 use crate::shared::cli::ProvisionArgs;
 use crate::shared::context::{install_apps, Context, Plan, Prep};
@@ -21,6 +22,18 @@ pub async fn run(args: ProvisionArgs) -> u8 {
         Ok(p) => p,
         Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
     };
+    if args.dry_run {
+        return match dry_run(&config, request).await {
+            Ok(plan) => {
+                print_json(&plan);
+                exit::OK
+            }
+            Err(failure) => {
+                print_json(&failure);
+                failure.exit_code()
+            }
+        };
+    }
     match provision(&config, request).await {
         Ok(success) => {
             print_json(&success);

@@ -162,6 +162,18 @@ impl Db {
         Ok(got.flatten() == Some(1))
     }
 
+    /// Whether no run holds the site's lock, without taking it (`provision --dry-run`).
+    pub async fn site_lock_is_free(&mut self, site: &str) -> Result<bool, DbError> {
+        let free: Option<Option<i64>> = self
+            .first(
+                &format!("looking at the lock of {site}"),
+                "SELECT IS_FREE_LOCK(?)",
+                (lock_name(site),),
+            )
+            .await?;
+        Ok(free.flatten() == Some(1))
+    }
+
     pub async fn unlock_site(&mut self, site: &str) -> Result<(), DbError> {
         self.run(
             &format!("releasing the lock of {site}"),

@@ -7,6 +7,21 @@ use mysql_async::prelude::*;
 use mysql_async::TxOpts;
 
 impl Registry {
+    /// The standby a claim would take now, read without locking it (`--dry-run`).
+    pub async fn oldest_standby(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+    ) -> Result<Option<Row>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' \
+             ORDER BY created_at, id LIMIT 1",
+            self.table()
+        );
+        let rows: Vec<mysql_async::Row> = db.rows("reading the pool", &sql, (bench_id,)).await?;
+        Ok(rows.into_iter().filter_map(row).next())
+    }
+
     /// Atomically takes the oldest standby of this bench and marks it `claimed` with
     /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
     /// none) instead of the same one. With a claimant, the row already names the tenant,

@@ -1,0 +1,245 @@
+//! `provision --dry-run`: what a provision would do here and now, found by reading only.
+//! It validates the request (the password's strength included), looks at the site's
+//! lock without taking it, at the folder and database, at the pool without claiming, at
+//! the template and the bench's apps, and prints the plan. Nothing is written: no lock,
+//! no registry row (not even the registry's schema), no bench id, no folder, no database.
+//! A sign-up the real run would refuse before touching anything is refused the same way.
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::Config;
+use crate::lifecycle::apps::wanted_apps;
+use crate::lifecycle::claim::standby_problem;
+use crate::lifecycle::template;
+use crate::outside::mariadb::registry::SitePath;
+use crate::shared::input::SignupRequest;
+use crate::shared::report::{round2, Code, Failure};
+
+/// The plan `provision --dry-run` prints.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionPlan {
+    #[schemars(extend("const" = true))]
+    pub success: bool,
+    #[schemars(extend("const" = true))]
+    pub dry_run: bool,
+    pub site: String,
+    /// The database the tenant would get: its own, or the standby's it would take.
+    pub db_name: String,
+    /// How the site would be made.
+    pub path: SitePath,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_site: Option<String>,
+    /// The apps the site would have: frappe, then those of INSTALL_APPS the bench has.
+    pub apps: Vec<String>,
+    pub steps: Vec<PlannedStep>,
+    pub warnings: Vec<String>,
+    pub elapsed: f64,
+}
+
+/// One of the five steps, and what it would do.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlannedStep {
+    pub n: u8,
+    pub step: &'static str,
+    pub does: String,
+}
+
+pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPlan, Failure> {
+    let started = Instant::now();
+    let deadline = started + cfg.timeout;
+    let ctx = &cfg.ctx;
+    let naive_site = format!("{}.{}", request.subdomain, ctx.site_domain);
+    let refuse =
+        |code: Code, error: String, site: &str| Failure::untouched(code, error, site.to_string());
+    let t = match request.validate(&ctx.site_domain) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(refuse(
+                Code::InvalidInput,
+                format!("invalid input: {e}"),
+                &naive_site,
+            ))
+        }
+    };
+    if let Err(e) = t.check_password_strength() {
+        return Err(refuse(
+            Code::InvalidInput,
+            format!("invalid input: {e}"),
+            &t.site,
+        ));
+    }
+    let site = t.site.as_str();
+    let unavailable = |e: String| Failure::untouched(Code::DbUnavailable, e, site.to_string());
+    let bench_failed = |e: String| Failure::untouched(Code::BenchFailed, e, site.to_string());
+    let mut db = ctx
+        .db
+        .connect()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if !db
+        .site_lock_is_free(site)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+    {
+        return Err(refuse(
+            Code::SiteBusy,
+            format!("another run is working on {site}"),
+            site,
+        ));
+    }
+    let facts = ctx
+        .bench
+        .facts(deadline)
+        .await
+        .map_err(|e| bench_failed(e.to_string()))?;
+    if ctx
+        .bench
+        .site_dir_exists(site, deadline)
+        .await
+        .map_err(|e| bench_failed(e.to_string()))?
+    {
+        return Err(refuse(
+            Code::SiteExists,
+            format!("site {site} already exists"),
+            site,
+        ));
+    }
+    if db
+        .database_exists(&t.db_name)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+    {
+        return Err(refuse(
+            Code::SiteExists,
+            format!(
+                "database {} for site {site} already exists without a site folder",
+                t.db_name
+            ),
+            site,
+        ));
+    }
+
+    let mut warnings = vec![];
+    let (wanted, missing) = wanted_apps(&cfg.install_apps, &facts.apps);
+    for app in missing {
+        warnings.push(format!(
+            "app {app} is not available on this bench; not installed"
+        ));
+    }
+    // The pool, as a claim would find it: only with a registry and a bench id already there.
+    let mut standby = None;
+    let registry_exists = db
+        .database_exists(ctx.registry.name())
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if let (true, true, Some(bench_id)) = (cfg.use_pool, registry_exists, &facts.bench_id) {
+        match ctx.registry.oldest_standby(&mut db, bench_id).await {
+            Ok(Some(row)) => {
+                let name = row.site.clone();
+                match standby_problem(ctx, &mut db, &name, &row.db_name, deadline).await {
+                    None => standby = Some(row),
+                    Some(p) => warnings.push(format!(
+                        "the oldest standby {name} is broken ({p}); a claim would step over it"
+                    )),
+                }
+            }
+            Ok(None) => {}
+            // A registry without the table yet: nothing was ever pooled.
+            Err(_) => {}
+        }
+    }
+    let template = match (standby.is_none() && cfg.use_template, &facts) {
+        (true, facts) => match template::check(&ctx.bench, facts, &wanted, deadline).await {
+            Ok(Ok(meta)) => Some(meta),
+            Ok(Err(why)) => {
+                warnings.push(format!("template not used: {why}"));
+                None
+            }
+            Err(e) => {
+                warnings.push(format!("template not checked: {e}"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let (path, db_name, create, to_install) = match (&standby, &template) {
+        (Some(row), _) => (
+            SitePath::Pool,
+            row.db_name.clone(),
+            format!(
+                "claim standby {} from the pool and rename it to {site}",
+                row.site
+            ),
+            vec![],
+        ),
+        (None, Some(meta)) => (
+            SitePath::Template,
+            t.db_name.clone(),
+            format!("bench new-site {site} --source-sql {}", meta.sql),
+            vec![],
+        ),
+        (None, None) => (
+            SitePath::Fresh,
+            t.db_name.clone(),
+            format!("bench new-site {site} --db-name {}", t.db_name),
+            wanted.iter().skip(1).cloned().collect::<Vec<_>>(),
+        ),
+    };
+    let install = if to_install.is_empty() {
+        "nothing: the site has every app".to_string()
+    } else {
+        to_install
+            .iter()
+            .map(|a| format!("bench --site {site} install-app {a}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let plan = &cfg.plan;
+    let steps = vec![
+        PlannedStep {
+            n: 1,
+            step: "create-site",
+            does: create,
+        },
+        PlannedStep {
+            n: 2,
+            step: "install-apps",
+            does: install,
+        },
+        PlannedStep {
+            n: 3,
+            step: "create-user",
+            does: format!(
+                "POST /api/resource/User {} (System User, System Manager, API key and secret)",
+                t.email
+            ),
+        },
+        PlannedStep {
+            n: 4,
+            step: "subscription",
+            does: format!(
+                "PUT /api/resource/SaaS Settings/SaaS Settings (plan {}: {} users, {} GB)",
+                plan.name, plan.max_users, plan.max_storage_gb
+            ),
+        },
+        PlannedStep {
+            n: 5,
+            step: "api-keys",
+            does: "GET /api/method/frappe.auth.get_logged_user with the new keys".into(),
+        },
+    ];
+    Ok(ProvisionPlan {
+        success: true,
+        dry_run: true,
+        site: site.to_string(),
+        db_name,
+        path,
+        standby_site: standby.map(|r| r.site),
+        apps: wanted,
+        steps,
+        warnings,
+        elapsed: round2(started.elapsed().as_secs_f64()),
+    })
+}
