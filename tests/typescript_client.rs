@@ -235,3 +235,23 @@ fn the_checked_in_types_are_generated_from_the_schemas() {
         show("npm run gen-types -- --check", &out)
     );
 }
+
+#[test]
+fn the_readme_shows_the_example_the_tests_run() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(client_dir().join("examples/signup.ts")).unwrap();
+    let section = readme
+        .split("\n## Use from signup.ts")
+        .nth(1)
+        .expect("README has a 'Use from signup.ts' section");
+    let block = section
+        .split_once("```ts\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("that section has a ```ts block");
+    assert_eq!(
+        block, example,
+        "README's TypeScript usage must be clients/typescript/examples/signup.ts, verbatim"
+    );
+}
