@@ -604,3 +604,38 @@ fn progress_json_gives_a_progress_bar_one_json_line_per_event() {
         .filter(|e| e["event"] == "done")
         .all(|e| e["seconds"].as_f64().is_some()));
 }
+
+#[test]
+fn as_root_the_tools_own_files_belong_to_the_benchs_owner() {
+    // Bench drops to its own user; a root-owned sites/.frappe-tenant would make its
+    // backup into that folder fail (seen on a real bench).
+    if !is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipped: needs root to own files as another user");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let c = Case::new(&[]);
+    let sites = c.bench.path().join("sites");
+    let nobody = 65534;
+    std::os::unix::fs::chown(&sites, Some(nobody), Some(nobody)).unwrap();
+    let r = c.provision();
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    for p in [".frappe-tenant", ".frappe-tenant/bench-id"] {
+        let m = std::fs::metadata(sites.join(p)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (nobody, nobody), "{p}");
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false)
+}

@@ -209,11 +209,13 @@ impl Bench {
             Executor::Local { path, .. } => {
                 let (tmp, dst) = (path.join(&tmp), path.join(rel));
                 let bytes = content.expose().as_bytes().to_vec();
+                let sites = path.join("sites");
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     use std::io::Write;
                     use std::os::unix::fs::OpenOptionsExt;
                     if let Some(parent) = dst.parent() {
                         std::fs::create_dir_all(parent)?;
+                        owned_like(parent, &sites)?;
                     }
                     let mut f = std::fs::OpenOptions::new()
                         .write(true)
@@ -223,6 +225,7 @@ impl Bench {
                         .open(&tmp)?;
                     f.write_all(&bytes)?;
                     f.sync_all()?;
+                    owned_like(&tmp, &sites)?;
                     if replace {
                         return std::fs::rename(&tmp, &dst);
                     }
@@ -442,4 +445,22 @@ pub(super) fn rename_noreplace(
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Gives `path` the owner of `like` (the bench's `sites/`) when the tool runs as root:
+/// bench drops to its own user (`frappe_user`), and a root-owned `sites/.frappe-tenant/`
+/// would make its `backup` into that folder fail ("Backup failed … may be corrupted", seen
+/// on a real bench). As any other user the files are that user's, as bench's are.
+fn owned_like(path: &std::path::Path, like: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let want = std::fs::metadata(like)?;
+    let have = std::fs::metadata(path)?;
+    if (have.uid(), have.gid()) == (want.uid(), want.gid()) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(want.uid()), Some(want.gid()))
 }
