@@ -23,6 +23,7 @@ pub mod frappe;
 pub mod input;
 pub mod list;
 pub mod mariadb;
+pub mod password;
 pub mod pool;
 pub mod provision;
 pub mod report;
