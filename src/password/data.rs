@@ -3,7 +3,33 @@
 //! process) so commands that never judge a password never pay for them.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
+
+/// A multiply-rotate hash (the Fx hash of rustc) for the word maps: SipHash's DoS
+/// resistance buys nothing for fixed lists, and it halves the cost of building them on
+/// the first call and of the thousands of look-ups per password.
+#[derive(Default)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type WordMap<'w> = HashMap<&'w str, u32, BuildHasherDefault<WordHasher>>;
 
 /// In the order of the package's `FREQUENCY_LISTS` (`data/ORDER`): Python matches the
 /// dictionaries in that order, and the order decides between equally good sequences.
@@ -24,27 +50,48 @@ pub const GRAPH_NAMES: [&str; 4] = ["qwerty", "dvorak", "keypad", "mac_keypad"];
 
 /// A ranked word list: word → 1-based rank; a later duplicate overwrites, as
 /// `build_ranked_dict` does.
-pub struct Ranked {
+pub struct Ranked<'w> {
     pub name: &'static str,
-    pub words: HashMap<String, u32>,
+    /// Borrowed from the built-in lists (no copy of ~94k words) or the call's inputs.
+    pub words: WordMap<'w>,
     /// The longest word in characters: no longer substring can match.
     pub max_chars: usize,
+    /// Which ASCII character pairs occur next to each other in some word: a substring
+    /// with any other pair is no word's prefix, so the scan stops there.
+    pairs: Box<[u64; 256]>,
 }
 
-impl Ranked {
-    pub fn build<S: AsRef<str>>(name: &'static str, words: impl IntoIterator<Item = S>) -> Self {
-        let mut map = HashMap::new();
+impl<'w> Ranked<'w> {
+    pub fn build(name: &'static str, words: impl IntoIterator<Item = &'w str>) -> Self {
+        let words = words.into_iter();
+        let mut map = WordMap::with_capacity_and_hasher(words.size_hint().0, Default::default());
         let mut max_chars = 0;
-        for (rank, w) in words.into_iter().enumerate() {
-            let w = w.as_ref();
+        let mut pairs = Box::new([0u64; 256]);
+        for (rank, w) in words.enumerate() {
             max_chars = max_chars.max(w.chars().count());
-            map.insert(w.to_owned(), rank as u32 + 1);
+            for p in w.as_bytes().windows(2) {
+                if p[0] < 128 && p[1] < 128 {
+                    let bit = usize::from(p[0]) * 128 + usize::from(p[1]);
+                    pairs[bit / 64] |= 1 << (bit % 64);
+                }
+            }
+            map.insert(w, rank as u32 + 1);
         }
         Ranked {
             name,
             words: map,
             max_chars,
+            pairs,
         }
+    }
+
+    /// Whether `b` may follow `a` inside a word; pairs outside ASCII are not tracked.
+    pub fn may_follow(&self, a: char, b: char) -> bool {
+        if !a.is_ascii() || !b.is_ascii() {
+            return true;
+        }
+        let bit = a as usize * 128 + b as usize;
+        self.pairs[bit / 64] & (1 << (bit % 64)) != 0
     }
 }
 
@@ -53,7 +100,7 @@ impl Ranked {
 pub type Graph = HashMap<char, Vec<Option<Vec<char>>>>;
 
 pub struct Data {
-    pub dictionaries: Vec<Ranked>,
+    pub dictionaries: Vec<Ranked<'static>>,
     pub graphs: Vec<Graph>,
     /// Unicode decimal digits (Python's `\d`), inclusive ranges; a digit's value is its
     /// distance from the range start mod 10 (Nd digits come in runs of ten from zero).
@@ -153,6 +200,11 @@ mod tests {
         assert_eq!(d.dictionaries[0].words["123456"], 1);
         assert_eq!(d.dictionaries[0].words["password"], 2);
         assert_eq!(d.dictionaries[0].words.len(), 30_000);
+        assert!(d.dictionaries[0].may_follow('s', 's'));
+        assert!(
+            !d.dictionaries[5].may_follow('q', 'x'),
+            "no male name has 'qx'"
+        );
     }
 
     #[test]

@@ -19,21 +19,24 @@ pub struct Dec {
     exp: i64,
 }
 
-fn pow10(n: usize) -> BigUint {
-    // Exponent gaps stay far below this: products of a few hundred digits at most.
+/// Powers of ten up to what a 128-character password's sums need (about 10^700: a
+/// factorial times a bruteforce count times an exact float), made once.
+const POW10_CACHED: usize = 1024;
+
+fn pow10(n: usize) -> std::borrow::Cow<'static, BigUint> {
     static TABLE: OnceLock<Vec<BigUint>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        let mut t = Vec::with_capacity(64);
+        let mut t = Vec::with_capacity(POW10_CACHED);
         let mut p = BigUint::one();
-        for _ in 0..64 {
+        for _ in 0..POW10_CACHED {
             t.push(p.clone());
             p *= 10u32;
         }
         t
     });
     match table.get(n) {
-        Some(p) => p.clone(),
-        None => BigUint::from(10u32).pow(n as u32),
+        Some(p) => std::borrow::Cow::Borrowed(p),
+        None => std::borrow::Cow::Owned(BigUint::from(10u32).pow(n as u32)),
     }
 }
 
@@ -43,7 +46,7 @@ fn digits(n: &BigUint) -> usize {
     }
     // bits·log10(2) is at most one short of the digit count.
     let guess = ((n.bits() - 1) as f64 * std::f64::consts::LOG10_2) as usize + 1;
-    if *n >= pow10(guess) {
+    if *n >= *pow10(guess) {
         guess + 1
     } else {
         guess
@@ -65,7 +68,7 @@ impl Dec {
     /// `10^n` as Python's `Decimal(10 ** n)` holds it: all digits, exponent 0, so sums
     /// and their printed form come out as Python's do.
     pub fn pow10(n: usize) -> Self {
-        Dec::from_biguint(pow10(n))
+        Dec::from_biguint(pow10(n).into_owned())
     }
 
     /// Python's `Decimal(float)`: the float's exact binary value, no rounding.
@@ -108,16 +111,16 @@ impl Dec {
         }
         let drop = d - PRECISION;
         let divisor = pow10(drop);
-        let (mut q, r) = coeff.div_rem(&divisor);
+        let (mut q, r) = coeff.div_rem(divisor.as_ref());
         let twice = r << 1usize;
-        match twice.cmp(&divisor) {
+        match twice.cmp(divisor.as_ref()) {
             Ordering::Greater => q += 1u32,
             Ordering::Equal if q.is_odd() => q += 1u32,
             _ => {}
         }
         let mut exp = exp + drop as i64;
-        if q == pow10(PRECISION) {
-            q = pow10(PRECISION - 1);
+        if q == *pow10(PRECISION) {
+            q = pow10(PRECISION - 1).into_owned();
             exp += 1;
         }
         Dec { coeff: q, exp }
@@ -129,14 +132,27 @@ impl Dec {
 
     pub fn add(&self, other: &Dec) -> Dec {
         let e = self.exp.min(other.exp);
-        let a = &self.coeff * pow10((self.exp - e) as usize);
-        let b = &other.coeff * pow10((other.exp - e) as usize);
+        let a = &self.coeff * pow10((self.exp - e) as usize).as_ref();
+        let b = &other.coeff * pow10((other.exp - e) as usize).as_ref();
         Dec::rounded(a + b, e)
     }
 
     /// The value as a float, for display and logs only.
     pub fn to_f64(&self) -> f64 {
         self.coeff.to_f64().unwrap_or(f64::INFINITY) * 10f64.powi(self.exp as i32)
+    }
+
+    /// log2 of the value to about 1e-15 relative, for the search's cheap pre-comparison.
+    pub fn log2(&self) -> f64 {
+        let bits = self.coeff.bits();
+        let top = if bits > 64 {
+            (&self.coeff >> (bits - 64) as usize)
+                .to_u64()
+                .unwrap_or(u64::MAX) as f64
+        } else {
+            self.coeff.to_u64().unwrap_or(0) as f64
+        };
+        top.log2() + bits.saturating_sub(64) as f64 + self.exp as f64 * std::f64::consts::LOG2_10
     }
 
     /// Position of the leading digit: value in [10^(a-1), 10^a).
@@ -169,8 +185,8 @@ impl Ord for Dec {
             return by_size;
         }
         let e = self.exp.min(other.exp);
-        let a = &self.coeff * pow10((self.exp - e) as usize);
-        let b = &other.coeff * pow10((other.exp - e) as usize);
+        let a = &self.coeff * pow10((self.exp - e) as usize).as_ref();
+        let b = &other.coeff * pow10((other.exp - e) as usize).as_ref();
         a.cmp(&b)
     }
 }
@@ -206,12 +222,12 @@ mod tests {
     #[test]
     fn products_round_half_even_at_28_digits() {
         // Decimal(10**27 + 5) * 10 keeps 28 digits; * Decimal(1.5) rounds.
-        let a = Dec::from_biguint(pow10(28) + 5u32);
+        let a = Dec::from_biguint(pow10(28).into_owned() + 5u32);
         assert_eq!(
             a.mul(&Dec::from_u64(1)).to_string(),
             "1.000000000000000000000000000E+28"
         );
-        let b = Dec::from_biguint(pow10(28) + 15u32);
+        let b = Dec::from_biguint(pow10(28).into_owned() + 15u32);
         assert_eq!(
             b.mul(&Dec::from_u64(1)).to_string(),
             "1.000000000000000000000000002E+28"

@@ -97,19 +97,40 @@ pub fn omnimatch(password: &[char], dictionaries: &[&Ranked]) -> Vec<Match> {
 }
 
 fn dictionary_match(password: &[char], dictionaries: &[&Ranked]) -> Vec<Match> {
+    dictionary_match_touching(password, dictionaries, None)
+}
+
+/// `dictionary_match`, optionally looking up only substrings that contain a position
+/// marked in `touching`: the l33t matcher drops every other one anyway.
+fn dictionary_match_touching(
+    password: &[char],
+    dictionaries: &[&Ranked],
+    touching: Option<&[bool]>,
+) -> Vec<Match> {
     let mut matches = Vec::new();
     let n = password.len();
     // Indexed by the password's positions even where lower-casing lengthened it, as
     // Python slices `password_lower[i:j + 1]`.
     let low = lower(password);
+    // next_touch[i]: the first marked position at or after i.
+    let mut next_touch = vec![0; n + 1];
+    if let Some(t) = touching {
+        next_touch[n] = n;
+        for i in (0..n).rev() {
+            next_touch[i] = if t[i] { i } else { next_touch[i + 1] };
+        }
+    }
     for dict in dictionaries {
         for i in 0..n {
             let mut word = String::new();
             for j in i..n {
-                if j - i + 1 > dict.max_chars {
+                if j - i + 1 > dict.max_chars || (j > i && !dict.may_follow(low[j - 1], low[j])) {
                     break;
                 }
                 word.push(low[j]);
+                if j < next_touch[i] {
+                    continue;
+                }
                 if let Some(&rank) = dict.words.get(word.as_str()) {
                     matches.push(Match::new(
                         i,
@@ -215,6 +236,10 @@ fn l33t_subs(password: &[char]) -> Vec<Vec<(char, char)>> {
 
 fn l33t_match(password: &[char], dictionaries: &[&Ranked]) -> Vec<Match> {
     let mut matches = Vec::new();
+    // Where lower-casing maps each character to one, without context (no capital sigma),
+    // a substring without a substitution lower-cases to its dictionary word and is
+    // dropped below; such substrings need no look-up.
+    let aligned = lower(password).len() == password.len() && !password.contains(&'Σ');
     for sub in l33t_subs(password) {
         if sub.is_empty() {
             break;
@@ -227,7 +252,12 @@ fn l33t_match(password: &[char], dictionaries: &[&Ranked]) -> Vec<Match> {
                     .map_or(*c, |&(_, letter)| letter)
             })
             .collect();
-        for mut m in dictionary_match(&subbed, dictionaries) {
+        let touched: Vec<bool> = password
+            .iter()
+            .map(|c| sub.iter().any(|(l, _)| l == c))
+            .collect();
+        let touching = aligned.then_some(touched.as_slice());
+        for mut m in dictionary_match_touching(&subbed, dictionaries, touching) {
             let token = &password[m.i..=m.j];
             let Pattern::Dictionary {
                 matched_word,

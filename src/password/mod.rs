@@ -46,7 +46,8 @@ impl Strength {
 /// a later duplicate taking the earlier's place, as Python's dict does.
 pub fn zxcvbn(password: &str, user_inputs: &[&str]) -> Strength {
     let d = data::data();
-    let inputs = data::Ranked::build("user_inputs", user_inputs.iter().map(|s| s.to_lowercase()));
+    let lowered: Vec<String> = user_inputs.iter().map(|s| s.to_lowercase()).collect();
+    let inputs = data::Ranked::build("user_inputs", lowered.iter().map(String::as_str));
     let mut dictionaries: Vec<&data::Ranked> = d.dictionaries.iter().collect();
     dictionaries.push(&inputs);
     let chars: Vec<char> = password.chars().collect();

@@ -96,6 +96,19 @@ struct Entry {
     m: Last,
     pi: Dec,
     g: Dec,
+    /// log2 of pi and g, to rule most candidates out without exact arithmetic.
+    pi_lg: f64,
+    g_lg: f64,
+}
+
+/// Far above the error of the log2 estimates (about 1e-12 over a 128-character search):
+/// candidates closer than this to a competitor are compared exactly.
+const CLOSE: f64 = 1e-6;
+
+/// log2(2^a + 2^b)
+fn lg_add(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    hi + (lo - hi).exp2().ln_1p() / std::f64::consts::LN_2
 }
 
 pub fn most_guessable_match_sequence(password: &[char], mut matches: Vec<Match>) -> Guessed {
@@ -124,62 +137,92 @@ pub fn most_guessable_match_sequence(password: &[char], mut matches: Vec<Match>)
             _ => Dec::pow10(len),
         })
         .collect();
+    let brute_lg: Vec<f64> = brute.iter().map(Dec::log2).collect();
     let facts: Vec<Dec> = (0..=n + 1).map(factorial).collect();
+    let facts_lg: Vec<f64> = facts.iter().map(Dec::log2).collect();
     let growth: Vec<Dec> = (0..=n + 1)
         .map(|l| Dec::pow10(MIN_GUESSES_BEFORE_GROWING_SEQUENCE * l))
         .collect();
+    let growth_lg: Vec<f64> = growth.iter().map(Dec::log2).collect();
 
-    let update =
-        |optimal: &mut Vec<Vec<Entry>>, i: usize, k: usize, m: Last, est: &Dec, l: usize| {
-            let pi = if l > 1 {
-                let prev = optimal[i - 1]
-                    .iter()
-                    .find(|e| e.l == l - 1)
-                    .expect("l - 1 was iterated from this prefix");
-                est.mul(&prev.pi)
-            } else {
-                est.clone()
-            };
-            let g = facts[l].mul(&pi).add(&growth[l - 1]);
-            if optimal[k].iter().any(|e| e.l <= l && e.g <= g) {
-                return;
-            }
-            match optimal[k].iter_mut().find(|e| e.l == l) {
-                Some(e) => {
-                    e.m = m;
-                    e.pi = pi;
-                    e.g = g;
-                }
-                None => optimal[k].push(Entry { l, m, pi, g }),
-            }
+    // Python's `update(m, l)`. Most candidates lose to a competitor by orders of
+    // magnitude; the exact Decimal sums are only made for those that win or come close.
+    let update = |optimal: &mut Vec<Vec<Entry>>,
+                  i: usize,
+                  k: usize,
+                  m: Last,
+                  (est, est_lg): (&Dec, f64),
+                  l: usize| {
+        let prev = (l > 1).then(|| {
+            optimal[i - 1]
+                .iter()
+                .find(|e| e.l == l - 1)
+                .expect("l - 1 was iterated from this prefix")
+        });
+        let pi_lg = est_lg + prev.map_or(0.0, |p| p.pi_lg);
+        let g_lg = lg_add(facts_lg[l] + pi_lg, growth_lg[l - 1]);
+        let rivals = || optimal[k].iter().filter(|e| e.l <= l);
+        if rivals().any(|e| e.g_lg < g_lg - CLOSE) {
+            return;
+        }
+        let pi = match prev {
+            Some(p) => est.mul(&p.pi),
+            None => est.clone(),
         };
+        let g = facts[l].mul(&pi).add(&growth[l - 1]);
+        if rivals().any(|e| e.g <= g) {
+            return;
+        }
+        let (pi_lg, g_lg) = (pi.log2(), g.log2());
+        match optimal[k].iter_mut().find(|e| e.l == l) {
+            Some(e) => {
+                *e = Entry {
+                    l,
+                    m,
+                    pi,
+                    g,
+                    pi_lg,
+                    g_lg,
+                }
+            }
+            None => optimal[k].push(Entry {
+                l,
+                m,
+                pi,
+                g,
+                pi_lg,
+                g_lg,
+            }),
+        }
+    };
 
     for k in 0..n {
         for &idx in &by_j[k] {
             let est = estimate_guesses(&mut matches[idx], n);
+            let est = (&est, est.log2());
             let i = matches[idx].i;
             if i > 0 {
                 let ls: Vec<usize> = optimal[i - 1].iter().map(|e| e.l).collect();
                 for l in ls {
-                    update(&mut optimal, i, k, Last::Found(idx), &est, l + 1);
+                    update(&mut optimal, i, k, Last::Found(idx), est, l + 1);
                 }
             } else {
-                update(&mut optimal, i, k, Last::Found(idx), &est, 1);
+                update(&mut optimal, i, k, Last::Found(idx), est, 1);
             }
         }
         // Bruteforce from 0, then from each i after a sequence that did not itself end
         // in bruteforce (two adjacent bruteforce matches are never better than one).
-        let whole = brute[k + 1].clone();
-        update(&mut optimal, 0, k, Last::Brute(0), &whole, 1);
+        let whole = (&brute[k + 1], brute_lg[k + 1]);
+        update(&mut optimal, 0, k, Last::Brute(0), whole, 1);
         for i in 1..=k {
-            let est = brute[k - i + 1].clone();
+            let est = (&brute[k - i + 1], brute_lg[k - i + 1]);
             let ls: Vec<usize> = optimal[i - 1]
                 .iter()
                 .filter(|e| !matches!(e.m, Last::Brute(_)))
                 .map(|e| e.l)
                 .collect();
             for l in ls {
-                update(&mut optimal, i, k, Last::Brute(i), &est, l + 1);
+                update(&mut optimal, i, k, Last::Brute(i), est, l + 1);
             }
         }
     }
