@@ -130,8 +130,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         warnings: vec![],
         steps: vec![],
     };
-    let api_secret = Secret::random(40);
-    let api_key = Secret::random(20).expose().to_ascii_lowercase();
+    let (api_key, api_secret) = new_api_credentials();
 
     let outcome = tokio::select! {
         r = run_steps(cfg, &tenant, &api_key, &api_secret, &mut state, deadline) => r,
@@ -721,4 +720,14 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
         step,
         seconds: round2(since.elapsed().as_secs_f64()),
     }
+}
+
+/// The tenant's API key and secret. Frappe's own (`generate_keys`) are 15 hex digits
+/// each; these are longer and alphanumeric, which Frappe takes as they are: a Data field
+/// and a Password field of up to 140 characters, read back from `Authorization: token
+/// key:secret` by splitting at the space and the ':' (frappe/auth.py
+/// `validate_auth_via_api_keys`), so neither may hold a space or a ':'.
+pub fn new_api_credentials() -> (String, Secret) {
+    let api_key = Secret::random(20).expose().to_ascii_lowercase();
+    (api_key, Secret::random(40))
 }
