@@ -9,6 +9,7 @@ use sha2::Sha256;
 
 use super::catalog::FRAPPE_MARKER_TABLES;
 use super::{quote_ident, Db, DbError};
+use crate::password::PasswordPolicy;
 use crate::secret::Secret;
 
 /// passlib's default for pbkdf2_sha256 (1.7.4), which Frappe's `passlibctx` uses.
@@ -180,6 +181,19 @@ impl Db {
         ))
     }
 
+    /// The password policy a site applies to new users, from its System Settings
+    /// (`None` when the database has no System Settings DocType). Not yet used by
+    /// provision, which applies a fresh site's defaults; see `policy_from_singles`.
+    pub async fn password_policy(
+        &mut self,
+        db_name: &str,
+    ) -> Result<Option<PasswordPolicy>, DbError> {
+        Ok(self
+            .single_values(db_name, "System Settings")
+            .await?
+            .map(|v| policy_from_singles(&v)))
+    }
+
     /// Gives the site's Administrator a new password, written exactly as Frappe's
     /// `update_password` writes one (hash in `__Auth`, `encrypted` 0). A site restored
     /// from the template, or a standby taken from the pool, has no password anyone
@@ -242,9 +256,60 @@ impl Db {
     }
 }
 
+/// Frappe's `cint`: `int(float(s))`, 0 for anything that is not a finite number.
+fn cint(s: &str) -> i64 {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map_or(0, |f| f.trunc() as i64)
+}
+
+/// System Settings as `frappe.get_system_settings` sees them: a Single with no rows at
+/// all loads as a new document with the DocType's defaults (`Document.load_from_db`),
+/// otherwise a missing field is `None`, so `enable_password_policy` off and
+/// `minimum_password_score` 0 (user.py `test_password_strength`: `or 0`, `cint(...) or 0`).
+pub fn policy_from_singles(values: &BTreeMap<String, String>) -> PasswordPolicy {
+    if values.is_empty() {
+        return PasswordPolicy::default();
+    }
+    let get = |k: &str| values.get(k).map_or(0, |v| cint(v));
+    PasswordPolicy {
+        enabled: get("enable_password_policy") != 0,
+        minimum_score: get("minimum_password_score").clamp(0, 255) as u8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_policy_reads_system_settings_like_frappe() {
+        let of = |pairs: &[(&str, &str)]| {
+            policy_from_singles(
+                &pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        assert_eq!(of(&[]), PasswordPolicy::default());
+        let p = of(&[
+            ("enable_password_policy", "1"),
+            ("minimum_password_score", "3"),
+        ]);
+        assert_eq!((p.enabled, p.minimum_score), (true, 3));
+        let p = of(&[
+            ("enable_password_policy", "0"),
+            ("minimum_password_score", "4"),
+        ]);
+        assert!(!p.enabled);
+        let p = of(&[("country", "India")]);
+        assert_eq!((p.enabled, p.minimum_score), (false, 0));
+        assert_eq!(cint(" 2.9 "), 2);
+        assert_eq!(cint("x"), 0);
+    }
 
     #[test]
     fn password_hash_matches_passlib() {
