@@ -126,10 +126,8 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         warnings: vec![],
         steps: vec![],
     };
-    let keys = ApiKeys {
-        key: Secret::random(20).expose().to_ascii_lowercase(),
-        secret: Secret::random(40),
-    };
+    let (key, secret) = new_api_credentials();
+    let keys = ApiKeys { key, secret };
 
     let outcome = tokio::select! {
         r = run_steps(cfg, &tenant, &keys, &mut state, deadline) => r,
@@ -273,6 +271,16 @@ fn finished(state: &mut State, name: &'static str, steps: &[&str], clock: Instan
         step_event(s, number(s), STEPS.len() as u8, Some(t.seconds));
     }
     state.steps.push(t);
+}
+
+/// The tenant's API key and secret. Frappe's own (`generate_keys`) are 15 hex digits
+/// each; these are longer and alphanumeric, which Frappe takes as they are: a Data field
+/// and a Password field of up to 140 characters, read back from `Authorization: token
+/// key:secret` by splitting at the space and the ':' (frappe/auth.py
+/// `validate_auth_via_api_keys`), so neither may hold a space or a ':'.
+pub fn new_api_credentials() -> (String, Secret) {
+    let api_key = Secret::random(20).expose().to_ascii_lowercase();
+    (api_key, Secret::random(40))
 }
 
 /// The API key and secret the new user gets; the key is no secret (Frappe shows it).

@@ -33,7 +33,7 @@ pub(super) async fn prepare(
     deadline: Instant,
 ) -> Result<Ready, StepError> {
     let ctx = &cfg.ctx;
-    // The password's strength costs ~10 ms of CPU the first time: it runs on its own
+    // The password verdict costs ~8 ms of CPU the first time (word lists): it runs on its own
     // thread while the read-only preflight waits on MariaDB and the bench. Nothing is
     // written before it has passed, and an input error wins over any preflight error.
     let strength = {

@@ -180,6 +180,15 @@ impl Db {
         ))
     }
 
+    /// A site's System Settings single as stored, field by value (`None` when the
+    /// database has no System Settings DocType); the password policy is read from it.
+    pub async fn system_settings(
+        &mut self,
+        db_name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, DbError> {
+        self.single_values(db_name, "System Settings").await
+    }
+
     /// Gives the site's Administrator a new password, written exactly as Frappe's
     /// `update_password` writes one (hash in `__Auth`, `encrypted` 0). A site restored
     /// from the template, or a standby taken from the pool, has no password anyone

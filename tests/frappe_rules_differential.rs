@@ -1,0 +1,235 @@
+//! The other places the tool restates Frappe, held against Python:
+//! - the Administrator password hash it writes into `__Auth` against passlib 1.7.4 itself,
+//!   through Frappe's CryptContext;
+//! - the site names it accepts against Frappe v15.14.1's rules for a site name (there is
+//!   no naming rule, only a directory and a Host header), restated in Python because the
+//!   Frappe repository is not on PyPI;
+//! - the API key and secret it makes against how Frappe stores and parses them (restated).
+//!
+//!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test frappe_rules_differential
+//!
+//! SEED (default 9) picks the generated inputs; failures print it.
+
+#[path = "differential/python.rs"]
+mod python;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use frappe_tenant::basics::secret::Secret;
+use frappe_tenant::commands::provision::new_api_credentials;
+use frappe_tenant::outside::mariadb::tenant::frappe_password_hash;
+use frappe_tenant::shared::input::{site_name, validate_subdomain};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+fn seed() -> u64 {
+    std::env::var("SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(9)
+}
+
+/// Runs frappe_rules.py in `mode` over `requests`, one answer per request.
+fn ask(py: &std::path::Path, mode: &str, requests: &[Value]) -> Vec<Value> {
+    let script = python::repo().join("tests/differential/frappe_rules.py");
+    let mut child = Command::new(py)
+        .arg(script)
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let body: String = requests.iter().map(|r| format!("{r}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "frappe_rules.py {mode} failed");
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), requests.len());
+    answers
+}
+
+fn random_text(rng: &mut StdRng, max: usize) -> String {
+    const POOLS: [&str; 4] = [
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ",
+        "äöüßéèçñøåłİıΣσςжЖ東京한국😀🔒\u{301}\u{200d}",
+        "0123456789.-",
+    ];
+    let n = rng.random_range(0..=max);
+    (0..n)
+        .map(|_| {
+            let pool: Vec<char> = POOLS[rng.random_range(0..POOLS.len())].chars().collect();
+            pool[rng.random_range(0..pool.len())]
+        })
+        .collect()
+}
+
+#[test]
+fn administrator_hashes_verify_in_passlib_as_frappe_runs_it() {
+    let Some(py) = python::python("frappe_rules_differential") else {
+        return;
+    };
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut passwords: Vec<String> = (0..150).map(|_| random_text(&mut rng, 40)).collect();
+    passwords.extend(["".into(), "Tr1cky-Lantern-42".into(), "x".repeat(300)]);
+    passwords.push(Secret::random(24).expose().to_owned()); // as the tool makes them
+    let requests: Vec<Value> = passwords
+        .iter()
+        .map(|p| {
+            let salt: [u8; 16] = rng.random();
+            let hash = frappe_password_hash(&Secret::new(p.clone()), salt);
+            let hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+            json!({"password": p, "salt": hex, "hash": hash})
+        })
+        .collect();
+    let answers = ask(&py, "passlib", &requests);
+    let bad: Vec<String> = requests
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| {
+            !(a["verify"] == true
+                && a["frappe_verify"] == true
+                && a["wrong_rejected"] == true
+                && a["needs_update"] == false
+                && a["same_hash"] == true
+                && a["default_rounds"] == 29000)
+        })
+        .map(|(r, a)| format!("  {r} -> {a}"))
+        .collect();
+    println!(
+        "pbkdf2 differential, seed {seed}: {} hashes, {} rejected by passlib",
+        requests.len(),
+        bad.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "seed {seed}:\n{}",
+        bad[..bad.len().min(5)].join("\n")
+    );
+}
+
+#[test]
+fn accepted_site_names_work_as_frappe_sites() {
+    let Some(py) = python::python("frappe_rules_differential") else {
+        return;
+    };
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut candidates: Vec<String> = (0..3000).map(|_| random_text(&mut rng, 70)).collect();
+    candidates.extend(
+        [
+            "acme-corp",
+            "..",
+            ".",
+            "a/b",
+            "a:b",
+            "A",
+            "a..b",
+            "-a",
+            "a-",
+            "x",
+            "sites",
+            "ä",
+            "a\\b",
+            "localhost",
+            "www",
+            "ft-x",
+            "a b",
+        ]
+        .map(String::from),
+    );
+    for _ in 0..1000 {
+        let n = rng.random_range(1..=64);
+        let s: String = (0..n)
+            .map(|_| b"abcz09-"[rng.random_range(0..7)] as char)
+            .collect();
+        candidates.push(s);
+    }
+    let accepted: Vec<String> = candidates
+        .iter()
+        .filter(|c| validate_subdomain(c).is_ok())
+        .flat_map(|c| ["localhost", "erp.example.com"].map(|d| site_name(c, d)))
+        .collect();
+    let mut requests: Vec<Value> = accepted.iter().map(|s| json!({ "site": s })).collect();
+    // The restated rule must itself refuse names Frappe cannot serve.
+    let controls = ["a/b.localhost", "a:b.localhost", "A.localhost", "..", ""];
+    requests.extend(controls.iter().map(|s| json!({ "site": s })));
+    let answers = ask(&py, "site", &requests);
+    let (answers, control_answers) = answers.split_at(accepted.len());
+    assert!(
+        control_answers
+            .iter()
+            .all(|a| !a["problems"].as_array().unwrap().is_empty()),
+        "the restated rule accepted an unusable name: {control_answers:?}"
+    );
+    let bad: Vec<String> = requests
+        .iter()
+        .zip(answers)
+        .filter(|(_, a)| a["problems"].as_array().is_some_and(|p| !p.is_empty()))
+        .map(|(r, a)| format!("  {r} -> {a}"))
+        .collect();
+    println!(
+        "site-name differential, seed {seed}: {} candidates, {} site names accepted, {} unusable",
+        candidates.len(),
+        accepted.len(),
+        bad.len()
+    );
+    assert!(
+        accepted.len() > 1000,
+        "the generator should produce many valid names"
+    );
+    assert!(
+        bad.is_empty(),
+        "seed {seed}:\n{}",
+        bad[..bad.len().min(5)].join("\n")
+    );
+}
+
+#[test]
+fn api_keys_have_a_shape_frappe_stores_and_parses() {
+    let Some(py) = python::python("frappe_rules_differential") else {
+        return;
+    };
+    let made: Vec<(String, Secret)> = (0..500).map(|_| new_api_credentials()).collect();
+    let mut requests: Vec<Value> = made
+        .iter()
+        .map(|(k, s)| json!({"key": k, "secret": s.expose()}))
+        .collect();
+    // The restated rule must itself refuse what Frappe cannot parse.
+    requests.push(json!({"key": "a:b", "secret": "c"}));
+    requests.push(json!({"key": "a b", "secret": "c"}));
+    let answers = ask(&py, "api_key", &requests);
+    let (ours, controls) = answers.split_at(made.len());
+    assert!(
+        controls
+            .iter()
+            .all(|a| !a["problems"].as_array().unwrap().is_empty()),
+        "the restated rule accepted a key Frappe cannot parse: {controls:?}"
+    );
+    let bad: Vec<&Value> = ours
+        .iter()
+        .filter(|a| !a["problems"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    for (k, s) in &made {
+        assert_eq!(k.len(), 20);
+        assert!(
+            k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "{k}"
+        );
+        assert_eq!(s.expose().len(), 40);
+        assert!(s.expose().bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+    let keys: std::collections::HashSet<&String> = made.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), made.len(), "api_key is unique in Frappe");
+}
