@@ -289,6 +289,11 @@ fn a_template_round_trip_restores_a_scrubbed_dump_for_a_new_tenant() {
     .unwrap();
     assert_eq!(meta["id"], id.as_str());
     assert_eq!(meta["apps"], t["apps"]);
+    // Read from the reference site's System Settings, as a fresh site of this bench has them.
+    assert_eq!(
+        meta["passwordPolicy"],
+        serde_json::json!({"enabled": true, "minimumScore": 2})
+    );
     let dump = std::fs::read_to_string(f.bench.path().join(t["sql"].as_str().unwrap())).unwrap();
     for leftover in [format!("build-{id}.sql.gz"), format!("build-{id}.sql")] {
         assert!(
@@ -1147,6 +1152,105 @@ fn a_dry_run_plans_each_path_and_changes_nothing() {
         "{}",
         r.json
     );
+}
+
+// ------------------------------------------------------------------ password policy
+
+/// A password the seed rule allows whose zxcvbn score (for the test user) is 2 or 3:
+/// a fresh site accepts it, a site asking for 4 refuses it.
+fn medium_password() -> &'static str {
+    let p = "Lantern2019x";
+    let s = frappe_tenant::shared::password::frappe_strength(p, "Jane", "Roe", "jane@acme.com");
+    assert!((2..=3).contains(&s.score), "{p} scores {}", s.score);
+    p
+}
+
+fn provision_with_password(f: &Fast, sub: &str, password: &str) -> Run {
+    let mut cmd = f.tool();
+    provision_args(&mut cmd, sub);
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut with = f.tool();
+    with.args(
+        args.iter()
+            .map(|a| if a == PASSWORD { password } else { a.as_str() }),
+    );
+    run(with)
+}
+
+fn set_template_policy(f: &Fast, policy: Value) {
+    let path = f.template_dir().join("template.json");
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    meta["passwordPolicy"] = policy;
+    std::fs::write(&path, meta.to_string()).unwrap();
+}
+
+#[test]
+fn the_benchs_recorded_password_policy_decides_before_anything_is_made() {
+    let f = Fast::new(&[]);
+    f.build_template();
+    let calls = f.new_site_calls().len();
+    // A policy asking for 4 refuses what a fresh site's default (2) accepts.
+    set_template_policy(&f, serde_json::json!({"enabled": true, "minimumScore": 4}));
+    let r = provision_with_password(&f, &unique("pol"), medium_password());
+    assert_eq!(
+        (r.code, &r.json["code"]),
+        (2, &Value::from("INVALID_INPUT")),
+        "{}",
+        r.json
+    );
+    assert!(
+        r.json["error"].as_str().unwrap().contains("at least 4"),
+        "{}",
+        r.json
+    );
+    assert_eq!(
+        f.new_site_calls().len(),
+        calls,
+        "a refused sign-up ran new-site"
+    );
+    // No policy at all accepts a password the default refuses.
+    set_template_policy(&f, serde_json::json!({"enabled": false, "minimumScore": 0}));
+    let weak = "Password123";
+    let r = provision_with_password(&f, &unique("pol"), weak);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    // The dry run judges the same way and says under which policy.
+    let mut cmd = f.tool();
+    provision_args(&mut cmd, &unique("pol"));
+    cmd.arg("--dry-run");
+    let r = run(cmd);
+    assert_eq!(
+        r.json["passwordPolicy"],
+        serde_json::json!({"enabled": false, "minimumScore": 0})
+    );
+}
+
+#[test]
+fn a_standby_whose_policy_was_tightened_refuses_and_goes_back_to_the_pool() {
+    let f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, db) = &made[0];
+    sql(&format!(
+        "UPDATE `{db}`.tabSingles SET value = '4' WHERE doctype = 'System Settings' AND field = 'minimum_password_score'"
+    ));
+    let r = provision_with_password(&f, &unique("pol"), medium_password());
+    assert_eq!(r.json["code"], "INVALID_INPUT", "{}", r.json);
+    assert!(
+        r.json["error"].as_str().unwrap().contains(standby.as_str()),
+        "{}",
+        r.json
+    );
+    // Refused input, exit 2: the claim was undone before the standby's folder moved, so
+    // nothing is changed.
+    assert_eq!(r.code, 2, "{}", r.json);
+    assert_eq!(
+        r.json["rollback"][0]["action"],
+        format!("return standby {standby} to the pool").as_str()
+    );
+    assert_eq!(f.standby_sites(), vec![standby.clone()]);
+    assert!(f.bench.site_dir(standby).exists());
 }
 
 // ------------------------------------------------------------------ registry

@@ -22,6 +22,7 @@ use crate::outside::mariadb::db_name_for;
 use crate::shared::cli::TemplateArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
+use crate::shared::password::policy_from_system_settings;
 use crate::shared::report::{exit, RemovedBy, Undo};
 use crate::shared::report::{print_json, progress, round2, StepTiming};
 use serde::Serialize;
@@ -139,6 +140,11 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        let policy = db
+            .system_settings(&db_name)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|v| policy_from_system_settings(&v));
         report.steps.push(timing("create-reference-site", clock));
 
         let clock = Instant::now();
@@ -180,6 +186,7 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
             build_seconds: round2(started.elapsed().as_secs_f64()),
+            password_policy: policy,
         };
         let previous = facts
             .template_json

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::outside::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META};
+use crate::shared::password::PasswordPolicy;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppVersion {
@@ -26,6 +27,23 @@ pub struct TemplateMeta {
     pub apps: Vec<AppVersion>,
     pub created_at_unix: u64,
     pub build_seconds: f64,
+    /// The reference site's password policy (System Settings right after new-site): what
+    /// every site this bench makes starts with, template, standby or fresh alike.
+    /// Absent in templates built before the tool recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<PasswordPolicy>,
+}
+
+/// The password policy a new site of this bench applies to its first user: the one
+/// recorded from the template's reference site when there is a template (it is a fresh
+/// site of this bench's Frappe), else a fresh Frappe v15 site's defaults.
+pub fn sign_up_policy(facts: &BenchFacts) -> PasswordPolicy {
+    facts
+        .template_json
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<TemplateMeta>(t).ok())
+        .and_then(|m| m.password_policy)
+        .unwrap_or_default()
 }
 
 /// The template, when it can be restored for a site with `wanted` apps on this bench

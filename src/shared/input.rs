@@ -260,9 +260,9 @@ impl Tenant {
     /// Apart from the other checks because its first call in a process builds zxcvbn's
     /// dictionaries (a few ms of CPU): provision runs it while its read-only preflight
     /// waits on MariaDB, and nothing is written before it has passed.
-    pub fn check_password_strength(&self) -> Result<(), InvalidInput> {
+    pub fn check_password_strength(&self, policy: &PasswordPolicy) -> Result<(), InvalidInput> {
         password_strength(
-            &PasswordPolicy::default(),
+            policy,
             &self.password,
             &self.first_name,
             &self.last_name,

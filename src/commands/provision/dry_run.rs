@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use super::Config;
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::claim::standby_problem;
-use crate::lifecycle::template;
+use crate::lifecycle::template::{self, sign_up_policy};
 use crate::outside::mariadb::registry::SitePath;
 use crate::shared::input::SignupRequest;
+use crate::shared::password::PasswordPolicy;
 use crate::shared::report::{round2, Code, Failure};
 
 /// The plan `provision --dry-run` prints.
@@ -34,6 +35,8 @@ pub struct ProvisionPlan {
     /// The apps the site would have: frappe, then those of INSTALL_APPS the bench has.
     pub apps: Vec<String>,
     pub steps: Vec<PlannedStep>,
+    /// The policy the password was judged under (see the README: which policy when).
+    pub password_policy: PasswordPolicy,
     pub warnings: Vec<String>,
     pub elapsed: f64,
 }
@@ -63,21 +66,23 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
             ))
         }
     };
-    if let Err(e) = t.check_password_strength() {
-        return Err(refuse(
-            Code::InvalidInput,
-            format!("invalid input: {e}"),
-            &t.site,
-        ));
-    }
+    // As in a real run: Frappe's default policy first (an input error wins over any other),
+    // the bench's own once its facts are read.
+    let early = t.check_password_strength(&PasswordPolicy::default());
+    let invalid = |e: crate::shared::input::InvalidInput, site: &str| {
+        refuse(Code::InvalidInput, format!("invalid input: {e}"), site)
+    };
     let site = t.site.as_str();
     let unavailable = |e: String| Failure::untouched(Code::DbUnavailable, e, site.to_string());
     let bench_failed = |e: String| Failure::untouched(Code::BenchFailed, e, site.to_string());
-    let mut db = ctx
-        .db
-        .connect()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+    let mut db = match ctx.db.connect().await {
+        Ok(db) => db,
+        Err(e) => {
+            return Err(early
+                .err()
+                .map_or_else(|| unavailable(e.to_string()), |e| invalid(e, site)))
+        }
+    };
     if !db
         .site_lock_is_free(site)
         .await
@@ -89,11 +94,23 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
             site,
         ));
     }
-    let facts = ctx
-        .bench
-        .facts(deadline)
-        .await
-        .map_err(|e| bench_failed(e.to_string()))?;
+    let facts = match ctx.bench.facts(deadline).await {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(early
+                .err()
+                .map_or_else(|| bench_failed(e.to_string()), |e| invalid(e, site)))
+        }
+    };
+    let password_policy = sign_up_policy(&facts);
+    let verdict = if password_policy == PasswordPolicy::default() {
+        early
+    } else {
+        t.check_password_strength(&password_policy)
+    };
+    if let Err(e) = verdict {
+        return Err(invalid(e, site));
+    }
     if ctx
         .bench
         .site_dir_exists(site, deadline)
@@ -239,6 +256,7 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
         standby_site: standby.map(|r| r.site),
         apps: wanted,
         steps,
+        password_policy,
         warnings,
         elapsed: round2(started.elapsed().as_secs_f64()),
     })

@@ -9,19 +9,22 @@ use super::{bench_error, db_error, fail, ApiKeys, Config, Made, State, StepError
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps, AppsError};
 use crate::lifecycle::claim::{claim, Claim};
-use crate::lifecycle::template::{self, TemplateMeta};
+use crate::lifecycle::template::{self, sign_up_policy, TemplateMeta};
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
 use crate::outside::mariadb::tenant::frappe_password_hash;
 use crate::outside::mariadb::Db;
 use crate::shared::context::Context;
 use crate::shared::input::Tenant;
+use crate::shared::password::{policy_from_system_settings, PasswordPolicy};
 use crate::shared::report::{progress, Code};
 
 /// What the preparation found out: the bench's id and the apps the site gets.
 pub(super) struct Ready {
     bench_id: String,
     wanted: Vec<String>,
+    /// The password policy the verdict was made under (see `sign_up_policy`).
+    policy: PasswordPolicy,
 }
 
 /// Read-only: the password's strength, the site lock, the bench's facts, that the site
@@ -34,14 +37,25 @@ pub(super) async fn prepare(
 ) -> Result<Ready, StepError> {
     let ctx = &cfg.ctx;
     // The password verdict costs ~8 ms of CPU the first time (word lists): it runs on its own
-    // thread while the read-only preflight waits on MariaDB and the bench. Nothing is
-    // written before it has passed, and an input error wins over any preflight error.
+    // thread, under Frappe's default policy, while the read-only preflight waits on MariaDB
+    // and the bench. Nothing is written before it has passed, and an input error wins over
+    // any preflight error.
     let strength = {
         let t = t.clone();
-        tokio::task::spawn_blocking(move || t.check_password_strength())
+        tokio::task::spawn_blocking(move || t.check_password_strength(&PasswordPolicy::default()))
     };
     let preflight = preflight(cfg, t, state, deadline).await;
-    match strength.await {
+    // The bench's own policy, once its facts are read; it is nearly always the default.
+    let policy = match &preflight {
+        Ok(()) => sign_up_policy(&state.facts),
+        Err(_) => PasswordPolicy::default(),
+    };
+    let verdict = match strength.await {
+        Ok(v) if policy == PasswordPolicy::default() => Ok(v),
+        Ok(_) => Ok(t.check_password_strength(&policy)),
+        Err(e) => Err(e),
+    };
+    match verdict {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             progress(&format!("✗ Invalid input: {e}"));
@@ -83,7 +97,11 @@ pub(super) async fn prepare(
             "app {app} is not available on this bench; not installed"
         ));
     }
-    Ok(Ready { bench_id, wanted })
+    Ok(Ready {
+        bench_id,
+        wanted,
+        policy,
+    })
 }
 
 /// Step 1: the site, from the pool, the template or a fresh new-site. Returns its
@@ -125,7 +143,7 @@ pub(super) async fn create_site(
                 "[1/5] Creating site: {} (standby {} from the pool)...",
                 t.site, claim.standby
             ));
-            take_standby(ctx, t, claim, admin, state, deadline).await?
+            take_standby(ctx, t, claim, &ready.policy, admin, state, deadline).await?
         }
         None => {
             let template = if cfg.use_template {
@@ -325,6 +343,7 @@ async fn take_standby(
     ctx: &Context,
     t: &Tenant,
     claim: Claim,
+    policy: &PasswordPolicy,
     admin: SitePassword,
     state: &mut State,
     deadline: Instant,
@@ -335,6 +354,23 @@ async fn take_standby(
     state.db_name = claim.row.db_name.clone();
     state.standby_site = Some(claim.standby.clone());
     state.made = Made::Claimed;
+    // A standby's System Settings could have been changed since it was made: its own
+    // policy decides, before its folder moves (a refusal returns it to the pool).
+    let own = db
+        .system_settings(&state.db_name)
+        .await
+        .map_err(|e| db_error("create-site", e))?
+        .map(|v| policy_from_system_settings(&v))
+        .unwrap_or_default();
+    if own != *policy {
+        if let Err(e) = t.check_password_strength(&own) {
+            return Err(fail(
+                Code::InvalidInput,
+                "create-site",
+                format!("invalid input: {e} (standby {})", claim.standby),
+            ));
+        }
+    }
     ctx.bench
         .rename_site(&claim.standby, &t.site, deadline)
         .await

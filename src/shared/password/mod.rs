@@ -80,7 +80,10 @@ pub fn frappe_strength(password: &str, first_name: &str, last_name: &str, email:
 
 /// A site's password policy: System Settings `enable_password_policy` and
 /// `minimum_password_score`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
 pub struct PasswordPolicy {
     pub enabled: bool,
     /// `cint(minimum_password_score)`; Frappe offers 2, 3 and 4.
