@@ -7,32 +7,10 @@ mod common;
 use std::process::Stdio;
 
 use common::*;
-use frappe_tenant::outside::mariadb::db_name_for;
 
-struct Case {
-    bench: TestBench,
-    frappe: FakeFrappe,
-    sub: String,
-    site: String,
-    db: String,
-}
+use common::SignUp as Case;
 
 impl Case {
-    fn new(apps: &[&str]) -> Self {
-        let bench = TestBench::new(apps);
-        let frappe = FakeFrappe::start(&bench);
-        let sub = unique("t");
-        let site = format!("{sub}.localhost");
-        let db = db_name_for(&site);
-        Self {
-            bench,
-            frappe,
-            sub,
-            site,
-            db,
-        }
-    }
-
     fn provision(&self) -> Run {
         let mut cmd = tool(&self.bench, &self.frappe);
         provision_args(&mut cmd, &self.sub);
@@ -51,18 +29,7 @@ impl Case {
             "{}",
             r.json
         );
-        assert!(
-            !self.bench.site_dir(&self.site).exists(),
-            "site folder left behind"
-        );
-        assert!(!database_exists(&self.db), "database left behind");
-        assert!(!db_user_exists(&self.db), "DB user left behind");
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        forget_site(&self.site);
+        assert_site_gone(&self.bench, &self.site);
     }
 }
 

@@ -11,7 +11,6 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::*;
-use frappe_tenant::outside::mariadb::db_name_for;
 
 fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/typescript")
@@ -87,30 +86,9 @@ fn node_test(file: &str, env: Vec<(String, String)>) {
     );
 }
 
-struct Case {
-    bench: TestBench,
-    frappe: FakeFrappe,
-    sub: String,
-    site: String,
-    db: String,
-}
+use common::SignUp as Case;
 
 impl Case {
-    fn new() -> Self {
-        let bench = TestBench::new(&[]);
-        let frappe = FakeFrappe::start(&bench);
-        let sub = unique("ts");
-        let site = format!("{sub}.localhost");
-        let db = db_name_for(&site);
-        Self {
-            bench,
-            frappe,
-            sub,
-            site,
-            db,
-        }
-    }
-
     /// The env `tool()` gives the binary, plus what the node case needs to run it.
     fn run_node(&self, file: &str) {
         let tool = tool(&self.bench, &self.frappe);
@@ -130,18 +108,7 @@ impl Case {
     }
 
     fn assert_nothing_left(&self) {
-        assert!(
-            !self.bench.site_dir(&self.site).exists(),
-            "site folder left behind"
-        );
-        assert!(!database_exists(&self.db), "database left behind");
-        assert!(!db_user_exists(&self.db), "DB user left behind");
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        forget_site(&self.site);
+        assert_site_gone(&self.bench, &self.site);
     }
 }
 
@@ -150,7 +117,7 @@ fn a_sign_up_through_the_readme_example_succeeds() {
     if !client_built() {
         return;
     }
-    let c = Case::new();
+    let c = Case::new(&[]);
     c.run_node("success");
     assert!(database_exists(&c.db) && db_user_exists(&c.db));
     assert_eq!(c.frappe.calls("get-logged-user"), 1);
@@ -162,7 +129,7 @@ fn invalid_input_is_a_typed_failure_with_exit_code_2() {
     if !client_built() {
         return;
     }
-    let c = Case::new();
+    let c = Case::new(&[]);
     c.run_node("invalid-input");
     assert!(c.bench.calls().is_empty(), "bench must not run");
     c.assert_nothing_left();
@@ -173,7 +140,7 @@ fn an_existing_site_is_a_typed_failure_with_exit_code_1() {
     if !client_built() {
         return;
     }
-    let c = Case::new();
+    let c = Case::new(&[]);
     let config = c.bench.site_dir(&c.site).join("site_config.json");
     std::fs::create_dir_all(c.bench.site_dir(&c.site)).unwrap();
     std::fs::write(&config, "{\"db_name\":\"someone_elses\"}").unwrap();
@@ -190,7 +157,7 @@ fn a_rolled_back_failure_lists_its_undos() {
     if !client_built() {
         return;
     }
-    let mut c = Case::new();
+    let mut c = Case::new(&[]);
     c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Status(500, "boom"));
     c.run_node("rolled-back");
     c.assert_nothing_left();
@@ -201,7 +168,7 @@ fn the_helpers_timeout_stops_the_tool_which_rolls_back() {
     if !client_built() {
         return;
     }
-    let mut c = Case::new();
+    let mut c = Case::new(&[]);
     c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Hang);
     c.run_node("timeout");
     assert_eq!(c.frappe.calls("create-user"), 1, "the tool never got going");

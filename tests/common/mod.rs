@@ -545,6 +545,17 @@ pub fn provision_args(cmd: &mut Command, subdomain: &str) {
     ]);
 }
 
+/// Nothing of `site` is left: no folder in the bench, no database, no DB user.
+pub fn assert_site_gone(bench: &TestBench, site: &str) {
+    let db = frappe_tenant::outside::mariadb::db_name_for(site);
+    assert!(
+        !bench.site_dir(site).exists(),
+        "site folder of {site} left behind"
+    );
+    assert!(!database_exists(&db), "database {db} left behind");
+    assert!(!db_user_exists(&db), "DB user {db} left behind");
+}
+
 /// Drops what a test left in MariaDB, whatever the outcome.
 pub fn forget_site(site: &str) {
     let db = frappe_tenant::outside::mariadb::db_name_for(site);
@@ -586,5 +597,38 @@ impl Drop for AdminAccount {
     fn drop(&mut self) {
         sql(&format!("DROP USER IF EXISTS '{}'@'%'", self.user));
         sql(&format!("DROP DATABASE IF EXISTS `{}`", self.user));
+    }
+}
+
+/// One bench, its fake Frappe, and the one site a test signs up; that site's database and
+/// DB user are dropped when the test ends, pass or fail.
+pub struct SignUp {
+    pub bench: TestBench,
+    pub frappe: FakeFrappe,
+    pub sub: String,
+    pub site: String,
+    pub db: String,
+}
+
+impl SignUp {
+    pub fn new(apps: &[&str]) -> Self {
+        let bench = TestBench::new(apps);
+        let frappe = FakeFrappe::start(&bench);
+        let sub = unique("t");
+        let site = format!("{sub}.localhost");
+        let db = frappe_tenant::outside::mariadb::db_name_for(&site);
+        Self {
+            bench,
+            frappe,
+            sub,
+            site,
+            db,
+        }
+    }
+}
+
+impl Drop for SignUp {
+    fn drop(&mut self) {
+        forget_site(&self.site);
     }
 }

@@ -30,6 +30,9 @@ function declarations(ts) {
   return blocks.filter((b) => b)
 }
 
+// A declaration without its doc comments, to compare two of the same name.
+const bare = (block) => block.replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/\n\s*\n/g, '\n').trim()
+
 const pascal = (s) => s.replace(/(^|[-_.])([a-z0-9])/g, (_, __, c) => c.toUpperCase())
 
 const files = (await readdir(schemaDir)).filter((f) => f.endsWith('.schema.json')).sort()
@@ -61,7 +64,8 @@ for (const file of files) {
   for (const block of declarations(ts)) {
     const name = block.match(/^export (?:type|interface|enum|const enum) (\w+)/m)?.[1]
     if (name && declared.has(name)) {
-      if (declared.get(name).block !== block) {
+      // Doc comments may differ (a $ref takes its referrer's description); the type may not.
+      if (bare(declared.get(name).block) !== bare(block)) {
         console.error(`gen-types: ${name} differs between ${declared.get(name).file} and ${file}; give one a distinct title`)
         process.exit(1)
       }

@@ -236,6 +236,7 @@ export interface ProvisionPlan {
   dbName: string;
   dryRun: true;
   elapsed: number;
+  passwordPolicy: PasswordPolicy;
   /**
    * How a site was made: taken from the pool, restored from the template, or a fresh new-site.
    */
@@ -245,6 +246,17 @@ export interface ProvisionPlan {
   steps: PlannedStep[];
   success: true;
   warnings: string[];
+}
+
+/**
+ * The policy the password was judged under (see the README: which policy when).
+ */
+export interface PasswordPolicy {
+  enabled: boolean;
+  /**
+   * `cint(minimum_password_score)`; Frappe offers 2, 3 and 4.
+   */
+  minimumScore: number;
 }
 
 /**
@@ -329,6 +341,12 @@ export interface TemplateMeta {
   buildSeconds: number;
   createdAtUnix: number;
   id: string;
+  /**
+   * The reference site's password policy (System Settings right after new-site): what
+   * every site this bench makes starts with, template, standby or fresh alike.
+   * Absent in templates built before the tool recorded it.
+   */
+  passwordPolicy?: PasswordPolicy | null;
   /**
    * The uncompressed dump, relative to the bench directory. Uncompressed on purpose:
    * new-site decompresses a `.sql.gz` into one fixed file next to it, which concurrent
