@@ -20,6 +20,7 @@ use crate::shared::report::{
     progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming,
 };
 
+mod create_site;
 mod dry_run;
 mod request;
 mod rollback;
@@ -216,7 +217,7 @@ async fn run_steps(
     let ready = steps::prepare(cfg, t, state, deadline).await?; // read-only
 
     let clock = started(&["create-site"]);
-    let admin_password = steps::create_site(cfg, t, &ready, state, deadline).await?;
+    let admin_password = create_site::create_site(cfg, t, &ready, state, deadline).await?;
     finished(state, "create-site", &["create-site"], clock);
 
     let clock = started(&["install-apps"]);
