@@ -91,7 +91,7 @@ pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
 
 /// `list [--json] [--all]`.
 pub async fn run(args: ListArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };

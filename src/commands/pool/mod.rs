@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 /// `pool fill --size N`.
 pub async fn run_fill(args: PoolFillArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// `pool status [--json]`.
 pub async fn run_status(args: PoolStatusArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -113,7 +113,7 @@ pub(super) async fn create_site(
         email: &t.email,
     };
     let claim = if cfg.use_pool {
-        claim(ctx, db, bench_id, &claimant, deadline)
+        claim(&[(bench_id.as_str(), ctx)], db, &claimant, deadline)
             .await
             .map_err(|e| db_error("create-site", e))?
     } else {

@@ -1,5 +1,5 @@
-//! Standby claims: the oldest standby of a bench taken with `FOR UPDATE SKIP LOCKED`, so
-//! concurrent claims never share one, and given back when a claim is undone.
+//! Standby claims: the oldest standby of a set of benches taken with `FOR UPDATE SKIP
+//! LOCKED`, so concurrent claims never share one, and given back when a claim is undone.
 
 use super::{row, Claimant, Registry, Row, Status, COLUMNS};
 use crate::outside::mariadb::{q, Db, DbError};
@@ -22,19 +22,23 @@ impl Registry {
         Ok(rows.into_iter().filter_map(row).next())
     }
 
-    /// Atomically takes the oldest standby of this bench and marks it `claimed` with
-    /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
+    /// Atomically takes the oldest standby of these benches (one, or every bench a
+    /// placement may use) and marks it `claimed` with `step`; the row says which bench. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
     /// none) instead of the same one. With a claimant, the row already names the tenant,
     /// so a killed claim can be resolved from the row alone.
     pub async fn claim_standby(
         &self,
         db: &mut Db,
-        bench_id: &str,
+        bench_ids: &[&str],
         step: &str,
         claimant: Option<&Claimant<'_>>,
         exclude: &[u64],
     ) -> Result<Option<Row>, DbError> {
         let what = "claiming a standby site";
+        if bench_ids.is_empty() {
+            return Ok(None);
+        }
+        let marks = vec!["?"; bench_ids.len()].join(",");
         // Ids are integers we read back from this table: safe to inline.
         let skip = if exclude.is_empty() {
             String::new()
@@ -50,12 +54,14 @@ impl Registry {
             .await
             .map_err(q(what))?;
         let pick = format!(
-            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
+            "SELECT {COLUMNS} FROM {} WHERE bench_id IN ({marks}) AND status = 'standby' {skip}\
              ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
             self.table()
         );
-        let picked: Option<mysql_async::Row> =
-            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?;
+        let picked: Option<mysql_async::Row> = tx
+            .exec_first(pick, bench_ids.to_vec())
+            .await
+            .map_err(q(what))?;
         let Some(mut r) = picked.and_then(row) else {
             tx.rollback().await.map_err(q(what))?;
             return Ok(None);

@@ -9,6 +9,9 @@ use crate::basics::secret::Secret;
 use crate::outside::bench::DbHostFlag;
 use crate::shared::report::ProgressStyle;
 
+mod bench;
+pub use bench::{BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs};
+
 /// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
 fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(s))
@@ -91,6 +94,10 @@ share this MariaDB server, scope it with --db-pattern.")]
     #[command(subcommand)]
     Pool(PoolCommand),
 
+    /// The bench inventory: the benches sign-ups may be placed on (`provision --bench auto`).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -123,7 +130,7 @@ pub struct SchemaArgs {
 }
 
 /// The outputs `schema` describes, one per command (and subcommand) that prints JSON.
-pub const SCHEMA_NAMES: [&str; 10] = [
+pub const SCHEMA_NAMES: [&str; 12] = [
     "provision",
     "provision-dry-run",
     "verify",
@@ -134,6 +141,8 @@ pub const SCHEMA_NAMES: [&str; 10] = [
     "pool-fill",
     "pool-status",
     "pool-drain",
+    "bench",
+    "bench-list",
 ];
 
 #[derive(Debug, Args)]
@@ -347,8 +356,12 @@ pub enum ExecutorKind {
 }
 
 /// How to reach bench, Frappe and MariaDB; shared by every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConnectOpts {
+    /// A bench of the inventory (`bench add`) to work on: its stored settings replace the
+    /// executor, bench, Frappe and site-domain flags. `provision` also takes `auto`.
+    #[arg(long, env = "BENCH", value_name = "NAME")]
+    pub bench: Option<String>,
     /// How bench is run
     #[arg(long, env = "BENCH_EXECUTOR", value_enum, default_value = "docker")]
     pub bench_executor: ExecutorKind,
