@@ -22,6 +22,8 @@ struct Node {
 /// so dropping the world forgets every site database any of them made.
 struct World {
     nodes: Vec<Node>,
+    /// How every bench is reached: `local`, `docker` or `kubectl` (the executor doubles).
+    kind: &'static str,
     registry: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -29,6 +31,10 @@ struct World {
 
 impl World {
     fn new(n: usize) -> Self {
+        Self::with(n, "local")
+    }
+
+    fn with(n: usize, kind: &'static str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let nodes = (0..n)
             .map(|_| {
@@ -39,6 +45,7 @@ impl World {
             .collect();
         World {
             nodes,
+            kind,
             registry: format!("ft_test_reg_{:08x}", rand::random::<u32>()),
             log: dir.path().join("bench-calls.jsonl"),
             _dir: dir,
@@ -52,7 +59,76 @@ impl World {
         let mut cmd = tool(&n.bench, &n.frappe);
         cmd.env("REGISTRY_DB", &self.registry)
             .env("BENCH_DOUBLE_LOG", &self.log);
+        if self.kind != "local" {
+            let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
+            cmd.env(
+                "PATH",
+                format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
+            )
+            // Each bench's own directory comes from its stored bench path (-w / --chdir).
+            .env("EXECUTOR_DOUBLE_WORKDIR", n.bench.path())
+            .env("EXECUTOR_DOUBLE_TARGET", "deploy/backend");
+        }
         cmd
+    }
+
+    /// `bench add <name>` for node `i` through this world's executor.
+    fn add(&self, name: &str, i: usize, extra: &[&str]) -> Value {
+        if self.kind == "local" {
+            return self.add_local(name, i, extra);
+        }
+        let n = &self.nodes[i];
+        let path = n.bench.path().display().to_string();
+        let mut args = vec!["bench", "add", name, "--bench-executor", self.kind];
+        if self.kind == "docker" {
+            args.extend(["--docker-service", "backend"]);
+        } else {
+            args.extend([
+                "--kubectl-target",
+                "deploy/backend",
+                "--kubectl-namespace",
+                "erp",
+            ]);
+        }
+        args.extend(["--bench-path", &path, "--frappe-url", &n.frappe.url]);
+        args.extend(extra);
+        self.ok(&args)
+    }
+
+    /// Makes bench `name`'s executor fail from now on, as a host that went away would.
+    fn break_bench(&self, name: &str) {
+        let set = match self.kind {
+            "local" => "bench_path = '/etc/hostname'",
+            "docker" => "docker_service = 'gone'",
+            _ => "kubectl_target = 'deploy/gone'",
+        };
+        sql(&format!(
+            "UPDATE `{}`.benches SET {set} WHERE name = '{name}'",
+            self.registry
+        ));
+    }
+
+    /// `n` sign-ups `provision --bench auto` at once; their runs, in order.
+    fn burst(&self, prefix: &str, n: usize) -> Vec<Run> {
+        let children: Vec<_> = (0..n)
+            .map(|k| {
+                let mut cmd = self.tool();
+                provision_args(&mut cmd, &format!("{prefix}-{k}"));
+                cmd.args(["--bench", "auto"]);
+                spawn(cmd)
+            })
+            .collect();
+        children.into_iter().map(finish).collect()
+    }
+
+    fn fill(&self, name: &str, size: u32) -> Vec<String> {
+        let r = self.ok(&["pool", "fill", "--bench", name, "--size", &size.to_string()]);
+        r["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["site"].as_str().unwrap().to_string())
+            .collect()
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -244,4 +320,207 @@ fn the_inventory_adds_lists_cordons_and_removes_benches() {
     assert_eq!(left["benches"].as_array().unwrap().len(), 1);
     assert_eq!(w.run(&["bench", "remove", "web1"]).code, 1);
     assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
+}
+
+/// Standbys first (each claimed once, across benches), then fresh sites; a cordoned
+/// bench gets nothing even with a standby ready.
+fn spread(kind: &'static str) {
+    let w = World::with(3, kind);
+    for (i, name) in ["web1", "web2", "web3"].iter().enumerate() {
+        w.add(name, i, &[]);
+    }
+    let mut standbys = w.fill("web1", 2);
+    standbys.extend(w.fill("web2", 1));
+    let cordoned = w.fill("web3", 1);
+    w.ok(&["bench", "cordon", "web3"]);
+
+    let prefix = unique("spread");
+    let runs = w.burst(&prefix, 5);
+    let mut claimed = vec![];
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        let bench = r.json["bench"].as_str().unwrap();
+        assert!(bench == "web1" || bench == "web2", "{}", r.json);
+        if r.json["path"] == "pool" {
+            claimed.push(r.json["standbySite"].as_str().unwrap().to_string());
+        }
+    }
+    claimed.sort();
+    standbys.sort();
+    assert_eq!(
+        claimed, standbys,
+        "every standby once, none twice, none of web3's"
+    );
+    assert_eq!(runs.iter().filter(|r| r.json["path"] == "fresh").count(), 2);
+    assert_eq!(w.count(0, "standby") + w.count(1, "standby"), 0);
+    assert_eq!(w.count(0, "active") + w.count(1, "active"), 5);
+    // The cordoned bench: its standby still waits, no tenant, no new folder.
+    assert_eq!(w.count(2, "standby"), 1);
+    assert_eq!(w.count(2, "active"), 0);
+    assert_eq!(w.site_folders(2), cordoned);
+    // Each tenant is where its JSON says.
+    for r in &runs {
+        let i = if r.json["bench"] == "web1" { 0 } else { 1 };
+        let site = r.json["site"].as_str().unwrap();
+        assert!(
+            w.site_folders(i).contains(&site.to_string()),
+            "{site} on {}",
+            r.json["bench"]
+        );
+    }
+}
+
+#[test]
+fn auto_sign_ups_take_each_standby_once_and_skip_a_cordoned_bench() {
+    spread("local");
+}
+
+#[test]
+fn auto_sign_ups_spread_through_docker() {
+    spread("docker");
+}
+
+#[test]
+fn auto_sign_ups_spread_through_kubectl() {
+    spread("kubectl");
+}
+
+/// The bench that would be chosen first (it holds the only standby) cannot be reached:
+/// skipped with a warning, the sign-up lands on the other, nothing is left on it.
+fn failing(kind: &'static str) {
+    let w = World::with(2, kind);
+    w.add("bad", 0, &[]);
+    w.add("good", 1, &[]);
+    let standby = w.fill("bad", 1);
+    w.break_bench("bad");
+
+    let runs = w.burst(&unique("fail"), 1);
+    let r = &runs[0];
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["bench"], "good");
+    assert_eq!(r.json["path"], "fresh");
+    let warnings = r.json["warnings"].to_string();
+    assert!(warnings.contains("bench bad skipped"), "{warnings}");
+    assert!(r.stderr.contains("bench bad skipped"), "{}", r.stderr);
+    assert_eq!(w.count(0, "standby"), 1, "its standby was not claimed");
+    assert_eq!(w.count(0, "claimed") + w.count(0, "active"), 0);
+    assert_eq!(w.site_folders(0), standby);
+    assert_eq!(w.count(1, "active"), 1);
+}
+
+#[test]
+fn a_bench_whose_executor_fails_is_skipped_with_a_warning() {
+    failing("local");
+}
+
+#[test]
+fn a_failing_docker_bench_is_skipped() {
+    failing("docker");
+}
+
+#[test]
+fn a_failing_kubectl_bench_is_skipped() {
+    failing("kubectl");
+}
+
+#[test]
+fn a_bench_at_capacity_gets_no_sign_up_even_with_a_standby() {
+    let w = World::new(2);
+    w.add("full", 0, &["--capacity", "1"]);
+    w.add("roomy", 1, &[]);
+    w.fill("full", 2);
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("first"));
+    cmd.args(["--bench", "full"]);
+    let first = run(cmd);
+    assert_eq!(first.code, 0, "{}\n{}", first.json, first.stderr);
+    assert_eq!(
+        (first.json["bench"].as_str(), first.json["path"].as_str()),
+        (Some("full"), Some("pool"))
+    );
+
+    let runs = w.burst(&unique("cap"), 2);
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["bench"], "roomy", "{}", r.json);
+    }
+    assert_eq!(w.count(0, "standby"), 1, "the full bench keeps its standby");
+    assert_eq!(w.count(0, "active"), 1);
+    assert_eq!(w.count(1, "active"), 2);
+
+    // Nothing can take a sign-up: refused before anything is made.
+    w.ok(&["bench", "cordon", "roomy"]);
+    let none = w.burst(&unique("none"), 1);
+    assert_eq!(none[0].code, 1, "{}", none[0].json);
+    assert_eq!(none[0].json["code"], "CONFIG_ERROR");
+    assert!(
+        none[0].json["error"]
+            .as_str()
+            .unwrap()
+            .contains("full: at capacity"),
+        "{}",
+        none[0].json
+    );
+    assert_eq!(w.count(0, "standby"), 1);
+}
+
+#[test]
+fn without_standbys_sign_ups_go_to_the_least_loaded_bench() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    let prefix = unique("least");
+    let benches: Vec<String> = (0..4)
+        .map(|k| {
+            let r = &w.burst(&format!("{prefix}{k}"), 1)[0];
+            assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+            r.json["bench"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // Ties go to the first bench by name.
+    assert_eq!(benches, ["web1", "web2", "web1", "web2"]);
+}
+
+#[test]
+fn provision_on_a_named_bench_and_never_on_a_cordoned_one() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    let sub = unique("named");
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &sub);
+    cmd.args(["--bench", "web2"]);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["bench"], "web2");
+    assert!(w.nodes[1]
+        .bench
+        .site_dir(r.json["site"].as_str().unwrap())
+        .exists());
+    assert!(w.site_folders(0).is_empty());
+    // verify and list reach the same bench by name.
+    let v = w.run(&["verify", &sub, "--bench", "web2"]);
+    assert_eq!(v.code, 0, "{}\n{}", v.json, v.stderr);
+    let l = w.ok(&["list", "--bench", "web2"]);
+    assert!(l.to_string().contains(&sub), "{l}");
+    assert!(!w
+        .ok(&["list", "--bench", "web1"])
+        .to_string()
+        .contains(&sub));
+
+    w.ok(&["bench", "cordon", "web1"]);
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("cordoned"));
+    cmd.env("BENCH", "web1");
+    let refused = run(cmd);
+    assert_eq!(refused.code, 1, "{}", refused.json);
+    assert!(refused.json["error"].as_str().unwrap().contains("cordoned"));
+    assert!(w.site_folders(0).is_empty());
+    // A same-named sign-up elsewhere is the same DNS name: refused.
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &sub);
+    cmd.args(["--bench", "auto"]);
+    w.ok(&["bench", "uncordon", "web1"]);
+    let dup = run(cmd);
+    assert_eq!(dup.json["code"], "SITE_EXISTS", "{}", dup.json);
 }

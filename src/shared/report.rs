@@ -90,6 +90,9 @@ pub struct ProvisionSuccess {
     /// For a site taken from the pool: the standby's name before it became the tenant's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standby_site: Option<String>,
+    /// The inventory bench the tenant is on (`--bench NAME` or the one `--bench auto` chose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepTiming>,
 }

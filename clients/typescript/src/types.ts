@@ -384,6 +384,10 @@ export type ProvisionResult = ProvisionSuccess | Failure;
 export interface ProvisionSuccess {
   apiKey: string;
   apiSecret: string;
+  /**
+   * The inventory bench the tenant is on (`--bench NAME` or the one `--bench auto` chose).
+   */
+  bench?: string | null;
   dbName: string;
   elapsed: number;
   email: string;

@@ -5,6 +5,7 @@
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::site_password::SitePassword;
 use super::{bench_error, db_error, fail, ApiKeys, Config, Made, State, StepError};
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps, AppsError};
@@ -12,7 +13,6 @@ use crate::lifecycle::claim::{claim, Claim};
 use crate::lifecycle::template::{self, TemplateMeta};
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
-use crate::outside::mariadb::tenant::frappe_password_hash;
 use crate::outside::mariadb::Db;
 use crate::shared::context::Context;
 use crate::shared::input::Tenant;
@@ -27,12 +27,11 @@ pub(super) struct Ready {
 /// Read-only: the password's strength, the site lock, the bench's facts, that the site
 /// and its database do not exist yet, the registry's schema and the bench id.
 pub(super) async fn prepare(
-    cfg: &Config,
+    cfg: &mut Config,
     t: &Tenant,
     state: &mut State,
     deadline: Instant,
 ) -> Result<Ready, StepError> {
-    let ctx = &cfg.ctx;
     // The password's strength costs ~10 ms of CPU the first time: it runs on its own
     // thread while the read-only preflight waits on MariaDB and the bench. Nothing is
     // written before it has passed, and an input error wins over any preflight error.
@@ -54,6 +53,7 @@ pub(super) async fn prepare(
         Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
     }
     preflight?;
+    let ctx = &cfg.ctx;
     let db = state.db.as_mut().expect("connected in preflight");
     ctx.registry
         .ensure(db)
@@ -112,7 +112,9 @@ pub(super) async fn create_site(
         organization: &t.organization_name,
         email: &t.email,
     };
-    let claim = if cfg.use_pool {
+    let claim = if let Some(placed) = state.placed.take() {
+        Some(placed)
+    } else if cfg.use_pool && cfg.auto.is_none() {
         claim(&[(bench_id.as_str(), ctx)], db, &claimant, deadline)
             .await
             .map_err(|e| db_error("create-site", e))?
@@ -265,13 +267,13 @@ pub(super) async fn prove_keys(
 /// Read-only: nothing is created until the site is known to be free and ours to make.
 /// Takes the site lock and reads the bench's facts.
 async fn preflight(
-    cfg: &Config,
+    cfg: &mut Config,
     t: &Tenant,
     state: &mut State,
     deadline: Instant,
 ) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    let mut db = ctx
+    let mut db = cfg
+        .ctx
         .db
         .connect()
         .await
@@ -287,6 +289,13 @@ async fn preflight(
             format!("another run is working on {}", t.site),
         ));
     }
+    if cfg.auto.is_some() {
+        // The database name is the server's, whichever bench: checked before a claim.
+        database_is_free(&mut db, t).await?;
+        state.db = Some(db);
+        return super::placement::place(cfg, t, state, deadline).await;
+    }
+    let ctx = &cfg.ctx;
     let db = state.db.insert(db);
     state.facts = ctx
         .bench
@@ -305,6 +314,11 @@ async fn preflight(
             format!("site {} already exists", t.site),
         ));
     }
+    database_is_free(db, t).await
+}
+
+/// A leftover database of an interrupted run at this site's name is `SITE_EXISTS`.
+async fn database_is_free(db: &mut Db, t: &Tenant) -> Result<(), StepError> {
     if db
         .database_exists(&t.db_name)
         .await
@@ -445,32 +459,6 @@ async fn new_site(
         return admin.write(db, &t.db_name).await;
     }
     Ok(admin_password)
-}
-
-/// A site's Administrator password, with its Frappe hash being made on another thread.
-struct SitePassword {
-    password: Secret,
-    hash: tokio::task::JoinHandle<String>,
-}
-
-impl SitePassword {
-    fn new(password: Secret) -> Self {
-        let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || frappe_password_hash(&p, rand::random()));
-        SitePassword { password, hash }
-    }
-
-    /// Writes the hash into the site's `__Auth`; returns the password it is for.
-    async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
-        let hash = self
-            .hash
-            .await
-            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
-        db.set_administrator_hash(db_name, &hash)
-            .await
-            .map_err(|e| db_error("create-site", e))?;
-        Ok(self.password)
-    }
 }
 
 fn login_error(e: ApiError, site: &str) -> StepError {
