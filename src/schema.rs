@@ -42,7 +42,7 @@ pub fn schema(name: &str) -> Option<serde_json::Value> {
         "template-build" | "template-status" => {
             schemars::schema_for!(Output<template::TemplateReport>)
         }
-        "pool-fill" => schemars::schema_for!(Output<pool::PoolFillReport>),
+        "pool-fill" => schemars::schema_for!(Output<pool::PoolFillOutput>),
         "pool-status" => schemars::schema_for!(Output<pool::PoolStatusReport>),
         "bench" => schemars::schema_for!(Output<bench::BenchReport>),
         "bench-list" => schemars::schema_for!(Output<bench::BenchListReport>),

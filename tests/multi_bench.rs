@@ -524,3 +524,79 @@ fn provision_on_a_named_bench_and_never_on_a_cordoned_one() {
     let dup = run(cmd);
     assert_eq!(dup.json["code"], "SITE_EXISTS", "{}", dup.json);
 }
+
+#[test]
+fn pool_fill_all_fills_every_uncordoned_bench_and_status_all_shows_them() {
+    let w = World::new(3);
+    for (i, name) in ["web1", "web2", "web3"].iter().enumerate() {
+        w.add(name, i, &[]);
+    }
+    w.ok(&["bench", "cordon", "web3"]);
+    let r = w.ok(&["pool", "fill", "--all", "--size", "2"]);
+    let benches = r["benches"].as_array().unwrap();
+    let names: Vec<&str> = benches
+        .iter()
+        .map(|b| b["bench"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web1", "web2"], "a cordoned bench is not refilled");
+    assert!(benches.iter().all(|b| b["standby"] == 2), "{r}");
+    assert_eq!(
+        (
+            w.count(0, "standby"),
+            w.count(1, "standby"),
+            w.count(2, "standby")
+        ),
+        (2, 2, 0)
+    );
+    // At the target: nothing more.
+    let again = w.ok(&["pool", "fill", "--all", "--size", "2"]);
+    assert!(
+        again["benches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["created"].as_array().unwrap().is_empty()),
+        "{again}"
+    );
+
+    let status = w.ok(&["pool", "status", "--all", "--json"]);
+    let on: Vec<&str> = status["standby"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["bench"].as_str().unwrap())
+        .collect();
+    assert_eq!(on, ["web1", "web1", "web2", "web2"], "{status}");
+    let one = w.ok(&["pool", "status", "--bench", "web2", "--json"]);
+    assert_eq!(one["standby"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn fills_from_several_hosts_at_once_never_overfill_a_bench() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = w.tool();
+            cmd.args(["pool", "fill", "--all", "--size", "2"]);
+            spawn(cmd)
+        })
+        .collect();
+    let runs: Vec<Run> = children.into_iter().map(finish).collect();
+    let mut made = [0, 0];
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        for b in r.json["benches"].as_array().unwrap() {
+            let i = if b["bench"] == "web1" { 0 } else { 1 };
+            made[i] += b["created"].as_array().unwrap().len();
+        }
+    }
+    assert_eq!(
+        made,
+        [2, 2],
+        "{runs:?}",
+        runs = runs.iter().map(|r| &r.json).collect::<Vec<_>>()
+    );
+    assert_eq!((w.count(0, "standby"), w.count(1, "standby")), (2, 2));
+}

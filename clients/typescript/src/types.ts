@@ -269,7 +269,12 @@ export type PoolDrainResult = CleanupReport | Failure;
 /**
  * Any other command: its report, or the failure object when it could not start.
  */
-export type PoolFillResult = PoolFillReport | Failure;
+export type PoolFillResult = PoolFillOutput | Failure;
+
+/**
+ * What `pool fill` prints: one bench's fill, or with --all every bench's.
+ */
+export type PoolFillOutput = PoolFillReport | PoolFillAllReport;
 
 export interface PoolFillReport {
   created: Made[];
@@ -294,6 +299,28 @@ export interface Made {
   site: string;
 }
 
+/**
+ * `pool fill --all`: each bench's fill.
+ */
+export interface PoolFillAllReport {
+  benches: BenchFill[];
+  success: boolean;
+}
+
+export interface BenchFill {
+  bench: string;
+  created: Made[];
+  elapsed: number;
+  error?: string | null;
+  failed: Item[];
+  /**
+   * Standby sites in the pool afterwards.
+   */
+  standby: number;
+  success: boolean;
+  warnings: string[];
+}
+
 // From schema/pool-status.schema.json
 
 /**
@@ -308,12 +335,20 @@ export interface PoolStatusReport {
   claimed: Standby[];
   standby: Standby[];
   success: boolean;
+  /**
+   * With --all: benches that could not be read.
+   */
+  warnings?: string[];
 }
 
 /**
  * A registry row of the pool, with what the bench and MariaDB say of its site now.
  */
 export interface Standby {
+  /**
+   * The inventory bench it is on (`--bench NAME`, `--all`).
+   */
+  bench?: string | null;
   createdAt: string;
   dbName: string;
   email?: string | null;

@@ -286,9 +286,13 @@ pub enum PoolCommand {
 
 #[derive(Debug, Args)]
 pub struct PoolFillArgs {
-    /// How many standby sites the pool should hold
+    /// How many standby sites the pool should hold (with --all: each bench's pool)
     #[arg(long)]
     pub size: u32,
+    /// Every uncordoned bench of the inventory, one after another; safe from cron on
+    /// several hosts at once (each bench is filled under its own MariaDB lock)
+    #[arg(long, conflicts_with = "bench")]
+    pub all: bool,
     /// Seconds allowed per standby site
     #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
     pub timeout: u64,
@@ -306,6 +310,9 @@ pub struct PoolStatusArgs {
     /// JSON even on a terminal
     #[arg(long)]
     pub json: bool,
+    /// The pools of every bench of the inventory (each entry says its bench)
+    #[arg(long, conflicts_with = "bench")]
+    pub all: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }
