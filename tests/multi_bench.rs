@@ -579,6 +579,8 @@ fn fills_from_several_hosts_at_once_never_overfill_a_bench() {
     let children: Vec<_> = (0..3)
         .map(|_| {
             let mut cmd = w.tool();
+            // As cron on a sign-up host would run it: BENCH=auto does not get in the way.
+            cmd.env("BENCH", "auto");
             cmd.args(["pool", "fill", "--all", "--size", "2"]);
             spawn(cmd)
         })
@@ -599,4 +601,28 @@ fn fills_from_several_hosts_at_once_never_overfill_a_bench() {
         runs = runs.iter().map(|r| &r.json).collect::<Vec<_>>()
     );
     assert_eq!((w.count(0, "standby"), w.count(1, "standby")), (2, 2));
+}
+
+#[test]
+fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    let prefix = unique("clean");
+    for (k, bench) in ["web1", "web2"].iter().enumerate() {
+        let mut cmd = w.tool();
+        provision_args(&mut cmd, &format!("{prefix}-{k}"));
+        cmd.args(["--bench", bench]);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    }
+    let pattern = format!("{prefix}-*");
+    let r = w.ok(&["cleanup", "--pattern", &pattern, "--yes", "--bench", "web2"]);
+    assert_eq!(r["dropped"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(w.site_folders(1), Vec::<String>::new());
+    assert_eq!(w.site_folders(0).len(), 1);
+    assert_eq!((w.count(0, "active"), w.count(1, "active")), (1, 0));
+    // Orphans seen from web1: web2's live rows and web1's own sites are kept.
+    let o = w.ok(&["cleanup", "--orphans", "--dry-run", "--bench", "web1"]);
+    assert!(!o.to_string().contains(&format!("{prefix}-0")), "{o}");
 }

@@ -290,8 +290,9 @@ pub struct PoolFillArgs {
     #[arg(long)]
     pub size: u32,
     /// Every uncordoned bench of the inventory, one after another; safe from cron on
-    /// several hosts at once (each bench is filled under its own MariaDB lock)
-    #[arg(long, conflicts_with = "bench")]
+    /// several hosts at once (each bench is filled under its own MariaDB lock). Wins over
+    /// --bench / BENCH, so a BENCH=auto environment can run it too
+    #[arg(long)]
     pub all: bool,
     /// Seconds allowed per standby site
     #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
@@ -310,8 +311,9 @@ pub struct PoolStatusArgs {
     /// JSON even on a terminal
     #[arg(long)]
     pub json: bool,
-    /// The pools of every bench of the inventory (each entry says its bench)
-    #[arg(long, conflicts_with = "bench")]
+    /// The pools of every bench of the inventory (each entry says its bench); wins over
+    /// --bench / BENCH
+    #[arg(long)]
     pub all: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
