@@ -616,6 +616,28 @@ fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
         let r = run(cmd);
         assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     }
+    // list --all-benches: both, each with its bench.
+    let all = w.ok(&["list", "--all-benches", "--json"]);
+    let mut on: Vec<(String, String)> = all["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site"].as_str().unwrap().to_string(),
+                s["bench"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    on.sort();
+    assert_eq!(
+        on,
+        [
+            (format!("{prefix}-0.localhost"), "web1".to_string()),
+            (format!("{prefix}-1.localhost"), "web2".to_string())
+        ],
+        "{all}"
+    );
     let pattern = format!("{prefix}-*");
     let r = w.ok(&["cleanup", "--pattern", &pattern, "--yes", "--bench", "web2"]);
     assert_eq!(r["dropped"].as_array().unwrap().len(), 1, "{r}");

@@ -158,6 +158,33 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The benches of the inventory, by name, with their contexts (`--all`); cordoned ones
+    /// only with `cordoned` (a cordoned bench takes no sign-ups, so `pool fill --all` does
+    /// not refill it). Failures are printed as the failure JSON, as an exit code.
+    pub async fn inventory(
+        conn: &ConnectOpts,
+        cordoned: bool,
+    ) -> Result<Vec<(String, Context)>, u8> {
+        let base = Self::or_report(conn, "")?;
+        let unavailable =
+            |e: crate::outside::mariadb::DbError| untouched(Code::DbUnavailable, e.to_string(), "");
+        let mut db = base.db.connect().await.map_err(unavailable)?;
+        base.registry.ensure(&mut db).await.map_err(unavailable)?;
+        let benches = base.registry.benches(&mut db).await.map_err(unavailable)?;
+        let mut out = vec![];
+        for b in benches.iter().filter(|b| cordoned || !b.cordoned) {
+            match Self::for_bench(conn, b) {
+                Ok(ctx) => out.push((b.name.clone(), ctx)),
+                Err((_, e)) => {
+                    crate::shared::report::progress(&format!("⚠ bench {} skipped: {e:#}", b.name))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The connection flags an inventory bench stands for.
 fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> anyhow::Result<ConnectOpts> {
     use clap::ValueEnum;

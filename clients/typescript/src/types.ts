@@ -228,12 +228,20 @@ export type Status = "provisioning" | "active" | "failed" | "rolled_back" | "sta
 export interface ListReport {
   sites: SiteHealth[];
   success: boolean;
+  /**
+   * With --all-benches: benches that could not be read.
+   */
+  warnings?: string[];
 }
 
 /**
  * One site of the bench as `list` shows it.
  */
 export interface SiteHealth {
+  /**
+   * The inventory bench it is on (`--bench NAME`, `--all-benches`).
+   */
+  bench?: string | null;
   /**
    * Whether the folder has a readable site_config.json.
    */

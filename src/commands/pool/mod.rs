@@ -25,11 +25,11 @@ use crate::outside::bench::BenchFacts;
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::outside::mariadb::{db_name_for, Db};
-use crate::shared::cli::{ConnectOpts, PoolFillArgs};
+use crate::shared::cli::PoolFillArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
 use crate::shared::report::exit;
-use crate::shared::report::{print_json, progress, round2, untouched, Code, Item};
+use crate::shared::report::{print_json, progress, round2, Item};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub async fn run_fill(args: PoolFillArgs) -> u8 {
     let apps = install_apps(&args.apps.install_apps);
     let timeout = Duration::from_secs(args.timeout);
     if args.all {
-        let benches = match inventory(&args.conn, false).await {
+        let benches = match Context::inventory(&args.conn, false).await {
             Ok(b) => b,
             Err(code) => return code,
         };
@@ -67,28 +67,6 @@ pub async fn run_fill(args: PoolFillArgs) -> u8 {
     let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
     print_json(&report);
     report.exit_code()
-}
-
-/// The benches of the inventory, by name, with their contexts; cordoned ones only with
-/// `cordoned` (a cordoned bench takes no sign-ups, so `fill --all` does not refill it).
-pub(super) async fn inventory(
-    conn: &ConnectOpts,
-    cordoned: bool,
-) -> Result<Vec<(String, Context)>, u8> {
-    let base = Context::or_report(conn, "")?;
-    let unavailable =
-        |e: crate::outside::mariadb::DbError| untouched(Code::DbUnavailable, e.to_string(), "");
-    let mut db = base.db.connect().await.map_err(unavailable)?;
-    base.registry.ensure(&mut db).await.map_err(unavailable)?;
-    let benches = base.registry.benches(&mut db).await.map_err(unavailable)?;
-    let mut out = vec![];
-    for b in benches.iter().filter(|b| cordoned || !b.cordoned) {
-        match Context::for_bench(conn, b) {
-            Ok(ctx) => out.push((b.name.clone(), ctx)),
-            Err((_, e)) => progress(&format!("⚠ bench {} skipped: {e:#}", b.name)),
-        }
-    }
-    Ok(out)
 }
 
 /// `pool fill --size N`: standby sites until N are ready, one after another (new-site

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 /// `pool status [--json] [--bench NAME | --all]`.
 pub async fn run_status(args: PoolStatusArgs) -> u8 {
     if args.all {
-        let benches = match super::inventory(&args.conn, true).await {
+        let benches = match Context::inventory(&args.conn, true).await {
             Ok(b) => b,
             Err(code) => return code,
         };

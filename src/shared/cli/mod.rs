@@ -226,6 +226,9 @@ pub struct ListArgs {
     /// folder left
     #[arg(long)]
     pub all: bool,
+    /// Every bench of the inventory (each site says its bench); wins over --bench / BENCH
+    #[arg(long)]
+    pub all_benches: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }
