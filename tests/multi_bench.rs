@@ -648,3 +648,38 @@ fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
     let o = w.ok(&["cleanup", "--orphans", "--dry-run", "--bench", "web1"]);
     assert!(!o.to_string().contains(&format!("{prefix}-0")), "{o}");
 }
+
+#[test]
+fn an_invalid_sign_up_claims_nothing_on_any_bench() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    w.fill("web1", 1);
+    let mut cmd = w.tool();
+    // Passes the shape rules, fails zxcvbn: found only after the site lock is taken.
+    cmd.args([
+        "provision",
+        &unique("weak"),
+        "jane@acme.com",
+        "Jane Roe",
+        "Password123",
+        "Acme Inc",
+        "--bench",
+        "auto",
+    ]);
+    let r = run(cmd);
+    assert_eq!(
+        (r.code, r.json["code"].as_str()),
+        (2, Some("INVALID_INPUT")),
+        "{}",
+        r.json
+    );
+    assert_eq!(
+        r.json["rollback"],
+        serde_json::json!([]),
+        "nothing was made to undo: {}",
+        r.json
+    );
+    assert_eq!(w.count(0, "standby"), 1);
+    assert_eq!(w.count(0, "claimed") + w.count(1, "claimed"), 0);
+}

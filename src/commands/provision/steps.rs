@@ -53,6 +53,9 @@ pub(super) async fn prepare(
         Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
     }
     preflight?;
+    if cfg.auto.is_some() {
+        super::placement::place(cfg, t, state, deadline).await?;
+    }
     let ctx = &cfg.ctx;
     let db = state.db.as_mut().expect("connected in preflight");
     ctx.registry
@@ -267,7 +270,7 @@ pub(super) async fn prove_keys(
 /// Read-only: nothing is created until the site is known to be free and ours to make.
 /// Takes the site lock and reads the bench's facts.
 async fn preflight(
-    cfg: &mut Config,
+    cfg: &Config,
     t: &Tenant,
     state: &mut State,
     deadline: Instant,
@@ -291,9 +294,10 @@ async fn preflight(
     }
     if cfg.auto.is_some() {
         // The database name is the server's, whichever bench: checked before a claim.
+        // Placement itself waits for the password check (`prepare`): it may claim.
         database_is_free(&mut db, t).await?;
         state.db = Some(db);
-        return super::placement::place(cfg, t, state, deadline).await;
+        return Ok(());
     }
     let ctx = &cfg.ctx;
     let db = state.db.insert(db);
