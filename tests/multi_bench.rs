@@ -683,3 +683,18 @@ fn an_invalid_sign_up_claims_nothing_on_any_bench() {
     assert_eq!(w.count(0, "standby"), 1);
     assert_eq!(w.count(0, "claimed") + w.count(1, "claimed"), 0);
 }
+
+#[test]
+fn a_failed_auto_sign_up_says_which_bench_it_was_on_and_rolls_back_there() {
+    let w = World::new(1);
+    w.add("web1", 0, &[]);
+    // Frappe of that bench is gone: the site is made, then login fails and it is undone.
+    sql(&format!(
+        "UPDATE `{}`.benches SET frappe_url = 'http://127.0.0.1:9' WHERE name = 'web1'",
+        w.registry
+    ));
+    let r = &w.burst(&unique("gone"), 1)[0];
+    assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["bench"], "web1", "{}", r.json);
+    assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
+}

@@ -115,6 +115,10 @@ pub struct Failure {
     pub elapsed: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<SitePath>,
+    /// provision: the inventory bench the run was on (`--bench NAME`, or the one
+    /// `--bench auto` had chosen when it failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
 }
 
 impl Failure {
@@ -131,6 +135,7 @@ impl Failure {
             warnings: vec![],
             elapsed: 0.0,
             path: None,
+            bench: None,
         }
     }
 
@@ -355,6 +360,7 @@ mod tests {
             warnings: vec![],
             elapsed: 0.0,
             path: None,
+            bench: None,
         }
     }
 

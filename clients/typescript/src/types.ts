@@ -92,6 +92,11 @@ export interface Load {
 }
 
 export interface Failure {
+  /**
+   * provision: the inventory bench the run was on (`--bench NAME`, or the one
+   * `--bench auto` had chosen when it failed).
+   */
+  bench?: string | null;
   code: Code;
   elapsed: number;
   error: string;

@@ -104,6 +104,8 @@ struct State {
     facts: BenchFacts,
     /// A standby `--bench auto` placement claimed, not yet taken by create-site.
     placed: Option<crate::lifecycle::claim::Claim>,
+    /// The inventory bench this run is on: `--bench NAME`'s, or placement's choice.
+    bench: Option<String>,
     warnings: Vec<String>,
     steps: Vec<StepTiming>,
 }
@@ -132,6 +134,10 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         standby_site: None,
         facts: BenchFacts::default(),
         placed: None,
+        bench: match cfg.auto {
+            None => cfg.ctx.bench_name.clone(),
+            Some(_) => None,
+        },
         warnings: vec![],
         steps: vec![],
     };
@@ -179,7 +185,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 db_name: state.db_name,
                 path,
                 standby_site: state.standby_site,
-                bench: cfg.ctx.bench_name.clone(),
+                bench: state.bench,
                 warnings: state.warnings,
                 steps: state.steps,
             })
@@ -214,6 +220,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 warnings: state.warnings,
                 elapsed: round2(started.elapsed().as_secs_f64()),
                 path: state.path,
+                bench: state.bench,
             })
         }
     }

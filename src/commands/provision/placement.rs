@@ -149,6 +149,7 @@ pub(super) async fn place(
     ));
     state.facts = facts[chosen].take().expect("the chosen bench was probed");
     cfg.ctx = c.ctx.clone();
+    state.bench = Some(c.name.clone());
     Ok(())
 }
 
