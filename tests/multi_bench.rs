@@ -698,3 +698,30 @@ fn a_failed_auto_sign_up_says_which_bench_it_was_on_and_rolls_back_there() {
     assert_eq!(r.json["bench"], "web1", "{}", r.json);
     assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
 }
+
+#[test]
+fn auto_placement_refuses_benches_on_different_site_domains() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &["--site-domain", "example.com"]);
+    let r = &w.burst(&unique("dom"), 1)[0];
+    assert_eq!(
+        (r.code, r.json["code"].as_str()),
+        (1, Some("CONFIG_ERROR")),
+        "{}",
+        r.json
+    );
+    assert!(
+        r.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("one site domain"),
+        "{}",
+        r.json
+    );
+    // Cordoning the odd one out lets sign-ups through again.
+    w.ok(&["bench", "cordon", "web2"]);
+    let ok = &w.burst(&unique("dom"), 1)[0];
+    assert_eq!(ok.code, 0, "{}\n{}", ok.json, ok.stderr);
+    assert_eq!(ok.json["bench"], "web1");
+}

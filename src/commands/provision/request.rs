@@ -118,6 +118,21 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> 
                     inventory.len()
                 ))
             })?;
+            // The tenant's site name (and so its database name) is fixed before placement:
+            // every bench it may land on must serve the same domain.
+            if let Some(other) = candidates
+                .iter()
+                .find(|c| c.ctx.site_domain != first.site_domain)
+            {
+                return Err(cfg_err(anyhow::anyhow!(
+                    "--bench auto needs every uncordoned bench on one site domain: {} has {}, {} has {} \
+                     (cordon one, or name a bench with --bench NAME)",
+                    candidates[0].name,
+                    first.site_domain,
+                    other.name,
+                    other.ctx.site_domain
+                )));
+            }
             Ok((first, Some(candidates)))
         }
         Some(name) => {
