@@ -4,7 +4,7 @@
 //! Four layers; a module imports only from its own layer or those below it.
 //!
 //! - `commands`  — one module per command family (provision, verify, list, cleanup,
-//!   template, pool): the only code that orchestrates a run and prints its report
+//!   template, pool, bench): the only code that orchestrates a run and prints its report
 //! - `lifecycle` — site pieces several commands share: removal, standby claim, apps,
 //!   the template's description
 //! - `shared`    — the command line (clap), the connection context, the sign-up request
@@ -22,7 +22,7 @@ pub mod outside;
 pub mod schema;
 pub mod shared;
 
-use crate::commands::{cleanup, list, pool, provision, template, verify};
+use crate::commands::{bench, cleanup, list, pool, provision, template, verify};
 use clap::CommandFactory;
 
 use crate::shared::cli::{Cli, Command, PoolCommand, TemplateCommand};
@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Pool(PoolCommand::Fill(args)) => pool::run_fill(args).await,
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
         Command::Schema(args) => match schema::run(args.name.as_deref(), args.write.as_deref()) {
             Ok(()) => exit::OK,
             Err(e) => untouched(Code::ConfigError, e, ""),

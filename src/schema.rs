@@ -9,7 +9,7 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 
-use crate::commands::{list, pool, provision, template, verify};
+use crate::commands::{bench, list, pool, provision, template, verify};
 use crate::shared::cli::SCHEMA_NAMES;
 use crate::shared::report::{CleanupReport, Failure, ProvisionSuccess};
 
@@ -42,8 +42,10 @@ pub fn schema(name: &str) -> Option<serde_json::Value> {
         "template-build" | "template-status" => {
             schemars::schema_for!(Output<template::TemplateReport>)
         }
-        "pool-fill" => schemars::schema_for!(Output<pool::PoolFillReport>),
+        "pool-fill" => schemars::schema_for!(Output<pool::PoolFillOutput>),
         "pool-status" => schemars::schema_for!(Output<pool::PoolStatusReport>),
+        "bench" => schemars::schema_for!(Output<bench::BenchReport>),
+        "bench-list" => schemars::schema_for!(Output<bench::BenchListReport>),
         _ => return None,
     };
     let mut v = serde_json::to_value(s).expect("a schema serializes");

@@ -1,7 +1,8 @@
 //! `list`: every site of the bench with its database and health, and what the registry
 //! says of it: one catalog scan, one listing of `sites/`, one registry read, however
 //! many sites there are. Registry rows of live sites whose folder is gone are listed too,
-//! and with `--all` those of tenants that ended (dropped, rolled back, failed).
+//! and with `--all` those of tenants that ended (dropped, rolled back, failed). With
+//! `--all-benches`, the same for every bench of the inventory, each site tagged with it.
 
 use std::time::Duration;
 
@@ -60,6 +61,7 @@ pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
                 path: row.and_then(|r| r.path),
                 email: row.and_then(|r| r.email.clone()),
                 organization: row.and_then(|r| r.organization.clone()),
+                bench: ctx.bench_name.clone(),
             }
         })
         .collect();
@@ -80,18 +82,38 @@ pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
             path: row.path,
             email: row.email.clone(),
             organization: row.organization.clone(),
+            bench: ctx.bench_name.clone(),
         });
     }
     sites.sort_by(|a, b| a.site.cmp(&b.site));
     Ok(ListReport {
         success: true,
         sites,
+        warnings: vec![],
     })
 }
 
 /// `list [--json] [--all]`.
 pub async fn run(args: ListArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    if args.all_benches {
+        let benches = match Context::inventory(&args.conn, true).await {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        let mut all = ListReport {
+            success: true,
+            sites: vec![],
+            warnings: vec![],
+        };
+        for (name, ctx) in benches {
+            match list(&ctx, args.all).await {
+                Ok(r) => all.sites.extend(r.sites),
+                Err(e) => all.warnings.push(format!("bench {name} skipped: {e}")),
+            }
+        }
+        return show(&all, args.json);
+    }
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -120,6 +142,9 @@ pub struct SiteHealth {
     pub path: Option<SitePath>,
     pub email: Option<String>,
     pub organization: Option<String>,
+    /// The inventory bench it is on (`--bench NAME`, `--all-benches`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -127,6 +152,9 @@ pub struct SiteHealth {
 pub struct ListReport {
     pub success: bool,
     pub sites: Vec<SiteHealth>,
+    /// With --all-benches: benches that could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 impl Tabular for ListReport {

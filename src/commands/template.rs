@@ -263,7 +263,7 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
 
 /// `template build`.
 pub async fn run_build(args: TemplateArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -275,7 +275,7 @@ pub async fn run_build(args: TemplateArgs) -> u8 {
 
 /// `template status`.
 pub async fn run_status(args: TemplateArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };

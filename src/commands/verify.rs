@@ -370,7 +370,7 @@ async fn plan_and_apps(
 
 /// `verify <site>`.
 pub async fn run(args: VerifyArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, &args.site) {
+    let ctx = match Context::resolve(&args.conn, &args.site).await {
         Ok(c) => c,
         Err(code) => return code,
     };

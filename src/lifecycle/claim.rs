@@ -1,6 +1,7 @@
-//! Claiming a standby for a sign-up: the oldest whole standby of the bench, taken with
-//! `FOR UPDATE SKIP LOCKED` so concurrent sign-ups never share one, checked under its
-//! site lock; broken ones are marked failed and stepped over.
+//! Claiming a standby for a sign-up: the oldest whole standby of a set of benches (the
+//! one bench of the run, or every bench a placement may use), taken with `FOR UPDATE
+//! SKIP LOCKED` so concurrent sign-ups never share one, checked under its site lock on
+//! its own bench; broken ones are marked failed and stepped over.
 
 use tokio::time::Instant;
 
@@ -16,28 +17,38 @@ const MAX_CLAIM_TRIES: usize = 5;
 pub struct Claim {
     pub row: Row,
     pub standby: String,
+    /// Which of the candidate benches it is on.
+    pub bench: usize,
 }
 
-/// Takes the oldest whole standby of this bench for `claimant`: `None` when there is none.
-/// A standby found broken is marked `failed` (cleanup --orphans removes it) and skipped.
+/// Takes the oldest whole standby of the `benches` (bench id and how to reach it) for
+/// `claimant`: `None` when there is none. A standby found broken is marked `failed`
+/// (cleanup --orphans removes it) and skipped.
 pub async fn claim(
-    ctx: &Context,
+    benches: &[(&str, &Context)],
     db: &mut Db,
-    bench_id: &str,
     claimant: &Claimant<'_>,
     deadline: Instant,
 ) -> Result<Option<Claim>, String> {
+    let Some((_, first)) = benches.first() else {
+        return Ok(None);
+    };
+    let ids: Vec<&str> = benches.iter().map(|(id, _)| *id).collect();
     let mut tried = vec![];
     while tried.len() < MAX_CLAIM_TRIES {
-        let Some(row) = ctx
+        let Some(row) = first
             .registry
-            .claim_standby(db, bench_id, "claim", Some(claimant), &tried)
+            .claim_standby(db, &ids, "claim", Some(claimant), &tried)
             .await
             .map_err(|e| e.to_string())?
         else {
             return Ok(None);
         };
         tried.push(row.id);
+        let Some(bench) = benches.iter().position(|(id, _)| *id == row.bench_id) else {
+            continue; // cannot happen: the claim picked among these ids
+        };
+        let ctx = benches[bench].1;
         let standby = row.standby_site.clone().unwrap_or_default();
         if !db
             .try_lock_site(&standby)
@@ -52,7 +63,13 @@ pub async fn claim(
             continue;
         }
         match standby_problem(ctx, db, &standby, &row.db_name, deadline).await {
-            None => return Ok(Some(Claim { row, standby })),
+            None => {
+                return Ok(Some(Claim {
+                    row,
+                    standby,
+                    bench,
+                }))
+            }
             Some(problem) => {
                 progress(&format!(
                     "⚠ standby {standby} is broken ({problem}); trying the next"

@@ -1,11 +1,11 @@
 //! What every command needs to reach the outside systems, validated from the connection
-//! flags before any side effect: the bench, Frappe's URL, the site domain, MariaDB and
-//! the registry.
+//! flags (or from a bench of the inventory, `--bench NAME`) before any side effect: the
+//! bench, Frappe's URL, the site domain, MariaDB and the registry.
 
 use anyhow::Context as _;
 
 use crate::outside::bench::{Bench, Executor, RootCredentials};
-use crate::outside::mariadb::registry::Registry;
+use crate::outside::mariadb::registry::{InventoryBench, Registry};
 use crate::outside::mariadb::DbTarget;
 use crate::shared::cli::{ConnectOpts, ExecutorKind, PlanOpts};
 use crate::shared::input;
@@ -18,6 +18,8 @@ pub struct Context {
     pub site_domain: String,
     pub db: DbTarget,
     pub registry: Registry,
+    /// The inventory bench this context reaches (`--bench NAME`), if any.
+    pub bench_name: Option<String>,
 }
 
 /// A failure found before anything was touched, with the code it reports.
@@ -67,7 +69,40 @@ impl Context {
             site_domain: c.site_domain.clone(),
             db,
             registry,
+            bench_name: None,
         })
+    }
+
+    /// The context of inventory bench `name`: its stored settings, with MariaDB and the
+    /// registry from `base` (the inventory stores no credentials).
+    pub async fn from_inventory(base: &ConnectOpts, name: &str) -> Prep<(Context, InventoryBench)> {
+        let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+        if name == "auto" {
+            return Err(cfg_err(anyhow::anyhow!(
+                "--bench auto only places a sign-up (provision); name a bench here"
+            )));
+        }
+        let db = DbTarget::parse(&base.mariadb_url).map_err(|e| cfg_err(e.into()))?;
+        let registry = Registry::new(&base.registry_db).map_err(|e| cfg_err(e.into()))?;
+        let unavailable = |e: crate::outside::mariadb::DbError| (Code::DbUnavailable, e.into());
+        let mut conn = db.connect().await.map_err(unavailable)?;
+        registry.ensure(&mut conn).await.map_err(unavailable)?;
+        let found = registry.bench(&mut conn, name).await.map_err(unavailable)?;
+        let b = found.ok_or_else(|| {
+            cfg_err(anyhow::anyhow!(
+                "no bench {name:?} in the inventory of {} (see `bench list`)",
+                base.registry_db
+            ))
+        })?;
+        Ok((Self::for_bench(base, &b)?, b))
+    }
+
+    /// The context of an inventory bench already read.
+    pub fn for_bench(base: &ConnectOpts, b: &InventoryBench) -> Prep<Context> {
+        let opts = opts_for(base, b).map_err(|e| (Code::ConfigError, e))?;
+        let mut ctx = Context::from_opts(&opts)?;
+        ctx.bench_name = Some(b.name.clone());
+        Ok(ctx)
     }
 
     /// The MariaDB account bench creates and drops site databases with.
@@ -110,6 +145,68 @@ impl Context {
     pub fn or_report(conn: &ConnectOpts, site: &str) -> Result<Context, u8> {
         Context::from_opts(conn).map_err(|(code, e)| untouched(code, format!("{e:#}"), site))
     }
+
+    /// As `or_report`, but `--bench NAME` reads the bench's settings from the inventory.
+    pub async fn resolve(conn: &ConnectOpts, site: &str) -> Result<Context, u8> {
+        match &conn.bench {
+            None => Self::or_report(conn, site),
+            Some(name) => Self::from_inventory(conn, name)
+                .await
+                .map(|(ctx, _)| ctx)
+                .map_err(|(code, e)| untouched(code, format!("{e:#}"), site)),
+        }
+    }
+}
+
+impl Context {
+    /// The benches of the inventory, by name, with their contexts (`--all`); cordoned ones
+    /// only with `cordoned` (a cordoned bench takes no sign-ups, so `pool fill --all` does
+    /// not refill it). Failures are printed as the failure JSON, as an exit code.
+    pub async fn inventory(
+        conn: &ConnectOpts,
+        cordoned: bool,
+    ) -> Result<Vec<(String, Context)>, u8> {
+        let base = Self::or_report(conn, "")?;
+        let unavailable =
+            |e: crate::outside::mariadb::DbError| untouched(Code::DbUnavailable, e.to_string(), "");
+        let mut db = base.db.connect().await.map_err(unavailable)?;
+        base.registry.ensure(&mut db).await.map_err(unavailable)?;
+        let benches = base.registry.benches(&mut db).await.map_err(unavailable)?;
+        let mut out = vec![];
+        for b in benches.iter().filter(|b| cordoned || !b.cordoned) {
+            match Self::for_bench(conn, b) {
+                Ok(ctx) => out.push((b.name.clone(), ctx)),
+                Err((_, e)) => {
+                    crate::shared::report::progress(&format!("⚠ bench {} skipped: {e:#}", b.name))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The connection flags an inventory bench stands for.
+fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> anyhow::Result<ConnectOpts> {
+    use clap::ValueEnum;
+    let bad =
+        |what: &str, v: &str| anyhow::anyhow!("bench {}: stored {what} {v:?} is unknown", b.name);
+    Ok(ConnectOpts {
+        bench: None,
+        bench_executor: ExecutorKind::from_str(&b.executor, true)
+            .map_err(|_| bad("executor", &b.executor))?,
+        docker_service: b.docker_service.clone().unwrap_or_else(|| "backend".into()),
+        kubectl_target: b.kubectl_target.clone(),
+        kubectl_namespace: b.kubectl_namespace.clone(),
+        kubectl_container: b.kubectl_container.clone(),
+        bench_path: b.bench_path.clone().map(Into::into),
+        bench_bin: b.bench_bin.clone().unwrap_or_else(|| "bench".into()).into(),
+        db_host_flag: crate::outside::bench::DbHostFlag::from_str(&b.db_host_flag, true)
+            .map_err(|_| bad("db-host flag", &b.db_host_flag))?,
+        frappe_url: b.frappe_url.clone(),
+        site_domain: b.site_domain.clone(),
+        mariadb_url: base.mariadb_url.clone(),
+        registry_db: base.registry_db.clone(),
+    })
 }
 
 /// The SaaS Settings single written for a tenant (and checked by verify).

@@ -90,6 +90,9 @@ pub struct ProvisionSuccess {
     /// For a site taken from the pool: the standby's name before it became the tenant's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standby_site: Option<String>,
+    /// The inventory bench the tenant is on (`--bench NAME` or the one `--bench auto` chose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepTiming>,
 }
@@ -112,6 +115,10 @@ pub struct Failure {
     pub elapsed: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<SitePath>,
+    /// provision: the inventory bench the run was on (`--bench NAME`, or the one
+    /// `--bench auto` had chosen when it failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
 }
 
 impl Failure {
@@ -128,6 +135,7 @@ impl Failure {
             warnings: vec![],
             elapsed: 0.0,
             path: None,
+            bench: None,
         }
     }
 
@@ -352,6 +360,7 @@ mod tests {
             warnings: vec![],
             elapsed: 0.0,
             path: None,
+            bench: None,
         }
     }
 

@@ -486,6 +486,8 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("pool"), Some("fill")) => "pool-fill",
         (Some("pool"), Some("status")) => "pool-status",
         (Some("pool"), Some("drain")) => "pool-drain",
+        (Some("bench"), Some("list")) => "bench-list",
+        (Some("bench"), _) => "bench",
         (Some("verify"), _) => "verify",
         (Some("list"), _) => "list",
         (Some("cleanup"), _) => "cleanup",

@@ -263,7 +263,7 @@ fn watch_signals() -> Arc<AtomicBool> {
 
 /// `cleanup --pattern GLOB | --orphans`.
 pub async fn run(args: CleanupArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };

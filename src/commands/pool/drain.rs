@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// `pool drain`.
 pub async fn run_drain(args: PoolDrainArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -43,7 +43,7 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
     loop {
         let row = match ctx
             .registry
-            .claim_standby(&mut db, &bench_id, "drain", None, &tried)
+            .claim_standby(&mut db, &[bench_id.as_str()], "drain", None, &tried)
             .await
         {
             Ok(Some(row)) => row,

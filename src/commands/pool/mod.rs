@@ -35,14 +35,35 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// `pool fill --size N`.
+/// `pool fill --size N [--bench NAME | --all]`.
 pub async fn run_fill(args: PoolFillArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    let apps = install_apps(&args.apps.install_apps);
+    let timeout = Duration::from_secs(args.timeout);
+    if args.all {
+        let benches = match Context::inventory(&args.conn, false).await {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        let mut all = PoolFillAllReport {
+            success: true,
+            benches: vec![],
+        };
+        for (name, ctx) in benches {
+            progress(&format!("Bench {name}:"));
+            let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
+            all.success &= report.success;
+            all.benches.push(BenchFill {
+                bench: name,
+                report,
+            });
+        }
+        print_json(&all);
+        return all.exit_code();
+    }
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let apps = install_apps(&args.apps.install_apps);
-    let timeout = Duration::from_secs(args.timeout);
     let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
     print_json(&report);
     report.exit_code()
@@ -68,6 +89,16 @@ pub async fn fill(
             .await
             .map_err(|e| e.to_string())?
             .ok_or("could not create the bench id")?;
+        // Count and make under one lock per bench, held by this connection until it
+        // closes: fills from cron on several hosts never make more than the target.
+        if !ctx
+            .registry
+            .try_bench_lock(&mut db, "pool-fill", &bench_id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(BUSY.to_string());
+        }
         let ready = ctx
             .registry
             .rows_with_status(&mut db, &bench_id, &[Status::Standby])
@@ -79,6 +110,13 @@ pub async fn fill(
     .await;
     let (mut db, facts, bench_id, ready) = match prepared {
         Ok(p) => p,
+        Err(e) if e == BUSY => {
+            progress(&format!("⚠ {e}"));
+            report.warnings.push(e);
+            report.success = true;
+            report.elapsed = round2(started.elapsed().as_secs_f64());
+            return report;
+        }
         Err(e) => {
             report.error = Some(e);
             return report;
@@ -152,6 +190,10 @@ pub async fn fill(
         .await
         .map(|r| r.len())
         .unwrap_or_default();
+    let _ = ctx
+        .registry
+        .release_bench_lock(&mut db, "pool-fill", &bench_id)
+        .await;
     report.success = report.failed.is_empty();
     report.elapsed = round2(started.elapsed().as_secs_f64());
     report
@@ -279,6 +321,9 @@ async fn make_standby(
     result
 }
 
+/// Another fill of the bench holds its lock: it will bring the pool to its target.
+const BUSY: &str = "another pool fill of this bench is running; nothing made by this one";
+
 /// A connection with the registry migrated, and the bench's facts.
 pub(super) async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
     let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
@@ -327,6 +372,46 @@ pub struct PoolFillReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed: f64,
+}
+
+/// `pool fill --all`: each bench's fill.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolFillAllReport {
+    pub success: bool,
+    pub benches: Vec<BenchFill>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchFill {
+    pub bench: String,
+    #[serde(flatten)]
+    pub report: PoolFillReport,
+}
+
+impl PoolFillAllReport {
+    /// The worst of the benches' exit codes (6 over 1 over 0).
+    pub fn exit_code(&self) -> u8 {
+        self.benches
+            .iter()
+            .map(|b| b.report.exit_code())
+            .max_by_key(|c| match *c {
+                exit::OK => 0,
+                exit::FAILED_UNTOUCHED => 1,
+                _ => 2,
+            })
+            .unwrap_or(exit::OK)
+    }
+}
+
+/// What `pool fill` prints: one bench's fill, or with --all every bench's.
+#[derive(schemars::JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum PoolFillOutput {
+    One(PoolFillReport),
+    All(PoolFillAllReport),
 }
 
 impl PoolFillReport {

@@ -1,5 +1,5 @@
-//! `pool status`: the standby sites of this bench with their health, and claims under
-//! way or killed midway.
+//! `pool status`: the standby sites of this bench (or, with --all, of every uncordoned
+//! bench of the inventory) with their health, and claims under way or killed midway.
 
 use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::Status;
@@ -11,9 +11,35 @@ use serde::Serialize;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// `pool status [--json]`.
+/// `pool status [--json] [--bench NAME | --all]`.
 pub async fn run_status(args: PoolStatusArgs) -> u8 {
-    let ctx = match Context::or_report(&args.conn, "") {
+    if args.all {
+        let benches = match Context::inventory(&args.conn, true).await {
+            Ok(b) => b,
+            Err(code) => return code,
+        };
+        let mut all = PoolStatusReport {
+            success: true,
+            standby: vec![],
+            claimed: vec![],
+            warnings: vec![],
+        };
+        for (name, ctx) in benches {
+            match status(&ctx).await {
+                Ok(r) => {
+                    let tag = |mut s: Standby| {
+                        s.bench = Some(name.clone());
+                        s
+                    };
+                    all.standby.extend(r.standby.into_iter().map(tag));
+                    all.claimed.extend(r.claimed.into_iter().map(tag));
+                }
+                Err(e) => all.warnings.push(format!("bench {name} skipped: {e}")),
+            }
+        }
+        return show(&all, args.json);
+    }
+    let ctx = match Context::resolve(&args.conn, "").await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -32,6 +58,7 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
         success: true,
         standby: vec![],
         claimed: vec![],
+        warnings: vec![],
     };
     let Some(bench_id) = facts.bench_id else {
         return Ok(report);
@@ -58,7 +85,11 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
         });
         let healthy =
             folder_ok && catalog.frappe.contains(&row.db_name) && catalog.has_user(&row.db_name);
-        let entry = Standby { healthy, row };
+        let entry = Standby {
+            healthy,
+            row,
+            bench: ctx.bench_name.clone(),
+        };
         if entry.row.status == Status::Standby {
             report.standby.push(entry);
         } else {
@@ -75,6 +106,9 @@ pub struct Standby {
     #[serde(flatten)]
     pub row: Row,
     pub healthy: bool,
+    /// The inventory bench it is on (`--bench NAME`, `--all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<String>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -84,6 +118,9 @@ pub struct PoolStatusReport {
     pub standby: Vec<Standby>,
     /// Claims (or drains) under way, or killed midway.
     pub claimed: Vec<Standby>,
+    /// With --all: benches that could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 impl Tabular for PoolStatusReport {

@@ -4,14 +4,13 @@
 
 use tokio::time::Instant;
 
+use super::site_password::SitePassword;
 use super::steps::Ready;
 use super::{bench_error, db_error, fail, Config, Made, State, StepError};
 use crate::basics::secret::Secret;
 use crate::lifecycle::claim::{claim, Claim};
 use crate::lifecycle::template::{self, TemplateMeta};
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
-use crate::outside::mariadb::tenant::frappe_password_hash;
-use crate::outside::mariadb::Db;
 use crate::shared::context::Context;
 use crate::shared::input::Tenant;
 use crate::shared::password::{policy_from_system_settings, PasswordPolicy};
@@ -43,8 +42,10 @@ pub(super) async fn create_site(
         organization: &t.organization_name,
         email: &t.email,
     };
-    let claim = if cfg.use_pool {
-        claim(ctx, db, bench_id, &claimant, deadline)
+    let claim = if let Some(placed) = state.placed.take() {
+        Some(placed)
+    } else if cfg.use_pool && cfg.auto.is_none() {
+        claim(&[(bench_id.as_str(), ctx)], db, &claimant, deadline)
             .await
             .map_err(|e| db_error("create-site", e))?
     } else {
@@ -225,30 +226,4 @@ async fn new_site(
         return admin.write(db, &t.db_name).await;
     }
     Ok(admin_password)
-}
-
-/// A site's Administrator password, with its Frappe hash being made on another thread.
-struct SitePassword {
-    password: Secret,
-    hash: tokio::task::JoinHandle<String>,
-}
-
-impl SitePassword {
-    fn new(password: Secret) -> Self {
-        let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || frappe_password_hash(&p, rand::random()));
-        SitePassword { password, hash }
-    }
-
-    /// Writes the hash into the site's `__Auth`; returns the password it is for.
-    async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
-        let hash = self
-            .hash
-            .await
-            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
-        db.set_administrator_hash(db_name, &hash)
-            .await
-            .map_err(|e| db_error("create-site", e))?;
-        Ok(self.password)
-    }
 }

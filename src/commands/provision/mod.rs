@@ -22,11 +22,14 @@ use crate::shared::report::{
 
 mod create_site;
 mod dry_run;
+mod placement;
 mod request;
 mod rollback;
+mod site_password;
 mod steps;
 
 pub use dry_run::ProvisionPlan;
+pub use placement::Candidate;
 pub use request::run;
 
 #[derive(Debug, Clone)]
@@ -38,6 +41,9 @@ pub struct Config {
     pub plan: Plan,
     pub use_pool: bool,
     pub use_template: bool,
+    /// `--bench auto`: the benches placement chooses among (`ctx` is then the first,
+    /// until placement sets the chosen one).
+    pub auto: Option<Vec<Candidate>>,
 }
 
 /// Why a run stopped, before rollback decides what the exit code becomes.
@@ -97,6 +103,10 @@ struct State {
     db_name: String,
     standby_site: Option<String>,
     facts: BenchFacts,
+    /// A standby `--bench auto` placement claimed, not yet taken by create-site.
+    placed: Option<crate::lifecycle::claim::Claim>,
+    /// The inventory bench this run is on: `--bench NAME`'s, or placement's choice.
+    bench: Option<String>,
     warnings: Vec<String>,
     steps: Vec<StepTiming>,
 }
@@ -124,20 +134,29 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         db_name: tenant.db_name.clone(),
         standby_site: None,
         facts: BenchFacts::default(),
+        placed: None,
+        bench: match cfg.auto {
+            None => cfg.ctx.bench_name.clone(),
+            Some(_) => None,
+        },
         warnings: vec![],
         steps: vec![],
     };
     let (key, secret) = new_api_credentials();
     let keys = ApiKeys { key, secret };
 
+    // Placement (`--bench auto`) sets the bench this run works on: its own copy.
+    let mut cfg = cfg.clone();
+    let timeout_secs = cfg.timeout.as_secs();
     let outcome = tokio::select! {
-        r = run_steps(cfg, &tenant, &keys, &mut state, deadline) => r,
+        r = run_steps(&mut cfg, &tenant, &keys, &mut state, deadline) => r,
         _ = tokio::time::sleep_until(deadline) => Err(StepError {
             code: Code::Timeout, step: None,
-            message: format!("provisioning did not finish within {}s", cfg.timeout.as_secs()),
+            message: format!("provisioning did not finish within {timeout_secs}s"),
         }),
         sig = shutdown_signal() => Err(StepError { code: Code::Interrupted, step: None, message: format!("interrupted by {sig}") }),
     };
+    let cfg = &cfg;
     let registry = &cfg.ctx.registry;
     match outcome {
         Ok(()) => {
@@ -165,6 +184,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 db_name: state.db_name,
                 path,
                 standby_site: state.standby_site,
+                bench: state.bench,
                 warnings: state.warnings,
                 steps: state.steps,
             })
@@ -199,6 +219,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
                 warnings: state.warnings,
                 elapsed: round2(started.elapsed().as_secs_f64()),
                 path: state.path,
+                bench: state.bench,
             })
         }
     }
@@ -208,13 +229,14 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
 /// standby returned to the pool) is the only thing made; the apps, the user, the
 /// settings and the keys live in the site's database and go with it.
 async fn run_steps(
-    cfg: &Config,
+    cfg: &mut Config,
     t: &Tenant,
     keys: &ApiKeys,
     state: &mut State,
     deadline: Instant,
 ) -> Result<(), StepError> {
-    let ready = steps::prepare(cfg, t, state, deadline).await?; // read-only
+    let ready = steps::prepare(cfg, t, state, deadline).await?; // read-only (or a placement's claim)
+    let cfg: &Config = cfg;
 
     let clock = started(&["create-site"]);
     let admin_password = create_site::create_site(cfg, t, &ready, state, deadline).await?;

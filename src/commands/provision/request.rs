@@ -8,20 +8,30 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::dry_run::dry_run;
-use super::{provision, Config};
-use crate::shared::cli::ProvisionArgs;
+use super::{provision, Candidate, Config};
+use crate::shared::cli::{ConnectOpts, ProvisionArgs};
 use crate::shared::context::{install_apps, Context, Plan, Prep};
 use crate::shared::input::SignupRequest;
-use crate::shared::report::{exit, print_json, untouched, Code};
+use crate::shared::report::{exit, print_json, progress, untouched, Code};
 
 /// `provision`: one sign-up.
 pub async fn run(args: ProvisionArgs) -> u8 {
     let site_hint = args.subdomain.clone().unwrap_or_default();
-    let prepared = read_request(&args).and_then(|req| Ok((req, provision_config(&args)?)));
+    let prepared = match read_request(&args) {
+        Ok(req) => provision_config(&args).await.map(|cfg| (req, cfg)),
+        Err(e) => Err(e),
+    };
     let (request, config) = match prepared {
         Ok(p) => p,
         Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
     };
+    if args.dry_run && config.auto.is_some() {
+        return untouched(
+            Code::ConfigError,
+            "--dry-run cannot place a sign-up (--bench auto would claim a standby); name a bench with --bench NAME".into(),
+            &site_hint,
+        );
+    }
     if args.dry_run {
         return match dry_run(&config, request).await {
             Ok(plan) => {
@@ -77,8 +87,68 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
     }
 }
 
-fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
-    let ctx = Context::from_opts(&args.conn)?;
+/// The benches a sign-up may go to: today's flags, one inventory bench (`--bench NAME`,
+/// refused when cordoned) or every uncordoned one (`--bench auto`).
+async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> {
+    let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+    match conn.bench.as_deref() {
+        None => Ok((Context::from_opts(conn)?, None)),
+        Some("auto") => {
+            let base = Context::from_opts(conn)?;
+            let unavailable = |e: crate::outside::mariadb::DbError| (Code::DbUnavailable, e.into());
+            let mut db = base.db.connect().await.map_err(unavailable)?;
+            base.registry.ensure(&mut db).await.map_err(unavailable)?;
+            let inventory = base.registry.benches(&mut db).await.map_err(unavailable)?;
+            let mut candidates = vec![];
+            for b in inventory.iter().filter(|b| !b.cordoned) {
+                match Context::for_bench(conn, b) {
+                    Ok(ctx) => candidates.push(Candidate {
+                        name: b.name.clone(),
+                        bench_id: b.bench_id.clone(),
+                        capacity: b.capacity,
+                        ctx,
+                    }),
+                    Err((_, e)) => progress(&format!("⚠ bench {} skipped: {e:#}", b.name)),
+                }
+            }
+            let first = candidates.first().map(|c| c.ctx.clone()).ok_or_else(|| {
+                cfg_err(anyhow::anyhow!(
+                    "--bench auto: the inventory of {} has no uncordoned bench ({} in all; see `bench list`)",
+                    conn.registry_db,
+                    inventory.len()
+                ))
+            })?;
+            // The tenant's site name (and so its database name) is fixed before placement:
+            // every bench it may land on must serve the same domain.
+            if let Some(other) = candidates
+                .iter()
+                .find(|c| c.ctx.site_domain != first.site_domain)
+            {
+                return Err(cfg_err(anyhow::anyhow!(
+                    "--bench auto needs every uncordoned bench on one site domain: {} has {}, {} has {} \
+                     (cordon one, or name a bench with --bench NAME)",
+                    candidates[0].name,
+                    first.site_domain,
+                    other.name,
+                    other.ctx.site_domain
+                )));
+            }
+            Ok((first, Some(candidates)))
+        }
+        Some(name) => {
+            let (ctx, b) = Context::from_inventory(conn, name).await?;
+            if b.cordoned {
+                return Err(cfg_err(anyhow::anyhow!(
+                    "bench {name} is cordoned: it takes no new sign-ups (`bench uncordon {name}`)"
+                )));
+            }
+            Ok((ctx, None))
+        }
+    }
+}
+
+async fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
+    let (ctx, auto) = benches(&args.conn).await?;
     let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
     if args.timeout == 0 {
         return Err(cfg_err(anyhow::anyhow!(
@@ -100,5 +170,6 @@ fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
         plan: Plan::from_opts(&args.plan),
         use_pool: !args.no_pool,
         use_template: !args.no_template,
+        auto,
     })
 }

@@ -16,6 +16,7 @@ use crate::lifecycle::template::sign_up_policy;
 
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 
+use crate::outside::mariadb::Db;
 use crate::shared::input::Tenant;
 
 use crate::shared::password::PasswordPolicy;
@@ -33,12 +34,11 @@ pub(super) struct Ready {
 /// Read-only: the password's strength, the site lock, the bench's facts, that the site
 /// and its database do not exist yet, the registry's schema and the bench id.
 pub(super) async fn prepare(
-    cfg: &Config,
+    cfg: &mut Config,
     t: &Tenant,
     state: &mut State,
     deadline: Instant,
 ) -> Result<Ready, StepError> {
-    let ctx = &cfg.ctx;
     // The password verdict costs ~8 ms of CPU the first time (word lists): it runs on its own
     // thread, under Frappe's default policy, while the read-only preflight waits on MariaDB
     // and the bench. Nothing is written before it has passed, and an input error wins over
@@ -71,6 +71,23 @@ pub(super) async fn prepare(
         Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
     }
     preflight?;
+    let mut policy = policy;
+    if cfg.auto.is_some() {
+        super::placement::place(cfg, t, state, deadline).await?;
+        // Judged under the defaults so far: the chosen bench's own policy decides.
+        let placed = sign_up_policy(&state.facts);
+        if placed != policy {
+            if let Err(e) = t.check_password_strength(&placed) {
+                return Err(fail(
+                    Code::InvalidInput,
+                    "preflight",
+                    format!("invalid input: {e}"),
+                ));
+            }
+            policy = placed;
+        }
+    }
+    let ctx = &cfg.ctx;
     let db = state.db.as_mut().expect("connected in preflight");
     ctx.registry
         .ensure(db)
@@ -227,8 +244,8 @@ async fn preflight(
     state: &mut State,
     deadline: Instant,
 ) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    let mut db = ctx
+    let mut db = cfg
+        .ctx
         .db
         .connect()
         .await
@@ -244,6 +261,14 @@ async fn preflight(
             format!("another run is working on {}", t.site),
         ));
     }
+    if cfg.auto.is_some() {
+        // The database name is the server's, whichever bench: checked before a claim.
+        // Placement itself waits for the password check (`prepare`): it may claim.
+        database_is_free(&mut db, t).await?;
+        state.db = Some(db);
+        return Ok(());
+    }
+    let ctx = &cfg.ctx;
     let db = state.db.insert(db);
     state.facts = ctx
         .bench
@@ -262,6 +287,11 @@ async fn preflight(
             format!("site {} already exists", t.site),
         ));
     }
+    database_is_free(db, t).await
+}
+
+/// A leftover database of an interrupted run at this site's name is `SITE_EXISTS`.
+async fn database_is_free(db: &mut Db, t: &Tenant) -> Result<(), StepError> {
     if db
         .database_exists(&t.db_name)
         .await

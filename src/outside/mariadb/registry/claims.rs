@@ -1,10 +1,13 @@
-//! Standby claims: the oldest standby of a bench taken with `FOR UPDATE SKIP LOCKED`, so
-//! concurrent claims never share one, and given back when a claim is undone.
+//! Standby claims: the oldest standby of a set of benches taken with `FOR UPDATE SKIP
+//! LOCKED`, so concurrent claims never share one, and given back when a claim is undone.
 
 use super::{row, Claimant, Registry, Row, Status, COLUMNS};
 use crate::outside::mariadb::{q, Db, DbError};
 use mysql_async::prelude::*;
 use mysql_async::TxOpts;
+
+/// How many of the oldest standbys a claim across benches tries to lock.
+const CANDIDATES: usize = 32;
 
 impl Registry {
     /// The standby a claim would take now, read without locking it (`--dry-run`).
@@ -22,19 +25,22 @@ impl Registry {
         Ok(rows.into_iter().filter_map(row).next())
     }
 
-    /// Atomically takes the oldest standby of this bench and marks it `claimed` with
-    /// `step`. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
+    /// Atomically takes the oldest standby of these benches (one, or every bench a
+    /// placement may use) and marks it `claimed` with `step`; the row says which bench. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
     /// none) instead of the same one. With a claimant, the row already names the tenant,
     /// so a killed claim can be resolved from the row alone.
     pub async fn claim_standby(
         &self,
         db: &mut Db,
-        bench_id: &str,
+        bench_ids: &[&str],
         step: &str,
         claimant: Option<&Claimant<'_>>,
         exclude: &[u64],
     ) -> Result<Option<Row>, DbError> {
         let what = "claiming a standby site";
+        if bench_ids.is_empty() {
+            return Ok(None);
+        }
         // Ids are integers we read back from this table: safe to inline.
         let skip = if exclude.is_empty() {
             String::new()
@@ -49,13 +55,45 @@ impl Registry {
             .start_transaction(TxOpts::default())
             .await
             .map_err(q(what))?;
-        let pick = format!(
-            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
-             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            self.table()
-        );
-        let picked: Option<mysql_async::Row> =
-            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?;
+        let picked: Option<mysql_async::Row> = if let [bench_id] = bench_ids {
+            // One bench: the (bench_id, status, created_at) index gives the rows in age
+            // order, so the locking read locks only the one it returns.
+            let pick = format!(
+                "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
+                 ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                self.table()
+            );
+            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?
+        } else {
+            // Several benches: no index orders their rows together, and a locking read
+            // that sorts locks every row it sorts, so racing claims would find them all
+            // taken. Instead: the oldest candidates by a plain read, then each locked
+            // alone by its primary key (status checked again under the lock), skipping
+            // any another claim holds. Two claims still never get one row.
+            let marks = vec!["?"; bench_ids.len()].join(",");
+            let candidates = format!(
+                "SELECT id FROM {} WHERE bench_id IN ({marks}) AND status = 'standby' {skip}\
+                 ORDER BY created_at, id LIMIT {CANDIDATES}",
+                self.table()
+            );
+            let ids: Vec<u64> = tx
+                .exec(candidates, bench_ids.to_vec())
+                .await
+                .map_err(q(what))?;
+            let lock = format!(
+                "SELECT {COLUMNS} FROM {} WHERE id = ? AND status = 'standby' FOR UPDATE SKIP LOCKED",
+                self.table()
+            );
+            let mut got = None;
+            for id in ids {
+                db.queries += 1;
+                if let Some(r) = tx.exec_first(&lock, (id,)).await.map_err(q(what))? {
+                    got = Some(r);
+                    break;
+                }
+            }
+            got
+        };
         let Some(mut r) = picked.and_then(row) else {
             tx.rollback().await.map_err(q(what))?;
             return Ok(None);

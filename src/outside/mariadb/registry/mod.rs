@@ -10,8 +10,11 @@ use serde::Serialize;
 
 use super::{quote_ident, Db, DbError};
 
+mod benches;
 mod claims;
 mod schema;
+
+pub use benches::{InventoryBench, Load, Removed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +114,10 @@ pub struct Row {
     pub standby_site: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The bench the row belongs to; not printed (the command says which bench it read).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub bench_id: String,
 }
 
 /// What a new row says about the site being made.
@@ -136,7 +143,7 @@ pub struct Claimant<'a> {
 }
 
 const COLUMNS: &str = "id, site, subdomain, db_name, organization, email, status, path, step, error, \
-     standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ')";
+     standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ'), bench_id";
 
 /// The registry database, by its validated name.
 #[derive(Debug, Clone)]
@@ -335,6 +342,7 @@ fn row(mut r: mysql_async::Row) -> Option<Row> {
         standby_site: r.take(10)?,
         created_at: r.take(11)?,
         updated_at: r.take(12)?,
+        bench_id: r.take(13)?,
     })
 }
 

@@ -5,7 +5,9 @@ use super::Registry;
 use crate::outside::mariadb::{quote_ident, Db, DbError};
 
 /// Schema versions, applied in order once each; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS tenants (
+const MIGRATIONS: &[&str] = &[
+    // 1: the tenants.
+    "CREATE TABLE IF NOT EXISTS tenants (
         id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
         bench_id VARCHAR(64) NOT NULL,
         site VARCHAR(255) NOT NULL,
@@ -23,7 +25,29 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS tenants (
         KEY by_site (bench_id, site),
         KEY by_status (bench_id, status, created_at),
         KEY by_db (db_name)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"];
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    // 2: the bench inventory (`bench add`). Executor settings only: the MariaDB admin
+    // credentials stay in MARIADB_URL, so the inventory holds no secret.
+    "CREATE TABLE IF NOT EXISTS benches (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        bench_id VARCHAR(64) NOT NULL,
+        executor VARCHAR(16) NOT NULL,
+        docker_service VARCHAR(255) NULL,
+        kubectl_target VARCHAR(255) NULL,
+        kubectl_namespace VARCHAR(255) NULL,
+        kubectl_container VARCHAR(255) NULL,
+        bench_path VARCHAR(1024) NULL,
+        bench_bin VARCHAR(1024) NULL,
+        frappe_url VARCHAR(1024) NOT NULL,
+        site_domain VARCHAR(255) NOT NULL,
+        db_host_flag VARCHAR(32) NOT NULL,
+        capacity INT UNSIGNED NULL,
+        cordoned TINYINT(1) NOT NULL DEFAULT 0,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        UNIQUE KEY by_bench_id (bench_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+];
 
 impl Registry {
     /// Creates or migrates the registry. One query when it is up to date; otherwise the

@@ -9,6 +9,9 @@ use crate::basics::secret::Secret;
 use crate::outside::bench::DbHostFlag;
 use crate::shared::report::ProgressStyle;
 
+mod bench;
+pub use bench::{BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs};
+
 /// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
 fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(s))
@@ -91,6 +94,10 @@ share this MariaDB server, scope it with --db-pattern.")]
     #[command(subcommand)]
     Pool(PoolCommand),
 
+    /// The bench inventory: the benches sign-ups may be placed on (`provision --bench auto`).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -123,7 +130,7 @@ pub struct SchemaArgs {
 }
 
 /// The outputs `schema` describes, one per command (and subcommand) that prints JSON.
-pub const SCHEMA_NAMES: [&str; 10] = [
+pub const SCHEMA_NAMES: [&str; 12] = [
     "provision",
     "provision-dry-run",
     "verify",
@@ -134,6 +141,8 @@ pub const SCHEMA_NAMES: [&str; 10] = [
     "pool-fill",
     "pool-status",
     "pool-drain",
+    "bench",
+    "bench-list",
 ];
 
 #[derive(Debug, Args)]
@@ -220,6 +229,9 @@ pub struct ListArgs {
     /// folder left
     #[arg(long)]
     pub all: bool,
+    /// Every bench of the inventory (each site says its bench); wins over --bench / BENCH
+    #[arg(long)]
+    pub all_benches: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }
@@ -280,9 +292,14 @@ pub enum PoolCommand {
 
 #[derive(Debug, Args)]
 pub struct PoolFillArgs {
-    /// How many standby sites the pool should hold
+    /// How many standby sites the pool should hold (with --all: each bench's pool)
     #[arg(long)]
     pub size: u32,
+    /// Every uncordoned bench of the inventory, one after another; safe from cron on
+    /// several hosts at once (each bench is filled under its own MariaDB lock). Wins over
+    /// --bench / BENCH, so a BENCH=auto environment can run it too
+    #[arg(long)]
+    pub all: bool,
     /// Seconds allowed per standby site
     #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
     pub timeout: u64,
@@ -300,6 +317,10 @@ pub struct PoolStatusArgs {
     /// JSON even on a terminal
     #[arg(long)]
     pub json: bool,
+    /// The pools of every bench of the inventory (each entry says its bench); wins over
+    /// --bench / BENCH
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }
@@ -350,8 +371,12 @@ pub enum ExecutorKind {
 }
 
 /// How to reach bench, Frappe and MariaDB; shared by every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConnectOpts {
+    /// A bench of the inventory (`bench add`) to work on: its stored settings replace the
+    /// executor, bench, Frappe and site-domain flags. `provision` also takes `auto`.
+    #[arg(long, env = "BENCH", value_name = "NAME")]
+    pub bench: Option<String>,
     /// How bench is run
     #[arg(long, env = "BENCH_EXECUTOR", value_enum, default_value = "docker")]
     pub bench_executor: ExecutorKind,

@@ -1,0 +1,181 @@
+//! Placement under a burst, measured in one run and printed as ratios: BURST (default 20)
+//! concurrent `provision --bench auto` sign-ups over two benches with a pool of POOL
+//! (default 10) standbys each, against the same burst on one bench with the same pool.
+//! For each: p50 and p99 (nearest rank) of the whole sign-up (process wall time), and
+//! how many fell back to a fresh new-site because no standby was left.
+//!
+//!   cargo bench --bench placement   # against the test doubles; needs MariaDB like the tests
+//!
+//! Each setup has its own benches and its own registry database; everything it makes it
+//! removes again.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::*;
+
+fn main() {
+    let burst = env_number("BURST", 20);
+    let pool = env_number("POOL", 10);
+    println!("frappe-tenant placement benchmark: a burst of {burst} concurrent sign-ups, a pool of {pool} per bench\n");
+    let two = Setup::new(2).burst(burst, pool);
+    let one = Setup::new(1).burst(burst, pool);
+    for (name, r) in [("2 benches", &two), ("1 bench", &one)] {
+        println!(
+            "  {name:<10} p50 {:.3} s   p99 {:.3} s   whole burst {:.3} s   fresh fallbacks {}/{burst}   placed {:?}",
+            r.p50, r.p99, r.total, r.fresh, r.benches
+        );
+    }
+    println!(
+        "  1 bench / 2 benches: p50 {:.2}x, p99 {:.2}x, whole burst {:.2}x; fresh fallbacks {} vs {}",
+        one.p50 / two.p50,
+        one.p99 / two.p99,
+        one.total / two.total,
+        one.fresh,
+        two.fresh
+    );
+}
+
+struct Outcome {
+    p50: f64,
+    p99: f64,
+    total: f64,
+    fresh: usize,
+    benches: std::collections::BTreeMap<String, usize>,
+}
+
+/// `n` benches of the bench double, each with its fake Frappe, in one new registry.
+struct Setup {
+    nodes: Vec<(TestBench, FakeFrappe)>,
+    registry: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = (0..n)
+            .map(|_| {
+                let b = TestBench::new(&[]);
+                let f = FakeFrappe::start(&b);
+                (b, f)
+            })
+            .collect();
+        let s = Setup {
+            nodes,
+            registry: format!("ft_bench_reg_{:08x}", rand::random::<u32>()),
+            log: dir.path().join("bench-calls.jsonl"),
+            _dir: dir,
+        };
+        let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench-double/bench");
+        for (i, (b, f)) in s.nodes.iter().enumerate() {
+            s.ok(&[
+                "bench",
+                "add",
+                &format!("web{i}"),
+                "--bench-executor",
+                "local",
+                "--bench-bin",
+                double.to_str().unwrap(),
+                "--bench-path",
+                b.path().to_str().unwrap(),
+                "--frappe-url",
+                &f.url,
+            ]);
+        }
+        s
+    }
+
+    fn cmd(&self) -> Command {
+        let (b, f) = &self.nodes[0];
+        let mut c = tool(b, f);
+        c.env("REGISTRY_DB", &self.registry)
+            .env("BENCH_DOUBLE_LOG", &self.log)
+            .env("PROVISION_TIMEOUT", "300");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) {
+        let mut c = self.cmd();
+        c.args(args);
+        let r = run(c);
+        assert_eq!(r.code, 0, "{args:?}: {}\n{}", r.json, r.stderr);
+    }
+
+    fn burst(&self, n: usize, pool: usize) -> Outcome {
+        self.ok(&["pool", "fill", "--all", "--size", &pool.to_string()]);
+        let id = unique("pl");
+        let started = Instant::now();
+        // One thread per sign-up, so each one's wall time ends when it does.
+        let children: Vec<_> = (0..n)
+            .map(|k| {
+                let mut c = self.cmd();
+                provision_args(&mut c, &format!("{id}-{k}"));
+                c.args(["--bench", "auto"]);
+                std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    let r = run(c);
+                    (t0.elapsed().as_secs_f64(), r)
+                })
+            })
+            .collect();
+        let mut walls = vec![];
+        let mut fresh = 0;
+        let mut benches = std::collections::BTreeMap::new();
+        for child in children {
+            let (wall, r) = child.join().unwrap();
+            walls.push(wall);
+            assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+            if r.json["path"] != "pool" {
+                fresh += 1;
+            }
+            *benches
+                .entry(r.json["bench"].as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
+        }
+        let total = started.elapsed().as_secs_f64();
+        walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        Outcome {
+            p50: rank(&walls, 0.50),
+            p99: rank(&walls, 0.99),
+            total,
+            fresh,
+            benches,
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for line in log.lines() {
+            let Ok(c) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if c["argv"][0] == "new-site" {
+                if let Some(site) = c["argv"][1].as_str() {
+                    forget_site(site);
+                }
+            }
+        }
+        sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn rank(sorted: &[f64], p: f64) -> f64 {
+    let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[k - 1]
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}

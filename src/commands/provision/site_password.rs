@@ -1,0 +1,34 @@
+//! The Administrator password a provision gives a site, with its Frappe hash made on
+//! another thread while the claim or new-site runs (pbkdf2 costs a few ms of CPU).
+
+use super::{db_error, fail, StepError};
+use crate::basics::secret::Secret;
+use crate::outside::mariadb::tenant::frappe_password_hash;
+use crate::outside::mariadb::Db;
+use crate::shared::report::Code;
+
+/// A site's Administrator password, with its Frappe hash being made on another thread.
+pub(super) struct SitePassword {
+    pub(super) password: Secret,
+    hash: tokio::task::JoinHandle<String>,
+}
+
+impl SitePassword {
+    pub(super) fn new(password: Secret) -> Self {
+        let p = password.clone();
+        let hash = tokio::task::spawn_blocking(move || frappe_password_hash(&p, rand::random()));
+        SitePassword { password, hash }
+    }
+
+    /// Writes the hash into the site's `__Auth`; returns the password it is for.
+    pub(super) async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
+        let hash = self
+            .hash
+            .await
+            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
+        db.set_administrator_hash(db_name, &hash)
+            .await
+            .map_err(|e| db_error("create-site", e))?;
+        Ok(self.password)
+    }
+}
