@@ -1130,20 +1130,8 @@ fn a_dry_run_plans_each_path_and_changes_nothing() {
         "{}",
         r.json
     );
-    let mut cmd = f.tool();
-    provision_args(&mut cmd, &unique("weak"));
-    let args: Vec<String> = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let mut weak = f.tool();
-    weak.args(args.iter().map(|a| {
-        if a == PASSWORD {
-            "password1"
-        } else {
-            a.as_str()
-        }
-    }));
+    provision_args_with(&mut weak, &unique("weak"), "password1");
     weak.arg("--dry-run");
     let r = run(weak);
     assert_eq!(
@@ -1167,17 +1155,8 @@ fn medium_password() -> &'static str {
 
 fn provision_with_password(f: &Fast, sub: &str, password: &str) -> Run {
     let mut cmd = f.tool();
-    provision_args(&mut cmd, sub);
-    let args: Vec<String> = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut with = f.tool();
-    with.args(
-        args.iter()
-            .map(|a| if a == PASSWORD { password } else { a.as_str() }),
-    );
-    run(with)
+    provision_args_with(&mut cmd, sub, password);
+    run(cmd)
 }
 
 fn set_template_policy(f: &Fast, policy: Value) {

@@ -657,16 +657,8 @@ fn an_invalid_sign_up_claims_nothing_on_any_bench() {
     w.fill("web1", 1);
     let mut cmd = w.tool();
     // Passes the shape rules, fails zxcvbn: found only after the site lock is taken.
-    cmd.args([
-        "provision",
-        &unique("weak"),
-        "jane@acme.com",
-        "Jane Roe",
-        "Password123",
-        "Acme Inc",
-        "--bench",
-        "auto",
-    ]);
+    provision_args_with(&mut cmd, &unique("weak"), "Password123");
+    cmd.args(["--bench", "auto"]);
     let r = run(cmd);
     assert_eq!(
         (r.code, r.json["code"].as_str()),

@@ -502,14 +502,8 @@ fn a_weak_password_is_refused_as_input_even_when_mariadb_is_down() {
     // verdict must still win over whatever the preflight ran into.
     let c = Case::new(&[]);
     let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("MARIADB_URL", "mysql://root@127.0.0.1:9").args([
-        "provision",
-        &c.sub,
-        "jane@acme.com",
-        "Jane Roe",
-        "Password123",
-        "Acme Inc",
-    ]);
+    cmd.env("MARIADB_URL", "mysql://root@127.0.0.1:9");
+    provision_args_with(&mut cmd, &c.sub, "Password123");
     let r = run(cmd);
     assert_eq!(
         (r.code, r.json["code"].as_str()),

@@ -537,12 +537,17 @@ pub fn finish(child: Child) -> Run {
 pub const PASSWORD: &str = "Tr1cky-Lantern-42";
 
 pub fn provision_args(cmd: &mut Command, subdomain: &str) {
+    provision_args_with(cmd, subdomain, PASSWORD);
+}
+
+/// `provision_args` with another password (weak ones, for the verdict's tests).
+pub fn provision_args_with(cmd: &mut Command, subdomain: &str, password: &str) {
     cmd.args([
         "provision",
         subdomain,
         "jane@acme.com",
         "Jane Roe",
-        PASSWORD,
+        password,
         "Acme Inc",
     ]);
 }
