@@ -28,8 +28,8 @@ Exit codes:
   5  verify: at least one check failed (the JSON \"checks\" list says which)
   6  cleanup, pool or template: some items failed (the JSON \"failed\" list says which)
 
-stdout carries exactly one JSON object (list and pool status on a terminal: a table);
-progress and logs go to stderr.";
+stdout carries exactly one JSON object (list and pool status on a terminal: a table;
+completions and man their text); progress and logs go to stderr.";
 
 #[derive(Debug, Parser)]
 #[command(name = "frappe-tenant", version, about = "Provision isolated Frappe/ERPNext tenants: bench for the site, REST for every user step, one JSON result.", after_help = EXIT_CODES)]
