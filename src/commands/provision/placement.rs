@@ -4,8 +4,9 @@
 //! 1. Every uncordoned bench is probed at once (its facts and whether the site exists
 //!    there); one whose executor fails is skipped with a warning, so nothing is made on it.
 //! 2. Benches at capacity (tenants = provisioning + active + claimed rows) are left out.
-//! 3. The oldest standby across the rest is claimed in one `FOR UPDATE SKIP LOCKED`
-//!    transaction: racing sign-ups never share one, and nobody peeks then claims.
+//! 3. The oldest standby across the rest is claimed: the 32 oldest read plainly, then
+//!    each locked alone with `FOR UPDATE SKIP LOCKED` and its status checked again, in one
+//!    transaction, so racing sign-ups never share one (`Registry::claim_standby`).
 //! 4. Without a standby: the least-loaded bench whose template matches, else the least
 //!    loaded.
 //!

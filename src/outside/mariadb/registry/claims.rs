@@ -26,8 +26,9 @@ impl Registry {
     }
 
     /// Atomically takes the oldest standby of these benches (one, or every bench a
-    /// placement may use) and marks it `claimed` with `step`; the row says which bench. `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or
-    /// none) instead of the same one. With a claimant, the row already names the tenant,
+    /// placement may use) and marks it `claimed` with `step`; the row says which bench.
+    /// `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or none)
+    /// instead of the same one. With a claimant, the row already names the tenant,
     /// so a killed claim can be resolved from the row alone.
     pub async fn claim_standby(
         &self,
