@@ -163,12 +163,12 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
                 }
             }
             Ok(None) => {}
-            // A registry without the table yet: nothing was ever pooled.
-            Err(_) => {}
+            // The plan would be wrong without saying so; a real run would fail the same way.
+            Err(e) => warnings.push(format!("the pool could not be read: {e}")),
         }
     }
-    let template = match (standby.is_none() && cfg.use_template, &facts) {
-        (true, facts) => match template::check(&ctx.bench, facts, &wanted, deadline).await {
+    let template = if standby.is_none() && cfg.use_template {
+        match template::check(&ctx.bench, &facts, &wanted, deadline).await {
             Ok(Ok(meta)) => Some(meta),
             Ok(Err(why)) => {
                 warnings.push(format!("template not used: {why}"));
@@ -178,8 +178,9 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
                 warnings.push(format!("template not checked: {e}"));
                 None
             }
-        },
-        _ => None,
+        }
+    } else {
+        None
     };
     let (path, db_name, create, to_install) = match (&standby, &template) {
         (Some(row), _) => (
