@@ -25,7 +25,7 @@ pub async fn run(args: ProvisionArgs) -> u8 {
         Ok(p) => p,
         Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
     };
-    if args.dry_run && config.auto.is_some() {
+    if args.dry_run && args.conn.bench.as_deref() == Some("auto") {
         return untouched(
             Code::ConfigError,
             "--dry-run cannot place a sign-up (--bench auto would claim a standby); name a bench with --bench NAME".into(),
@@ -88,7 +88,8 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
 }
 
 /// The benches a sign-up may go to: today's flags, one inventory bench (`--bench NAME`,
-/// refused when cordoned) or every uncordoned one (`--bench auto`).
+/// refused when cordoned, placed like `auto` among itself so its capacity holds) or every
+/// uncordoned one (`--bench auto`).
 async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> {
     let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
     match conn.bench.as_deref() {
@@ -142,7 +143,15 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> 
                     "bench {name} is cordoned: it takes no new sign-ups (`bench uncordon {name}`)"
                 )));
             }
-            Ok((ctx, None))
+            // Placed among itself, so its capacity and an executor that cannot be reached
+            // are handled as for `auto`, by the same code.
+            let only = Candidate {
+                name: b.name.clone(),
+                bench_id: b.bench_id.clone(),
+                capacity: b.capacity,
+                ctx: ctx.clone(),
+            };
+            Ok((ctx, Some(vec![only])))
         }
     }
 }
