@@ -275,17 +275,20 @@ async fn make_standby(
     .await;
     let result = match made {
         Ok(()) => {
-            ctx.registry
-                .set_step(db, row_id, "ready")
-                .await
-                .and(ctx.registry.finish(db, row_id, Status::Standby, None).await)
-                .map_err(|e| fail(e.to_string()))?;
-            Ok(Made {
-                site: site.to_string(),
-                db_name: db_name.clone(),
-                path,
-                seconds: 0.0,
-            })
+            // Not `?`: the site's lock below is released whatever the registry says.
+            let recorded = match ctx.registry.set_step(db, row_id, "ready").await {
+                Ok(()) => ctx.registry.finish(db, row_id, Status::Standby, None).await,
+                Err(e) => Err(e),
+            };
+            match recorded {
+                Ok(()) => Ok(Made {
+                    site: site.to_string(),
+                    db_name: db_name.clone(),
+                    path,
+                    seconds: 0.0,
+                }),
+                Err(e) => Err(fail(e.to_string())),
+            }
         }
         Err(e) => {
             progress(&format!("  ✗ {e}"));

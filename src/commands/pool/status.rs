@@ -1,5 +1,6 @@
-//! `pool status`: the standby sites of this bench (or, with --all, of every uncordoned
-//! bench of the inventory) with their health, and claims under way or killed midway.
+//! `pool status`: the standby sites of this bench (or, with --all, of every bench of the
+//! inventory, cordoned ones included) with their health, and claims under way or killed
+//! midway.
 
 use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::Status;
@@ -26,13 +27,10 @@ pub async fn run_status(args: PoolStatusArgs) -> u8 {
         };
         for (name, ctx) in benches {
             match status(&ctx).await {
+                // Each entry already names its bench (`ctx.bench_name`).
                 Ok(r) => {
-                    let tag = |mut s: Standby| {
-                        s.bench = Some(name.clone());
-                        s
-                    };
-                    all.standby.extend(r.standby.into_iter().map(tag));
-                    all.claimed.extend(r.claimed.into_iter().map(tag));
+                    all.standby.extend(r.standby);
+                    all.claimed.extend(r.claimed);
                 }
                 Err(e) => all.warnings.push(format!("bench {name} skipped: {e}")),
             }
