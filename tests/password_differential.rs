@@ -124,6 +124,11 @@ fn verdicts_scores_and_guesses_equal_python_zxcvbn_as_frappe_calls_it() {
             }
         }
     }
+    // A corpus that scores all alike would agree trivially: every score must be there.
+    assert!(
+        per_score.iter().all(|n| *n > 0),
+        "the corpus misses a score level: {per_score:?}"
+    );
     println!(
         "password differential, seed {seed}: {} passwords (Python scores 0..4: {per_score:?}); \
          score disagreements {}, guess-count disagreements {guesses_diff}, verdict \
