@@ -144,7 +144,9 @@ export function provisionTenant(
     // A tool that exits before reading stdin (or never starts) breaks the pipe; its
     // outcome is reported by the callback above, so the write error itself carries nothing.
     child.stdin?.on('error', () => {})
-    child.stdin?.end(JSON.stringify(request))
+    // Only the five fields: the tool refuses unknown ones, and a form object often has more.
+    const { subdomain, email, fullName, password, organizationName } = request
+    child.stdin?.end(JSON.stringify({ subdomain, email, fullName, password, organizationName }))
   })
 }
 

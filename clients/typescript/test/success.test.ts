@@ -6,7 +6,8 @@ import { request } from './case.js'
 
 test("the README's signUp provisions a tenant and saves its credentials", async () => {
   const saved: ProvisionSuccess[] = []
-  const form = request()
+  // A form object with more than the sign-up (the tool refuses unknown fields).
+  const form = { ...request(), confirmPassword: request().password }
   const page = await signUp(form, async (t) => {
     saved.push(t)
   })
@@ -26,4 +27,5 @@ test("the README's signUp provisions a tenant and saves its credentials", async 
   assert.equal(t.path, 'fresh')
   assert.ok(t.steps.length > 0 && t.steps.every((s) => typeof s.seconds === 'number'))
   assert.ok(!t.stderr.includes(form.password), 'the password must not reach stderr')
+  assert.ok(!t.stderr.includes(t.apiSecret), 'the API secret must not reach stderr')
 })
