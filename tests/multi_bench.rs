@@ -717,3 +717,23 @@ fn auto_placement_refuses_benches_on_different_site_domains() {
     assert_eq!(ok.code, 0, "{}\n{}", ok.json, ok.stderr);
     assert_eq!(ok.json["bench"], "web1");
 }
+
+#[test]
+fn pool_fill_makes_nothing_on_a_bench_that_is_not_the_inventorys() {
+    let w = World::new(1);
+    w.add("web1", 0, &[]);
+    // Something else now answers at web1's address: its bench id is not the one added.
+    let id_file = w.nodes[0]
+        .bench
+        .path()
+        .join("sites/.frappe-tenant/bench-id");
+    std::fs::write(&id_file, "someotherbench00\n").unwrap();
+    let r = w.run(&["pool", "fill", "--bench", "web1", "--size", "1"]);
+    assert_ne!(r.code, 0, "{}", r.json);
+    assert!(
+        r.json.to_string().contains("not the inventory's"),
+        "{}",
+        r.json
+    );
+    assert!(w.site_folders(0).is_empty(), "a standby was made");
+}

@@ -20,6 +20,9 @@ pub struct Context {
     pub registry: Registry,
     /// The inventory bench this context reaches (`--bench NAME`), if any.
     pub bench_name: Option<String>,
+    /// The bench id the inventory knows that bench by: a bench answering with another id
+    /// is not the one that was added (something else now at that address).
+    pub bench_id: Option<String>,
 }
 
 /// A failure found before anything was touched, with the code it reports.
@@ -70,6 +73,7 @@ impl Context {
             db,
             registry,
             bench_name: None,
+            bench_id: None,
         })
     }
 
@@ -102,6 +106,7 @@ impl Context {
         let opts = opts_for(base, b).map_err(|e| (Code::ConfigError, e))?;
         let mut ctx = Context::from_opts(&opts)?;
         ctx.bench_name = Some(b.name.clone());
+        ctx.bench_id = Some(b.bench_id.clone());
         Ok(ctx)
     }
 

@@ -83,12 +83,22 @@ pub async fn fill(
     let setup_deadline = Instant::now() + Duration::from_secs(60);
     let prepared = async {
         let (mut db, facts) = prepare(ctx).await?;
-        let bench_id = ctx
-            .bench
-            .bench_id(true, setup_deadline)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("could not create the bench id")?;
+        let bench_id = match facts.bench_id.clone() {
+            Some(id) => id,
+            None => ctx
+                .bench
+                .bench_id(true, setup_deadline)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("could not create the bench id")?,
+        };
+        // Standbys made on a bench that is not the inventory's would be claimed as its.
+        if let Some(want) = ctx.bench_id.as_ref().filter(|w| **w != bench_id) {
+            return Err(format!(
+                "this bench's id is {bench_id}, not the inventory's {want}: another bench at \
+                 that address? Nothing was made"
+            ));
+        }
         // Count and make under one lock per bench, held by this connection until it
         // closes: fills from cron on several hosts never make more than the target.
         if !ctx
