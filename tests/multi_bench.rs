@@ -737,3 +737,28 @@ fn pool_fill_makes_nothing_on_a_bench_that_is_not_the_inventorys() {
     );
     assert!(w.site_folders(0).is_empty(), "a standby was made");
 }
+
+#[test]
+fn a_bench_with_unusable_settings_is_a_warning_in_the_sign_ups_json() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    sql(&format!(
+        "UPDATE `{}`.benches SET executor = 'bogus' WHERE name = 'web2'",
+        w.registry
+    ));
+    let r = w.burst(&unique("warn"), 1).remove(0);
+    assert_eq!(
+        (r.code, &r.json["bench"]),
+        (0, &Value::from("web1")),
+        "{}",
+        r.json
+    );
+    assert!(
+        r.json["warnings"]
+            .to_string()
+            .contains("bench web2 skipped"),
+        "{}",
+        r.json
+    );
+}

@@ -44,6 +44,8 @@ pub struct Config {
     /// `--bench auto`: the benches placement chooses among (`ctx` is then the first,
     /// until placement sets the chosen one).
     pub auto: Option<Vec<Candidate>>,
+    /// Said before the run starts (benches of the inventory skipped), for the JSON.
+    pub warnings: Vec<String>,
 }
 
 /// Why a run stopped, before rollback decides what the exit code becomes.
@@ -139,7 +141,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
             None => cfg.ctx.bench_name.clone(),
             Some(_) => None,
         },
-        warnings: vec![],
+        warnings: cfg.warnings.clone(),
         steps: vec![],
     };
     let (key, secret) = new_api_credentials();

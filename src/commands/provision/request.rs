@@ -90,17 +90,18 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
 /// The benches a sign-up may go to: today's flags, one inventory bench (`--bench NAME`,
 /// refused when cordoned, placed like `auto` among itself so its capacity holds) or every
 /// uncordoned one (`--bench auto`).
-async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> {
+/// The third part: benches of the inventory skipped (settings it cannot use), as warnings.
+async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, Vec<String>)> {
     let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
     match conn.bench.as_deref() {
-        None => Ok((Context::from_opts(conn)?, None)),
+        None => Ok((Context::from_opts(conn)?, None, vec![])),
         Some("auto") => {
             let base = Context::from_opts(conn)?;
             let unavailable = |e: crate::outside::mariadb::DbError| (Code::DbUnavailable, e.into());
             let mut db = base.db.connect().await.map_err(unavailable)?;
             base.registry.ensure(&mut db).await.map_err(unavailable)?;
             let inventory = base.registry.benches(&mut db).await.map_err(unavailable)?;
-            let mut candidates = vec![];
+            let (mut candidates, mut skipped) = (vec![], vec![]);
             for b in inventory.iter().filter(|b| !b.cordoned) {
                 match Context::for_bench(conn, b) {
                     Ok(ctx) => candidates.push(Candidate {
@@ -109,7 +110,11 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> 
                         capacity: b.capacity,
                         ctx,
                     }),
-                    Err((_, e)) => progress(&format!("⚠ bench {} skipped: {e:#}", b.name)),
+                    Err((_, e)) => {
+                        let w = format!("bench {} skipped: {e:#}", b.name);
+                        progress(&format!("⚠ {w}"));
+                        skipped.push(w);
+                    }
                 }
             }
             let first = candidates.first().map(|c| c.ctx.clone()).ok_or_else(|| {
@@ -134,7 +139,7 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> 
                     other.ctx.site_domain
                 )));
             }
-            Ok((first, Some(candidates)))
+            Ok((first, Some(candidates), skipped))
         }
         Some(name) => {
             let (ctx, b) = Context::from_inventory(conn, name).await?;
@@ -151,13 +156,13 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>)> 
                 capacity: b.capacity,
                 ctx: ctx.clone(),
             };
-            Ok((ctx, Some(vec![only])))
+            Ok((ctx, Some(vec![only]), vec![]))
         }
     }
 }
 
 async fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
-    let (ctx, auto) = benches(&args.conn).await?;
+    let (ctx, auto, warnings) = benches(&args.conn).await?;
     let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
     if args.timeout == 0 {
         return Err(cfg_err(anyhow::anyhow!(
@@ -180,5 +185,6 @@ async fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
         use_pool: !args.no_pool,
         use_template: !args.no_template,
         auto,
+        warnings,
     })
 }
