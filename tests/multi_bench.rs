@@ -762,3 +762,29 @@ fn a_bench_with_unusable_settings_is_a_warning_in_the_sign_ups_json() {
         r.json
     );
 }
+
+#[test]
+fn without_standbys_a_bench_with_a_matching_template_wins() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    // Only web2 has a template (its apps' versions are known, as on a real bench).
+    for (app, version) in [("frappe", "15.14.1"), ("nexus_core", "1.0.0")] {
+        let dir = w.nodes[1].bench.path().join("apps").join(app).join(app);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("__init__.py"),
+            format!("__version__ = \"{version}\"\n"),
+        )
+        .unwrap();
+    }
+    w.ok(&["template", "build", "--bench", "web2"]);
+    let r = w.burst(&unique("tpl"), 1).remove(0);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        (&r.json["bench"], &r.json["path"]),
+        (&Value::from("web2"), &Value::from("template")),
+        "{}",
+        r.json
+    );
+}

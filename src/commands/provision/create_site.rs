@@ -60,7 +60,12 @@ pub(super) async fn create_site(
             take_standby(ctx, t, claim, &ready.policy, admin, state, deadline).await?
         }
         None => {
-            let template = if cfg.use_template {
+            let template = if let Some(checked) = state.template.take() {
+                if checked.is_none() {
+                    progress("  template not used: none fits on any bench placement could use");
+                }
+                checked
+            } else if cfg.use_template {
                 match template::check(&ctx.bench, &state.facts, wanted, deadline).await {
                     Ok(Ok(meta)) => Some(meta),
                     Ok(Err(why)) => {

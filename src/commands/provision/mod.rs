@@ -107,6 +107,9 @@ struct State {
     facts: BenchFacts,
     /// A standby `--bench auto` placement claimed, not yet taken by create-site.
     placed: Option<crate::lifecycle::claim::Claim>,
+    /// The template check placement already made for the chosen bench (`Some(None)`:
+    /// none fits), so create-site does not run it again.
+    template: Option<Option<crate::lifecycle::template::TemplateMeta>>,
     /// The inventory bench this run is on: `--bench NAME`'s, or placement's choice.
     bench: Option<String>,
     warnings: Vec<String>,
@@ -137,6 +140,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         standby_site: None,
         facts: BenchFacts::default(),
         placed: None,
+        template: None,
         bench: match cfg.auto {
             None => cfg.ctx.bench_name.clone(),
             Some(_) => None,

@@ -120,13 +120,15 @@ pub(super) async fn place(
         None => {
             let mut pick = eligible[0];
             if cfg.use_template {
+                state.template = Some(None);
                 for &i in &eligible {
                     let f = facts[i].as_ref().expect("eligible benches were probed");
                     let (wanted, _) = wanted_apps(&cfg.install_apps, &f.apps);
-                    if let Ok(Ok(_)) =
+                    if let Ok(Ok(meta)) =
                         template::check(&candidates[i].ctx.bench, f, &wanted, deadline).await
                     {
                         pick = i;
+                        state.template = Some(Some(meta));
                         break;
                     }
                 }
