@@ -43,7 +43,9 @@ const RESERVED_SUBDOMAINS: &[&str] = &[
 
 /// Frappe stores first_name, last_name and the organisation in Data fields (varchar 140).
 const MAX_NAME_CHARS: usize = 140;
-/// passlib's pbkdf2 refuses passwords over 4096 bytes; stay far below it.
+/// Frappe scores only a password's first 128 characters (`test_password_strength`), so a
+/// longer one could pass the verdict on its start alone; passlib's limit (4096 bytes) is
+/// far above. With this cap the verdict's own truncation is never reached in provision.
 const MAX_PASSWORD_CHARS: usize = 128;
 const MIN_PASSWORD_CHARS: usize = 8;
 
