@@ -21,6 +21,14 @@ export interface ProvisionRequest {
 // hold whatever the generated members are called and even if a schema says `boolean`.
 export type ProvisionSuccess = Extract<Generated, { apiKey: string }> & { success: true }
 export type ProvisionFailure = Exclude<Generated, { apiKey: string }> & { success: false }
+
+// If a schema change renamed `apiKey`, the split above would yield `never` and every use
+// would still type-check; these fail `tsc` instead.
+type NotNever<T> = [T] extends [never] ? false : true
+const successIsATypeNotNever: NotNever<ProvisionSuccess> = true
+const failureIsATypeNotNever: NotNever<ProvisionFailure> = true
+void successIsATypeNotNever
+void failureIsATypeNotNever
 /** What the tool prints on stdout. */
 export type ProvisionResult = ProvisionSuccess | ProvisionFailure
 export type FailureCode = ProvisionFailure['code']
