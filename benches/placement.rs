@@ -152,16 +152,8 @@ impl Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        for line in log.lines() {
-            let Ok(c) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if c["argv"][0] == "new-site" {
-                if let Some(site) = c["argv"][1].as_str() {
-                    forget_site(site);
-                }
-            }
+        for (_, db) in made_databases(&self.log) {
+            drop_database_and_user_at(&mariadb_url(), &db);
         }
         sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
     }

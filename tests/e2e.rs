@@ -186,7 +186,7 @@ fn a_rest_failure_after_a_real_new_site_rolls_it_back() {
         .join("sites")
         .join(j["site"].as_str().unwrap());
     assert!(!site_dir.exists(), "site folder left behind");
-    let db = frappe_tenant::outside::mariadb::db_name_for(j["site"].as_str().unwrap());
+    let db = j["dbName"].as_str().unwrap();
     assert_eq!(
         site_sql(
             "information_schema",
@@ -294,7 +294,6 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
         "{s}.{}",
         std::env::var("SITE_DOMAIN").unwrap_or_else(|_| "localhost".into())
     );
-    let db = frappe_tenant::outside::mariadb::db_name_for(&site);
     let mut child = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
         .args([
             "provision",
@@ -310,13 +309,29 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The run draws its database's name and registers it before new-site starts.
+    let reg = std::env::var("REGISTRY_DB").unwrap_or_else(|_| "frappe_tenant".into());
+    let started = std::time::Instant::now();
+    let db = loop {
+        let d = site_sql(
+            &reg,
+            &format!("SELECT COALESCE(MAX(db_name), '') FROM tenants WHERE site='{site}'"),
+        );
+        if !d.is_empty() {
+            break d;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{site} was never registered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let exists = || {
         site_sql(
             "information_schema",
             &format!("SELECT COUNT(*) FROM SCHEMATA WHERE SCHEMA_NAME='{db}'"),
         ) == "1"
     };
-    let started = std::time::Instant::now();
     while !exists() {
         assert!(
             started.elapsed().as_secs() < 60,
@@ -356,7 +371,6 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
         ),
         "0"
     );
-    let reg = std::env::var("REGISTRY_DB").unwrap_or_else(|_| "frappe_tenant".into());
     assert_eq!(
         site_sql(
             &reg,

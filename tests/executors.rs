@@ -112,25 +112,6 @@ impl Remote {
     }
 }
 
-impl Drop for Remote {
-    fn drop(&mut self) {
-        for site in self.made.borrow().iter() {
-            forget_site(site);
-        }
-        for call in self.bench.calls() {
-            if let Some(site) = call["argv"]
-                .as_array()
-                .and_then(|a| a.get(1))
-                .and_then(Value::as_str)
-            {
-                if site.ends_with(".localhost") {
-                    forget_site(site);
-                }
-            }
-        }
-    }
-}
-
 fn every_command_goes_through(kind: &'static str) {
     let r = Remote::new(kind);
     let built = r.ok(&["template", "build"]);
@@ -266,4 +247,93 @@ fn kubectl_without_a_target_is_a_configuration_error() {
         .unwrap()
         .contains("KUBECTL_TARGET"));
     assert!(r.client_calls().is_empty() && r.bench.calls().is_empty());
+}
+
+/// SIGINT during a new-site in the container: the run stops bench there before its
+/// rollback starts, and leaves no process of its own running. Killing the docker or
+/// kubectl client alone would not do it: the command in the container outlives it.
+fn an_interrupted_run_stops_bench_in_the_container(kind: &'static str) {
+    let r = Remote::new(kind);
+    let pause = r.bench.path().join("pause");
+    let ps = r.bench.path().join("ps.jsonl");
+    let sub = format!("{}-int", r.prefix);
+    let mut cmd = r.cmd(&[
+        "provision",
+        &sub,
+        "jane@acme.com",
+        "Jane Roe",
+        PASSWORD,
+        "Acme Inc",
+    ]);
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause)
+        .env("EXECUTOR_DOUBLE_PS", &ps);
+    let child = spawn(cmd);
+    let reached = pause.with_extension("reached");
+    wait_for("new-site is under way in the container", 30, || {
+        reached.exists()
+    });
+    let interrupted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    signal(child.id(), libc::SIGINT);
+    let out = finish(child);
+    // Whatever the run did, the paused new-site must not be what ends the test.
+    std::fs::write(&pause, "").unwrap();
+    assert_eq!(
+        out.json["code"], "INTERRUPTED",
+        "{}\n{}",
+        out.json, out.stderr
+    );
+
+    let events: Vec<Value> = std::fs::read_to_string(&ps)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ended = |pid: &Value| {
+        events
+            .iter()
+            .find(|e| e["event"] == "exit" && &e["pid"] == pid)
+            .map(|e| e["t"].as_f64().unwrap())
+    };
+    let new_site = events
+        .iter()
+        .find(|e| {
+            e["event"] == "start"
+                && e["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "new-site")
+        })
+        .expect("new-site ran in the container");
+    let new_site_end = ended(&new_site["pid"])
+        .unwrap_or_else(|| panic!("{kind}: new-site still runs in the container: {}", out.json));
+    // The rollback is every command the run started after the signal, but the one that
+    // stops its processes.
+    for e in events.iter().filter(|e| e["event"] == "start") {
+        let argv = e["argv"].to_string();
+        let t = e["t"].as_f64().unwrap();
+        if t > interrupted_at && !argv.contains("env/bin/python") {
+            assert!(
+                new_site_end < t,
+                "{kind}: `{argv}` started while new-site still ran in the container"
+            );
+        }
+        assert!(ended(&e["pid"]).is_some(), "{kind}: `{argv}` still runs");
+    }
+    // The rollback finished the job: nothing of the site is left.
+    assert_eq!(out.code, 3, "{}\n{}", out.json, out.stderr);
+    assert_site_gone(&r.bench, &format!("{sub}.localhost"));
+}
+
+#[test]
+fn sigint_during_new_site_stops_bench_in_the_docker_container() {
+    an_interrupted_run_stops_bench_in_the_container("docker");
+}
+
+#[test]
+fn sigint_during_new_site_stops_bench_in_the_kubectl_pod() {
+    an_interrupted_run_stops_bench_in_the_container("kubectl");
 }

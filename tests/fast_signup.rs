@@ -10,214 +10,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use frappe_tenant::outside::mariadb::db_name_for;
+
+type Fast = World;
 use serde_json::Value;
-
-/// One test's world: a bench, a fake Frappe serving its sites, and a registry database
-/// nobody else uses. Dropping it removes every site database and DB user the bench
-/// double created (read from its call log, so a failing test cleans up too) and the
-/// registry database.
-struct Fast {
-    bench: TestBench,
-    frappe: FakeFrappe,
-    registry: String,
-}
-
-impl Fast {
-    fn new(apps: &[&str]) -> Self {
-        Self::sharing_registry(apps, &format!("ft_test_reg_{:08x}", rand::random::<u32>()))
-    }
-
-    /// A second bench on the same registry: its rows carry another bench id.
-    fn sharing_registry(apps: &[&str], registry: &str) -> Self {
-        let bench = TestBench::new(apps);
-        let frappe = FakeFrappe::start(&bench);
-        Self {
-            bench,
-            frappe,
-            registry: registry.to_string(),
-        }
-    }
-
-    /// Writes `apps/<app>/<app>/__init__.py` with `__version__`, as a real bench has it:
-    /// the template records these versions and is restored only while they hold.
-    fn set_version(&self, app: &str, version: &str) {
-        let dir = self.bench.path().join("apps").join(app).join(app);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("__init__.py"),
-            format!("# {app}\n__version__ = \"{version}\"\n"),
-        )
-        .unwrap();
-    }
-
-    fn tool(&self) -> Command {
-        let mut cmd = tool(&self.bench, &self.frappe);
-        cmd.env("REGISTRY_DB", &self.registry);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = self.tool();
-        cmd.args(args);
-        run(cmd)
-    }
-
-    fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
-        let mut cmd = self.tool();
-        cmd.envs(env.iter().copied()).args(args);
-        run(cmd)
-    }
-
-    fn provision(&self, sub: &str, env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.tool();
-        cmd.envs(env.iter().copied());
-        provision_args(&mut cmd, sub);
-        run(cmd)
-    }
-
-    fn verify(&self, sub: &str) -> Run {
-        self.run(&["verify", sub])
-    }
-
-    /// `pool fill --size n`, asserted successful; the standbys it made, oldest first.
-    fn fill(&self, n: u32) -> Vec<(String, String)> {
-        let r = self.run(&["pool", "fill", "--size", &n.to_string()]);
-        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-        assert_eq!(r.json["success"], true, "{}", r.json);
-        r.json["created"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["site"].as_str().unwrap().to_string(),
-                    m["dbName"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn pool_status(&self) -> Value {
-        let r = self.run(&["pool", "status", "--json"]);
-        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-        assert_eq!(r.json["success"], true, "{}", r.json);
-        r.json
-    }
-
-    fn standby_sites(&self) -> Vec<String> {
-        self.pool_status()["standby"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["site"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    fn bench_id(&self) -> String {
-        std::fs::read_to_string(self.bench.path().join("sites/.frappe-tenant/bench-id"))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    /// This bench's registry rows, oldest first, read straight from MariaDB.
-    fn rows(&self) -> Vec<Value> {
-        let query = format!(
-            "SELECT JSON_OBJECT('id', id, 'site', site, 'subdomain', subdomain, 'db_name', db_name, \
-             'organization', organization, 'email', email, 'status', status, 'path', path, \
-             'step', step, 'error', error, 'standby_site', standby_site) \
-             FROM `{}`.tenants WHERE bench_id = ? ORDER BY id",
-            self.registry
-        );
-        sql_with(&query, vec![self.bench_id().into()])
-            .into_iter()
-            .map(|r| serde_json::from_str(&cell(r.as_ref(0).unwrap())).unwrap())
-            .collect()
-    }
-
-    /// The one registry row whose column `key` is `value`.
-    fn row(&self, key: &str, value: &str) -> Value {
-        let rows: Vec<Value> = self
-            .rows()
-            .into_iter()
-            .filter(|r| r[key] == value)
-            .collect();
-        assert_eq!(rows.len(), 1, "rows with {key}={value}: {rows:?}");
-        rows.into_iter().next().unwrap()
-    }
-
-    fn template_dir(&self) -> PathBuf {
-        self.bench.path().join("sites/.frappe-tenant")
-    }
-
-    /// The bench double's `new-site` calls, in order.
-    fn new_site_calls(&self) -> Vec<Value> {
-        self.bench
-            .calls()
-            .into_iter()
-            .filter(|c| c["argv"][0] == "new-site")
-            .collect()
-    }
-
-    fn new_site_call_for(&self, site: &str) -> Value {
-        let calls: Vec<Value> = self
-            .new_site_calls()
-            .into_iter()
-            .filter(|c| c["argv"][1] == site)
-            .collect();
-        assert_eq!(calls.len(), 1, "new-site calls for {site}: {calls:?}");
-        calls.into_iter().next().unwrap()
-    }
-
-    /// Builds the template with frappe 15.14.1, asserted successful; returns its JSON.
-    fn build_template(&self) -> Value {
-        self.set_version("frappe", "15.14.1");
-        let r = self.run(&["template", "build"]);
-        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-        assert_eq!(r.json["success"], true, "{}", r.json);
-        r.json
-    }
-
-    fn template_status(&self, env: &[(&str, &str)]) -> Value {
-        let r = self.run_env(env, &["template", "status"]);
-        // Status reports a stale or missing template; only an unreadable bench fails it.
-        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-        assert_eq!(r.json["success"], true, "{}", r.json);
-        r.json
-    }
-}
-
-impl Drop for Fast {
-    fn drop(&mut self) {
-        // Every site database (tenants, standbys, the template's reference site) was made
-        // by the bench double's new-site, which logs even when it is stopped by a signal.
-        let sites: Vec<String> = self
-            .bench
-            .calls()
-            .iter()
-            .filter(|c| c["argv"][0] == "new-site")
-            .filter_map(|c| c["argv"][1].as_str().map(String::from))
-            .collect();
-        for site in sites {
-            forget_site(&site);
-        }
-        sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
-    }
-}
-
-/// A MariaDB value as text: what a leaked secret would look like in any column.
-fn cell(v: &mysql_async::Value) -> String {
-    match v {
-        mysql_async::Value::NULL => String::new(),
-        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        other => other.as_sql(true),
-    }
-}
 
 fn argv(call: &Value) -> Vec<String> {
     call["argv"]
@@ -304,7 +102,7 @@ fn a_template_round_trip_restores_a_scrubbed_dump_for_a_new_tenant() {
 
     // The reference site is gone from the bench and from MariaDB.
     let reference = format!("ft-template-{id}.localhost");
-    let reference_db = db_name_for(&reference);
+    let reference_db = f.bench.databases_of(&reference).pop().unwrap();
     assert_eq!(
         (
             f.bench.calls_of("new-site"),
@@ -351,7 +149,7 @@ fn a_template_round_trip_restores_a_scrubbed_dump_for_a_new_tenant() {
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     assert_eq!(r.json["success"], true);
     assert_eq!(r.json["path"], "template", "{}", r.json);
-    assert_eq!(r.json["dbName"], db_name_for(&site));
+    assert_eq!(r.json["dbName"], f.bench.databases_of(&site).pop().unwrap());
     assert!(r.json.get("standbySite").is_none(), "{}", r.json);
     assert!(r.stderr.contains("(from the template)"), "{}", r.stderr);
     let call = f.new_site_call_for(&site);
@@ -751,7 +549,7 @@ fn a_claim_killed_after_the_rename_is_resolved_by_cleanup_orphans() {
 
     // The dead run's MariaDB session (and its site lock) ends when the server notices
     // the closed socket; a cleanup before that would rightly skip the site as busy.
-    let lock = format!("frappe-tenant:{}", db_name_for(&site));
+    let lock = site_lock_name(&site);
     wait_until("the killed run's site lock is free", || {
         sql_value("SELECT IS_FREE_LOCK(?)", vec![lock.clone().into()]).as_deref() == Some("1")
     });
@@ -840,7 +638,10 @@ fn pool_drain_drops_every_standby_of_this_bench_and_no_tenant() {
 
     for (sub, db) in [
         (&pooled, pooled_db.clone()),
-        (&fresh, db_name_for(&site_of(&fresh))),
+        (
+            &fresh,
+            f.bench.databases_of(&site_of(&fresh)).pop().unwrap(),
+        ),
     ] {
         assert!(
             f.bench.site_dir(&site_of(sub)).exists(),
@@ -873,7 +674,8 @@ fn provision_and_clean_up(f: &Fast, env: &[(&str, &str)]) -> (Run, String, Strin
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     let r = f.run_env(env, &["cleanup", "--pattern", &sub, "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-    (r, site_of(&sub), db_name_for(&site_of(&sub)))
+    let db = f.bench.databases_of(&site_of(&sub)).pop().unwrap();
+    (r, site_of(&sub), db)
 }
 
 #[test]
@@ -991,9 +793,12 @@ fn cleanup_orphans_marks_dropped_an_active_row_whose_site_is_gone() {
     let sub = unique("gone");
     let r = f.provision(&sub, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-    let (site, db) = (site_of(&sub), db_name_for(&site_of(&sub)));
+    let (site, db) = (
+        site_of(&sub),
+        r.json["dbName"].as_str().unwrap().to_string(),
+    );
     std::fs::remove_dir_all(f.bench.site_dir(&site)).unwrap();
-    forget_site(&site);
+    drop_database_and_user_at(f.url(), &db);
     assert_eq!(f.row("db_name", &db)["status"], "active");
 
     let r = f.run(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
@@ -1027,7 +832,11 @@ fn snapshot(f: &Fast) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Value>) {
     files.retain(|l| !l.contains("bench-calls.jsonl"));
     files.sort();
     let column = |q: &str| -> Vec<String> {
-        let mut v: Vec<String> = sql(q).iter().map(|r| cell(r.as_ref(0).unwrap())).collect();
+        let mut v: Vec<String> = f
+            .sql(q, vec![])
+            .iter()
+            .map(|r| cell(r.as_ref(0).unwrap()))
+            .collect();
         v.sort();
         v
     };
@@ -1056,23 +865,17 @@ fn dry_run(f: &Fast, sub: &str) -> Run {
         f.bench.calls()
     );
     let after = snapshot(f);
-    // Other tests share the server: compare only what this test owns or names.
-    let ours = |v: &Vec<String>| -> Vec<String> {
-        v.iter()
-            .filter(|x| x.contains(&f.registry) || x.contains(&db_name_for(&site_of(sub))))
-            .cloned()
-            .collect()
-    };
+    // The test's server is its own: every database and account counts.
     assert_eq!(before.0, after.0, "the bench's files changed");
-    assert_eq!(ours(&before.1), ours(&after.1), "databases changed");
-    assert_eq!(ours(&before.2), ours(&after.2), "DB accounts changed");
+    assert_eq!(before.1, after.1, "databases changed");
+    assert_eq!(before.2, after.2, "DB accounts changed");
     assert_eq!(before.3, after.3, "registry rows changed");
     r
 }
 
 #[test]
 fn a_dry_run_plans_each_path_and_changes_nothing() {
-    let f = Fast::new(&[]);
+    let f = Fast::alone(&[]);
     // A bench the tool never saw: no registry, no bench id, no template.
     let sub = unique("plan");
     let r = dry_run(&f, &sub);
@@ -1089,7 +892,7 @@ fn a_dry_run_plans_each_path_and_changes_nothing() {
     );
     assert_eq!(r.json["steps"].as_array().unwrap().len(), 5, "{}", r.json);
     assert!(
-        !database_exists(&f.registry),
+        !database_exists_at(f.url(), &f.registry),
         "a dry run created the registry"
     );
 
@@ -1340,7 +1143,7 @@ fn the_first_runs_create_and_migrate_the_registry_exactly_once() {
     let r = f.provision(&sub, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     assert!(database_exists(&f.registry));
-    assert_eq!(versions(), vec![1, 2]);
+    assert_eq!(versions(), every_version());
     assert_eq!(f.row("site", &site_of(&sub))["status"], "active");
 
     // Two first runs at once against another new registry: the migration lock lets
@@ -1365,7 +1168,7 @@ fn the_first_runs_create_and_migrate_the_registry_exactly_once() {
     .into_iter()
     .map(mysql_async::from_row::<i64>)
     .collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, every_version());
     let rows = g.rows();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "active"), "{rows:?}");
@@ -1434,8 +1237,13 @@ fn a_template_build_failing_in_new_site_is_rolled_back_and_says_so() {
         "reference site folder left"
     );
     assert!(
-        !database_exists(&db_name_for(&site)),
+        !database_exists(&f.bench.databases_of(&site).pop().unwrap()),
         "reference database left"
     );
     assert!(!f.template_dir().join("template.json").exists());
+}
+
+/// Every registry migration, 1 to the latest.
+fn every_version() -> Vec<i64> {
+    (1..=frappe_tenant::outside::mariadb::registry::SCHEMA_VERSION as i64).collect()
 }

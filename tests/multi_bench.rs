@@ -205,15 +205,8 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        let calls: Vec<Value> = std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        for c in calls.iter().filter(|c| c["argv"][0] == "new-site") {
-            if let Some(site) = c["argv"][1].as_str() {
-                forget_site(site);
-            }
+        for (_, db) in made_databases(&self.log) {
+            drop_database_and_user_at(&mariadb_url(), &db);
         }
         sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
     }

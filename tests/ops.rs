@@ -18,7 +18,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use frappe_tenant::outside::mariadb::db_name_for;
 use serde_json::{json, Value};
 
 /// The tenant user `provision_args` signs up.
@@ -64,7 +63,6 @@ struct Case {
     bench: TestBench,
     frappe: FakeFrappe,
     /// Sites whose database and DB user are dropped when the test ends, pass or fail.
-    forget: Vec<String>,
     _shared: Option<RwLockReadGuard<'static, ()>>,
     _alone: Option<RwLockWriteGuard<'static, ()>>,
 }
@@ -91,7 +89,6 @@ impl Case {
         Self {
             bench,
             frappe,
-            forget: vec![],
             _shared: shared,
             _alone: alone,
         }
@@ -107,20 +104,13 @@ impl Case {
         run(self.cmd(args))
     }
 
-    /// Names a site this test is about to make, so its database goes at the end.
-    fn expect_site(&mut self, sub: &str) -> (String, String) {
-        let site = format!("{sub}.localhost");
-        self.forget.push(site.clone());
-        let db = db_name_for(&site);
-        (site, db)
-    }
-
     fn provision(&mut self, sub: &str) -> Tenant {
-        let (site, db) = self.expect_site(sub);
+        let site = format!("{sub}.localhost");
         let mut cmd = tool(&self.bench, &self.frappe);
         provision_args(&mut cmd, sub);
         let r = run(cmd);
         assert_eq!(r.code, 0, "provision {sub}: {}\n{}", r.json, r.stderr);
+        let db = self.bench.databases_of(&site).pop().unwrap();
         assert_eq!(r.json["dbName"], db.as_str());
         Tenant {
             sub: sub.into(),
@@ -187,9 +177,6 @@ impl Case {
 
 impl Drop for Case {
     fn drop(&mut self) {
-        for site in &self.forget {
-            forget_site(site);
-        }
         // Registry rows of this bench (its id is this test's alone): a stale 'active' row
         // would keep its database name "live" for every bench's orphan cleanup.
         if let Some(id) = self.bench_id() {
@@ -983,7 +970,7 @@ fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
 /// SIGKILLs a provision in flight; checks it left a 'provisioning' row and no process
 /// behind, and that `cleanup --orphans` scoped to its database removes everything.
 fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
-    let db = db_name_for(site);
+    let db = c.bench.databases_of(site).pop().unwrap();
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
@@ -998,7 +985,7 @@ fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
     // The run's site lock goes with its connection once MariaDB sees the socket close.
     assert!(wait_until(Duration::from_secs(10), || sql_value(
         "SELECT IS_FREE_LOCK(?)",
-        vec![format!("frappe-tenant:{db}").into()]
+        vec![site_lock_name(site).into()]
     )
     .as_deref()
         == Some("1")));
@@ -1026,24 +1013,24 @@ fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
 
 #[test]
 fn a_provision_killed_during_new_site_leaves_nothing_cleanup_cannot_remove() {
-    let mut c = Case::new(&[]);
+    let c = Case::new(&[]);
     let sub = unique("kill");
-    let (site, db) = c.expect_site(&sub);
+    let site = format!("{sub}.localhost");
+    let pause = c.bench.path().join("pause");
     let mut cmd = c.cmd(&[]);
-    cmd.env("BENCH_DOUBLE_HANG", "new-site");
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
     provision_args(&mut cmd, &sub);
     let child = spawn(cmd);
-    // The double logs its call just before it starts hanging, with folder and database
-    // made. Killed any earlier, bench would die of its own broken stderr pipe and the
-    // check that nothing outlives the tool would prove nothing.
-    assert!(
-        wait_until(Duration::from_secs(20), || c.bench.calls_of("new-site") > 0),
-        "new-site never got going"
-    );
-    sleep(Duration::from_millis(500));
+    // The double stops with folder and database made, and says so. Killed any earlier,
+    // bench would die of its own broken stderr pipe and the check that nothing outlives
+    // the tool would prove nothing.
+    common::wait_for("new-site is under way", 20, || {
+        pause.with_extension("reached").exists()
+    });
+    let db = c.bench.databases_of(&site).pop().unwrap();
     assert!(
         database_exists(&db),
-        "new-site hangs with its database made"
+        "new-site pauses with its database made"
     );
     kill_then_clean(&c, child, &site);
 }
@@ -1053,7 +1040,7 @@ fn a_provision_killed_during_a_rest_call_leaves_nothing_cleanup_cannot_remove() 
     let mut c = Case::new(&[]);
     c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Hang);
     let sub = unique("kill");
-    let (site, _) = c.expect_site(&sub);
+    let site = format!("{sub}.localhost");
     let mut cmd = c.cmd(&[]);
     provision_args(&mut cmd, &sub);
     let child = spawn(cmd);

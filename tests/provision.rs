@@ -54,14 +54,14 @@ fn provisions_a_tenant_and_reports_the_seed_contract() {
     assert!(j["apiKey"].as_str().unwrap().len() >= 16);
     assert!(j["apiSecret"].as_str().unwrap().len() >= 32);
     assert!(j["elapsed"].as_f64().unwrap() > 0.0);
-    assert_eq!(j["dbName"], c.db);
+    assert_eq!(j["dbName"], c.db());
     // nexus_core absent and SaaS Settings absent are warnings, not failures.
     let warnings = j["warnings"].to_string();
     assert!(
         warnings.contains("nexus_core") && warnings.contains("SaaS Settings"),
         "{warnings}"
     );
-    assert!(database_exists(&c.db) && db_user_exists(&c.db));
+    assert!(database_exists(&c.db()) && db_user_exists(&c.db()));
     assert!(c.bench.site_dir(&c.site).join("site_config.json").exists());
     // bench: new-site only, with the root password and the admin password twice on stdin.
     let calls = c.bench.calls();
@@ -327,8 +327,8 @@ fn a_failed_drop_site_is_finished_with_mariadb() {
         "{}",
         r.json
     );
-    assert!(!database_exists(&c.db), "{}", r.json);
-    assert!(!db_user_exists(&c.db), "{}", r.json);
+    assert!(!database_exists(&c.db()), "{}", r.json);
+    assert!(!db_user_exists(&c.db()), "{}", r.json);
     assert!(!c.bench.site_dir(&c.site).exists());
 }
 
@@ -375,9 +375,8 @@ fn four_concurrent_provisions_on_one_bench_all_succeed() {
             spawn(cmd)
         })
         .collect();
-    for (child, s) in children.into_iter().zip(&subs) {
+    for child in children {
         let r = finish(child);
-        forget_site(&format!("{s}.localhost"));
         assert_eq!(r.code, 0, "{}", r.json);
     }
 }
@@ -402,7 +401,7 @@ fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() 
     );
     assert_eq!(loser["rollback"].as_array().unwrap().len(), 0, "{loser}");
     assert_eq!(c.bench.calls_of("new-site"), 1);
-    assert!(database_exists(&c.db), "the winner's database survives");
+    assert!(database_exists(&c.db()), "the winner's database survives");
 }
 
 #[test]
@@ -422,7 +421,7 @@ fn both_spellings_of_the_db_host_flag_reach_new_site() {
         // Either way the site's DB user must be reachable from every container.
         let hosts = sql(&format!(
             "SELECT Host FROM mysql.user WHERE User = '{}'",
-            c.db
+            c.db()
         ));
         let hosts: Vec<String> = hosts.into_iter().map(mysql_async::from_row).collect();
         assert_eq!(hosts, vec!["%".to_string()]);
@@ -432,18 +431,19 @@ fn both_spellings_of_the_db_host_flag_reach_new_site() {
 #[test]
 fn sigterm_rolls_back_like_a_failure() {
     let c = Case::new(&[]);
+    let pause = c.bench.path().join("pause");
     let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("BENCH_DOUBLE_HANG", "new-site");
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
     provision_args(&mut cmd, &c.sub);
     let child = spawn(cmd);
-    // Wait until the hanging new-site has created the database, then stop the tool.
-    for _ in 0..100 {
-        if database_exists(&c.db) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(database_exists(&c.db), "new-site never got going");
+    // Once new-site has made the folder and the database, stop the tool.
+    wait_for("new-site is under way", 30, || {
+        pause.with_extension("reached").exists()
+    });
+    assert!(
+        database_exists(&c.db()),
+        "new-site pauses with its database made"
+    );
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let r = finish(child);

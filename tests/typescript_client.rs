@@ -119,7 +119,7 @@ fn a_sign_up_through_the_readme_example_succeeds() {
     }
     let c = Case::new(&[]);
     c.run_node("success");
-    assert!(database_exists(&c.db) && db_user_exists(&c.db));
+    assert!(database_exists(&c.db()) && db_user_exists(&c.db()));
     assert_eq!(c.frappe.calls("get-logged-user"), 1);
     c.frappe.assert_no_unexpected();
 }

@@ -19,6 +19,10 @@ use serde::Serialize;
 pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
+    ctx.registry
+        .upgrade(&mut db)
+        .await
+        .map_err(|e| e.to_string())?;
     let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
     let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
     let dirs = ctx

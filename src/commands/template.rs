@@ -15,10 +15,13 @@ use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::wanted_apps;
-use crate::lifecycle::removal::remove_site;
+use crate::lifecycle::guard::Guard;
+use crate::lifecycle::removal::{remove_site, Proof, Target};
 use crate::lifecycle::template::{check, AppVersion, TemplateMeta};
+use crate::outside::bench::run_tag;
 use crate::outside::bench::{TEMPLATE_META, TOOL_DIR};
-use crate::outside::mariadb::db_name_for;
+use crate::outside::mariadb::new_db_name;
+use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::shared::cli::TemplateArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
@@ -80,14 +83,18 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
             .map_err(|e| e.to_string())?
             .ok_or("could not create the bench id")?;
         let lock = format!("{TOOL_SITE_PREFIX}template.{bench_id}");
+        ctx.registry
+            .ensure(&mut db)
+            .await
+            .map_err(|e| e.to_string())?;
         match db.try_lock_site(&lock).await {
-            Ok(true) => Ok(facts),
+            Ok(true) => Ok((facts, bench_id)),
             Ok(false) => Err("another template build is running on this bench".to_string()),
             Err(e) => Err(e.to_string()),
         }
     }
     .await;
-    let facts = match locked {
+    let (facts, bench_id) = match locked {
         Ok(f) => f,
         Err(e) => {
             report.error = Some(e);
@@ -99,9 +106,44 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
         &format!("{TOOL_SITE_PREFIX}template-{id}"),
         &ctx.site_domain,
     );
-    let db_name = db_name_for(&site);
+    let db_name = new_db_name();
     let mut common = Default::default();
     let mut site_started = false;
+    // The reference site's own lock, as every site the tool makes has: its removal below
+    // acts only while this run holds it.
+    match db.try_lock_site(&site).await {
+        Ok(true) => {}
+        Ok(false) => {
+            report.error = Some(format!("the name {site} is locked by another run"));
+            return report;
+        }
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    }
+    // Registered like every site the tool makes: a build killed midway leaves a row that
+    // `cleanup --orphans` resolves, by the reference site's own database.
+    let subdomain = site.split('.').next().unwrap_or_default().to_string();
+    let row = NewRow {
+        bench_id: &bench_id,
+        site: &site,
+        subdomain: &subdomain,
+        db_name: &db_name,
+        organization: None,
+        email: None,
+        status: Status::Provisioning,
+        path: SitePath::Fresh,
+        step: "template-build",
+        run_tag: run_tag(),
+    };
+    let row_id = match ctx.registry.insert(&mut db, &row).await {
+        Ok(id) => id,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
     let outcome: Result<TemplateMeta, String> = async {
         common = facts.common.clone();
         let (wanted, missing) = wanted_apps(install_apps, &facts.apps);
@@ -166,13 +208,9 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
             .backup_db(&site, &gz, deadline)
             .await
             .map_err(|e| e.to_string())?;
-        ctx.bench
-            .gunzip(&format!("sites/{gz}"), deadline)
-            .await
-            .map_err(|e| e.to_string())?;
         let sql = format!("{TOOL_DIR}/template-{id}.sql");
         ctx.bench
-            .move_file(&format!("{TOOL_DIR}/build-{id}.sql"), &sql, deadline)
+            .gunzip(&format!("sites/{gz}"), &sql, deadline)
             .await
             .map_err(|e| e.to_string())?;
         report.steps.push(timing("dump", clock));
@@ -217,18 +255,30 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
         let clock = Instant::now();
         progress(&format!("[4/4] Dropping the reference site {site}..."));
         let undo_deadline = Instant::now() + Duration::from_secs(120);
-        let mut removal = remove_site(
-            ctx,
-            &mut db,
-            &common,
-            &site,
-            &db_name,
-            &Default::default(),
-            undo_deadline,
-        )
-        .await;
+        let target = Target {
+            site: &site,
+            db_name: &db_name,
+            proof: Proof::MadeByThisRun,
+        };
+        let guard = Guard::fixed(ctx);
+        let mut removal = remove_site(ctx, &mut db, &common, &target, &guard, undo_deadline).await;
         removal.warn_into(&mut report.warnings);
         report.removed_by = removal.removed_by;
+        let status = if removal.complete() {
+            Status::Dropped
+        } else {
+            Status::Failed
+        };
+        let note = "the template build's reference site";
+        if let Err(e) = ctx
+            .registry
+            .finish(&mut db, row_id, status, Some(note))
+            .await
+        {
+            report
+                .warnings
+                .push(format!("the registry was not updated: {e}"));
+        }
         report.cleanup = removal.steps;
         for leftover in [
             format!("{TOOL_DIR}/build-{id}.sql.gz"),
@@ -237,6 +287,16 @@ pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) ->
             let _ = ctx.bench.remove_file(&leftover, undo_deadline).await;
         }
         report.steps.push(timing("drop-reference-site", clock));
+    } else {
+        let _ = ctx
+            .registry
+            .finish(
+                &mut db,
+                row_id,
+                Status::RolledBack,
+                Some("nothing was made"),
+            )
+            .await;
     }
     match outcome {
         Ok(meta) => {

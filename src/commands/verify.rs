@@ -93,18 +93,12 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, (Code
 
     // The registry's view, when there is a registry and it knows this bench.
     let registry = match facts.as_ref().and_then(|f| f.bench_id.clone()) {
-        Some(bench_id)
-            if db
-                .database_exists(ctx.registry.name())
-                .await
-                .unwrap_or(false) =>
-        {
-            ctx.registry
-                .latest_for_site(&mut db, &bench_id, site)
-                .await
-                .ok()
-                .flatten()
-        }
+        Some(bench_id) if ctx.registry.upgrade(&mut db).await.unwrap_or(false) => ctx
+            .registry
+            .row_of_site(&mut db, &bench_id, site, db_name.as_deref())
+            .await
+            .ok()
+            .flatten(),
         _ => None,
     };
 
@@ -395,12 +389,12 @@ pub async fn run(args: VerifyArgs) -> u8 {
     match verify(&ctx, &opts).await {
         Ok(report) => {
             for c in &report.checks {
-                eprintln!(
+                crate::shared::report::progress(&format!(
                     "{} {:<20} {}",
                     if c.ok { "✓" } else { "✗" },
                     c.name,
                     c.detail
-                );
+                ));
             }
             print_json(&report);
             report.exit_code()

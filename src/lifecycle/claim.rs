@@ -5,6 +5,7 @@
 
 use tokio::time::Instant;
 
+use crate::outside::bench::run_tag;
 use crate::outside::mariadb::registry::{Claimant, Row, Status};
 use crate::outside::mariadb::Db;
 use crate::shared::context::Context;
@@ -38,7 +39,7 @@ pub async fn claim(
     while tried.len() < MAX_CLAIM_TRIES {
         let Some(row) = first
             .registry
-            .claim_standby(db, &ids, "claim", Some(claimant), &tried)
+            .claim_standby(db, &ids, "claim", Some(claimant), &tried, run_tag())
             .await
             .map_err(|e| e.to_string())?
         else {

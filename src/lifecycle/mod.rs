@@ -5,5 +5,6 @@
 
 pub mod apps;
 pub mod claim;
+pub mod guard;
 pub mod removal;
 pub mod template;

@@ -1,12 +1,15 @@
-//! Removing one site completely: `bench drop-site`, then whatever bench left behind (the
-//! folder, the database, the DB users). Provision's rollback, `cleanup`, `pool drain` and
-//! the resolution of killed runs all remove sites this way, and report every step.
-
-use std::collections::BTreeSet;
+//! Removing one site instance completely: `bench drop-site`, then whatever bench left
+//! behind (the folder, the database, the DB users). Provision's rollback, `cleanup`, `pool
+//! drain`, the template build and the resolution of killed runs all remove sites this way,
+//! and report every step. A site's identity is its database: a removal acts on a folder
+//! only when the folder's config names the instance's database, on nothing without the
+//! site's lock, and on nothing the guard keeps.
 
 use tokio::time::Instant;
 
+use super::guard::Guard;
 use crate::outside::bench::CommonConfig;
+use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
 use crate::outside::mariadb::Db;
 use crate::shared::context::Context;
 use crate::shared::report::{progress, RemovedBy, Undo};
@@ -60,84 +63,154 @@ impl Removal {
     }
 }
 
-/// Removes `site`, whose database the caller knows to be `db_name`.
-///
-/// A folder whose `site_config.json` names another database is not this site any more
-/// (someone made one by hand at that name): it is left alone and the mismatch reported.
-/// Databases in `protected` (referenced by other sites of the bench) are never dropped.
+/// How a removal knows the database it is told about is the site's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// This run drew the name and made the site, under the site's lock.
+    MadeByThisRun,
+    /// Registry row `id` records it.
+    Row(u64),
+    /// Only the site folder's `site_config.json` names it: the database must hold Frappe's
+    /// tables to be dropped.
+    Config,
+}
+
+/// One site instance to remove: the site, and the database that is its identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub site: &'a str,
+    pub db_name: &'a str,
+    pub proof: Proof,
+}
+
+impl Target<'_> {
+    fn row(&self) -> Option<u64> {
+        match self.proof {
+            Proof::Row(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Why a run must not act on `site` any more.
+pub fn lost_lock(site: &str) -> String {
+    format!(
+        "this run no longer holds the lock of {site} (its MariaDB connection was lost?), so \
+         another run may be working on it: nothing more was done; `cleanup --orphans` \
+         resolves what is left"
+    )
+}
+
+/// Removes the site instance `t`: its folder only when its `site_config.json` names the
+/// instance's database, the database and its DB users only when the guard lets them go,
+/// and nothing at all unless this connection still holds the site's lock. A folder that
+/// holds another instance is left alone (that is no failure: it is not this instance's).
 pub async fn remove_site(
     ctx: &Context,
     db: &mut Db,
     common: &CommonConfig,
-    site: &str,
-    db_name: &str,
-    protected: &BTreeSet<String>,
+    t: &Target<'_>,
+    guard: &Guard,
     deadline: Instant,
 ) -> Removal {
     let mut steps = Steps::default();
-    let mut warnings = vec![];
+    let (site, db_name) = (t.site, t.db_name);
+    let refused = |mut steps: Steps, action: String, why: String| {
+        steps.record(action, Err(why));
+        Removal {
+            steps: steps.0,
+            ..Removal::default()
+        }
+    };
+    if !db.holds_site_lock(site).await {
+        return refused(steps, format!("check the lock of {site}"), lost_lock(site));
+    }
+    if let Some(why) = guard.database(db_name, site, t.row()) {
+        let why = format!("{why}: nothing of {site} was removed");
+        return refused(steps, format!("keep database {db_name}"), why);
+    }
+    let exists = match db.database_exists(db_name).await {
+        Ok(e) => e,
+        Err(e) => return refused(steps, format!("check database {db_name}"), e.to_string()),
+    };
+    if t.proof == Proof::Config && exists {
+        match db.marker_tables(db_name).await {
+            Ok(n) if n == FRAPPE_MARKER_TABLES.len() => {}
+            Ok(_) => {
+                let why = format!(
+                    "it does not hold Frappe's tables, so it is no site's: nothing of {site} was removed"
+                );
+                return refused(steps, format!("keep database {db_name}"), why);
+            }
+            Err(e) => return refused(steps, format!("check database {db_name}"), e.to_string()),
+        }
+    }
     let bench = &ctx.bench;
-    let config = match bench.site_config(site, deadline).await {
-        Ok(c) => c,
+    // Whose the folder is: this instance's when its config names the instance's database.
+    let mut users = vec![db_name.to_string()];
+    let folder = match bench.site_config(site, deadline).await {
+        Ok(Some(c)) if c.db_name.as_deref() == Some(db_name) => {
+            if let Some(u) = c.db_user().filter(|u| *u != db_name) {
+                users.push(u.to_string());
+            }
+            Folder::Ours
+        }
+        Ok(Some(c)) => {
+            steps.record(
+                format!(
+                    "leave sites/{site}: its site_config.json names database {}, another instance",
+                    c.db_name.as_deref().unwrap_or("(none)")
+                ),
+                Ok(()),
+            );
+            Folder::Another
+        }
+        // No config: a new-site that never got as far as writing it, under our lock.
+        Ok(None) if t.proof != Proof::Config => Folder::Ours,
+        Ok(None) => Folder::Another,
         Err(e) => {
             steps.record(
                 format!("read sites/{site}/site_config.json"),
                 Err(e.to_string()),
             );
-            None
+            Folder::Unreadable
         }
     };
-    let mut folder_is_ours = true;
+    let mut warnings = vec![];
     let mut bench_dropped = false;
-    if let Some(c) = &config {
-        match c.db_name.as_deref() {
-            Some(d) if d == db_name => match bench_cannot_drop(ctx, db).await {
-                Some(why) => {
-                    progress(&format!("  ⚠ {why}"));
-                    warnings.push(why);
-                }
-                None => match bench.drop_site(site, &ctx.root(), common, deadline).await {
-                    Ok(()) => {
-                        bench_dropped = true;
-                        steps.record(format!("bench drop-site {site}"), Ok(()));
-                    }
-                    Err(e) => {
-                        progress(&format!("  ⚠ bench drop-site {site}: {e}"));
-                        warnings.push(format!(
-                            "bench drop-site {site} failed ({e}); the tool removed what it left"
-                        ));
-                    }
-                },
-            },
-            other => {
-                folder_is_ours = false;
-                steps.record(
-                    format!("check sites/{site}"),
-                    Err(format!(
-                        "its site_config.json names database {}, not {db_name}: left alone",
-                        other.unwrap_or("(none)")
-                    )),
-                );
+    let users_free = users.iter().all(|u| guard.user(u, site, t.row()).is_none());
+    if folder == Folder::Ours && exists && users_free {
+        match bench_cannot_drop(ctx, db).await {
+            Some(why) => {
+                progress(&format!("  ⚠ {why}"));
+                warnings.push(why);
             }
+            None => match bench.drop_site(site, &ctx.root(), common, deadline).await {
+                Ok(()) => {
+                    bench_dropped = true;
+                    steps.record(format!("bench drop-site {site}"), Ok(()));
+                }
+                Err(e) => {
+                    progress(&format!("  ⚠ bench drop-site {site}: {e}"));
+                    warnings.push(format!(
+                        "bench drop-site {site} failed ({e}); the tool removed what it left"
+                    ));
+                }
+            },
         }
     }
     let before = steps.0.len();
-    if folder_is_ours && bench.site_dir_exists(site, deadline).await.unwrap_or(true) {
+    if folder == Folder::Ours && bench.site_dir_exists(site, deadline).await.unwrap_or(true) {
         let r = bench
             .remove_site_dir(site, deadline)
             .await
             .map_err(|e| e.to_string());
         steps.record(format!("remove sites/{site}"), r);
     }
-    if protected.contains(db_name) {
-        steps.record(
-            format!("keep database {db_name}"),
-            Err("another site of the bench references it".into()),
-        );
-    } else {
-        drop_database_and_users(db, db_name, &mut steps).await;
-    }
-    let tool_removed = steps.0[before..].iter().any(|u| u.ok);
+    drop_database_and_users(db, db_name, &users, guard, site, t.row(), &mut steps).await;
+    let tool_removed = steps.0[before..]
+        .iter()
+        .any(|u| u.ok && !u.action.starts_with("leave"));
     Removal {
         removed_by: match (bench_dropped, tool_removed) {
             (true, false) => Some(RemovedBy::Bench),
@@ -148,6 +221,16 @@ pub async fn remove_site(
         steps: steps.0,
         warnings,
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Folder {
+    /// Holds this instance (or nothing identifiable, made under this run's lock).
+    Ours,
+    /// Holds another instance, or nothing that proves it is this one: left alone.
+    Another,
+    /// Could not be read (a link, say): left alone, and the removal is not complete.
+    Unreadable,
 }
 
 /// Why `bench drop-site` cannot work with this MariaDB admin account, if it cannot.
@@ -169,27 +252,43 @@ async fn bench_cannot_drop(ctx: &Context, db: &mut Db) -> Option<String> {
     ))
 }
 
-/// Drops a site database and its DB users (named like the database, as Frappe v15
-/// creates them) when they exist.
-pub async fn drop_database_and_users(db: &mut Db, db_name: &str, steps: &mut Steps) {
-    match db.database_exists(db_name).await {
-        Ok(false) => {}
-        Ok(true) => {
-            let r = db.drop_database(db_name).await.map_err(|e| e.to_string());
-            steps.record(format!("drop database {db_name}"), r);
-        }
-        Err(e) => steps.record(format!("check database {db_name}"), Err(e.to_string())),
-    }
-    match db.user_hosts(db_name).await {
-        Ok(hosts) => {
-            for host in hosts {
-                let r = db
-                    .drop_user(db_name, &host)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("drop DB user {db_name}@{host}"), r);
+/// Drops a database and the DB users of a site (named like the database, as Frappe v15
+/// creates them, or as its config's `db_user` says) where they exist and the guard lets
+/// them go; what the guard keeps is a failed step, since it stays.
+pub async fn drop_database_and_users(
+    db: &mut Db,
+    db_name: &str,
+    users: &[String],
+    guard: &Guard,
+    site: &str,
+    row: Option<u64>,
+    steps: &mut Steps,
+) {
+    match guard.database(db_name, site, row) {
+        Some(why) => steps.record(format!("keep database {db_name}"), Err(why)),
+        None => match db.database_exists(db_name).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let r = db.drop_database(db_name).await.map_err(|e| e.to_string());
+                steps.record(format!("drop database {db_name}"), r);
             }
+            Err(e) => steps.record(format!("check database {db_name}"), Err(e.to_string())),
+        },
+    }
+    for user in users {
+        match db.user_hosts(user).await {
+            Ok(hosts) if hosts.is_empty() => {}
+            Ok(hosts) => {
+                if let Some(why) = guard.user(user, site, row) {
+                    steps.record(format!("keep DB user {user}"), Err(why));
+                    continue;
+                }
+                for host in hosts {
+                    let r = db.drop_user(user, &host).await.map_err(|e| e.to_string());
+                    steps.record(format!("drop DB user {user}@{host}"), r);
+                }
+            }
+            Err(e) => steps.record(format!("check DB user {user}"), Err(e.to_string())),
         }
-        Err(e) => steps.record(format!("check DB user {db_name}"), Err(e.to_string())),
     }
 }

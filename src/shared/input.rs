@@ -4,7 +4,6 @@
 use serde::Deserialize;
 
 use crate::basics::secret::Secret;
-use crate::outside::mariadb::db_name_for;
 use crate::shared::password::PasswordPolicy;
 
 /// Subdomains that would shadow infrastructure or confuse users.
@@ -71,7 +70,6 @@ impl<'de> Deserialize<'de> for Secret {
 pub struct Tenant {
     pub subdomain: String,
     pub site: String,
-    pub db_name: String,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -94,8 +92,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidInput {
 }
 
 impl SignupRequest {
-    /// Validates every field but the password's strength, and derives the site and
-    /// database names. The caller runs `Tenant::check_password_strength` too, before any
+    /// Validates every field but the password's strength, and derives the site name. The caller runs `Tenant::check_password_strength` too, before any
     /// side effect.
     pub fn validate(self, site_domain: &str) -> Result<Tenant, InvalidInput> {
         validate_subdomain(&self.subdomain)?;
@@ -105,7 +102,6 @@ impl SignupRequest {
         let organization_name = validate_name("organizationName", &self.organization_name)?;
         let site = site_name(&self.subdomain, site_domain);
         Ok(Tenant {
-            db_name: db_name_for(&site),
             site,
             subdomain: self.subdomain,
             email,
@@ -339,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn a_good_request_derives_site_db_and_names() {
+    fn a_good_request_derives_site_and_names() {
         let t = request("acme-corp").validate("localhost").unwrap();
         assert_eq!(t.site, "acme-corp.localhost");
         assert_eq!(t.email, "john@acme.com");
@@ -347,9 +343,6 @@ mod tests {
             (t.first_name.as_str(), t.last_name.as_str()),
             ("John", "Doe")
         );
-        assert!(t.db_name.starts_with("ft_") && t.db_name.len() == 19);
-        assert_eq!(t.db_name, db_name_for("acme-corp.localhost"));
-        assert_ne!(t.db_name, db_name_for("acme-corp2.localhost"));
     }
 
     #[test]

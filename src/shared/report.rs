@@ -38,6 +38,8 @@ pub enum Code {
     ApiError,
     Timeout,
     Interrupted,
+    /// The success JSON could not be written (stdout closed): the tenant was rolled back.
+    Undelivered,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -119,6 +121,10 @@ pub struct Failure {
     /// `--bench auto` had chosen when it failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench: Option<String>,
+    /// provision: the database of the site the run made or took (its identity), once it
+    /// had one; the rollback says what became of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_name: Option<String>,
 }
 
 impl Failure {
@@ -136,6 +142,7 @@ impl Failure {
             elapsed: 0.0,
             path: None,
             bench: None,
+            db_name: None,
         }
     }
 
@@ -201,12 +208,12 @@ pub struct CleanupReport {
 impl CleanupReport {
     /// Ends a cleanup or drain: one summary line on stderr, success and elapsed set.
     pub fn conclude(&mut self, what: &str, started: std::time::Instant) {
-        eprintln!(
+        progress(&format!(
             "{what}: {} removed, {} failed, {} skipped",
             self.dropped.len(),
             self.failed.len(),
             self.skipped.len()
-        );
+        ));
         self.success = self.failed.is_empty() && self.error.is_none();
         self.elapsed = round2(started.elapsed().as_secs_f64());
     }
@@ -274,20 +281,27 @@ pub fn usage_error(what: &str) -> u8 {
     failure.exit_code()
 }
 
-/// Writes one JSON object and a newline to stdout.
+/// Writes one JSON object and a newline to stdout. A closed stdout is no panic: the
+/// reports written here describe what is already done either way (provision, whose
+/// success counts only once written, writes its own).
 pub fn print_json<T: Serialize>(value: &T) {
     let line = serde_json::to_string(value).expect("report types always serialise");
-    println!("{line}");
+    out(&mut std::io::stdout(), &line);
+}
+
+/// One line to a stream that may be closed: losing a line is better than a panic midway
+/// through a run that has made something.
+fn out(stream: &mut dyn std::io::Write, line: &str) {
+    let _ = writeln!(stream, "{line}").and_then(|()| stream.flush());
 }
 
 /// Progress lines for people, on stderr; stdout carries only the JSON result.
 pub fn progress(line: &str) {
-    match progress_style() {
-        ProgressStyle::Human => eprintln!("{line}"),
-        ProgressStyle::Json => {
-            eprintln!("{}", serde_json::json!({"event": "log", "message": line}))
-        }
-    }
+    let text = match progress_style() {
+        ProgressStyle::Human => line.to_string(),
+        ProgressStyle::Json => serde_json::json!({"event": "log", "message": line}).to_string(),
+    };
+    out(&mut std::io::stderr(), &text);
 }
 
 /// How progress reaches stderr: lines for people, or one JSON object per line for a
@@ -322,7 +336,7 @@ pub fn step_event(step: &str, n: u8, of: u8, done: Option<f64>) {
     if let Some(seconds) = done {
         e["seconds"] = seconds.into();
     }
-    eprintln!("{e}");
+    out(&mut std::io::stderr(), &e.to_string());
 }
 
 /// A report as JSON, or as a table for a person at a terminal (unless `--json`).
@@ -331,14 +345,14 @@ pub fn show<R: Serialize + Tabular>(report: &R, json: bool) -> u8 {
     if json || !std::io::stdout().is_terminal() {
         print_json(report);
     } else {
-        println!("{}", report.table());
+        out(&mut std::io::stdout(), &report.table());
     }
     exit::OK
 }
 
 /// Prints a failure that changed nothing; returns its exit code.
 pub fn untouched(code: Code, error: String, site: &str) -> u8 {
-    eprintln!("✗ {error}");
+    progress(&format!("✗ {error}"));
     let failure = Failure::untouched(code, error, site.to_string());
     print_json(&failure);
     failure.exit_code()
@@ -361,6 +375,7 @@ mod tests {
             elapsed: 0.0,
             path: None,
             bench: None,
+            db_name: None,
         }
     }
 

@@ -1,7 +1,13 @@
 //! Test doubles for the outside systems: a temporary bench driven by the bench double
 //! (tests/bench-double/bench), a strict fake Frappe that serves the responses recorded in
 //! fixtures/frappe-v15/, and the real MariaDB.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod server;
+pub mod world;
+
+pub use server::MariaDbServer;
+pub use world::World;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,20 +31,20 @@ pub fn sql(query: &str) -> Vec<mysql_async::Row> {
 
 /// `sql` with bound parameters.
 pub fn sql_with(query: &str, params: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
+    sql_at(&mariadb_url(), query, params)
+}
+
+/// `sql_with` on the server at `url` (a test's own, see `MariaDbServer`).
+pub fn sql_at(url: &str, query: &str, params: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         use mysql_async::prelude::*;
-        let mut conn = mysql_async::Conn::from_url(mariadb_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "these tests need MariaDB at TEST_MARIADB_URL ({}): {e}",
-                    mariadb_url()
-                )
-            });
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap_or_else(|e| {
+            panic!("these tests need MariaDB at TEST_MARIADB_URL ({url}): {e}")
+        });
         let rows = if params.is_empty() {
             conn.query(query).await
         } else {
@@ -52,7 +58,11 @@ pub fn sql_with(query: &str, params: Vec<mysql_async::Value>) -> Vec<mysql_async
 
 /// The first column of the first row, as a string (NULL and no row: None).
 pub fn sql_value(query: &str, params: Vec<mysql_async::Value>) -> Option<String> {
-    let mut rows = sql_with(query, params);
+    sql_value_at(&mariadb_url(), query, params)
+}
+
+pub fn sql_value_at(url: &str, query: &str, params: Vec<mysql_async::Value>) -> Option<String> {
+    let mut rows = sql_at(url, query, params);
     if rows.is_empty() {
         return None;
     }
@@ -64,29 +74,71 @@ pub fn sql_value(query: &str, params: Vec<mysql_async::Value>) -> Option<String>
     }
 }
 
+/// A MariaDB value as text: what a leaked secret would look like in any column.
+pub fn cell(v: &mysql_async::Value) -> String {
+    match v {
+        mysql_async::Value::NULL => String::new(),
+        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.as_sql(true),
+    }
+}
+
 pub fn database_exists(db: &str) -> bool {
-    !sql(&format!(
-        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
-    ))
-    .is_empty()
+    database_exists_at(&mariadb_url(), db)
+}
+
+pub fn database_exists_at(url: &str, db: &str) -> bool {
+    let q = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?";
+    !sql_at(url, q, vec![db.into()]).is_empty()
 }
 
 pub fn db_user_exists(user: &str) -> bool {
-    !sql(&format!("SELECT 1 FROM mysql.user WHERE User = '{user}'")).is_empty()
+    db_user_exists_at(&mariadb_url(), user)
+}
+
+pub fn db_user_exists_at(url: &str, user: &str) -> bool {
+    !sql_at(
+        url,
+        "SELECT 1 FROM mysql.user WHERE User = ?",
+        vec![user.into()],
+    )
+    .is_empty()
+}
+
+/// Waits until `done` holds, checking every 20 ms; fails the test after `secs` seconds.
+/// Tests wait on what they can observe (a file, a lock, a row), never a fixed sleep.
+pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting until {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
-/// A throw-away bench directory for the bench double.
+/// A throw-away bench directory for the bench double. When it goes, so does every
+/// database and DB user its new-site calls made (read from the double's call log, so a
+/// failing test cleans up too).
 pub struct TestBench {
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
+    /// The MariaDB server its sites live on.
+    pub url: String,
 }
 
 impl TestBench {
     pub fn new(apps: &[&str]) -> Self {
+        Self::on(&mariadb_url(), apps)
+    }
+
+    /// A bench whose sites live on the MariaDB server at `url`.
+    pub fn on(url: &str, apps: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sites = dir.path().join("sites");
         std::fs::create_dir_all(&sites).unwrap();
@@ -96,11 +148,32 @@ impl TestBench {
             apps_txt.push('\n');
         }
         std::fs::write(sites.join("apps.txt"), apps_txt).unwrap();
-        let url = url::Url::parse(&mariadb_url()).unwrap();
-        let common = serde_json::json!({"db_host": url.host_str().unwrap(), "db_port": url.port().unwrap_or(3306)});
+        let parsed = url::Url::parse(url).unwrap();
+        let common = serde_json::json!({"db_host": parsed.host_str().unwrap(), "db_port": parsed.port().unwrap_or(3306)});
         std::fs::write(sites.join("common_site_config.json"), common.to_string()).unwrap();
+        // A real bench has its own interpreter here; the tool runs it in the container
+        // to stop its own commands there.
+        std::fs::create_dir_all(dir.path().join("env/bin")).unwrap();
+        std::os::unix::fs::symlink(python3(), dir.path().join("env/bin/python")).unwrap();
         let log = dir.path().join("bench-calls.jsonl");
-        Self { dir, log }
+        Self {
+            dir,
+            log,
+            url: url.to_string(),
+        }
+    }
+
+    /// Every database a new-site of this bench was asked to make, with its site.
+    pub fn made_databases(&self) -> Vec<(String, String)> {
+        made_databases(&self.log)
+    }
+    /// The databases new-site made for `site`.
+    pub fn databases_of(&self, site: &str) -> Vec<String> {
+        self.made_databases()
+            .into_iter()
+            .filter(|(s, _)| s == site)
+            .map(|(_, d)| d)
+            .collect()
     }
 
     pub fn path(&self) -> &Path {
@@ -173,6 +246,93 @@ pub fn fixture(name: &str) -> (u16, String) {
     )
 }
 
+fn python3() -> PathBuf {
+    ["/usr/local/bin/python3", "/usr/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            let out = Command::new("python3")
+                .args(["-c", "import sys; print(sys.executable)"])
+                .output()
+                .ok()?;
+            Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()))
+        })
+        .expect("python3 (the bench double is a Python program)")
+}
+
+impl Drop for TestBench {
+    fn drop(&mut self) {
+        for (_, db) in self.made_databases() {
+            drop_database_and_user_at(&self.url, &db);
+        }
+    }
+}
+
+/// Pids of running processes whose environment holds `needle` (`NAME=value`): the test's
+/// way to see which processes of a run are still alive, wherever they were started.
+pub fn processes_with_env(needle: &str) -> Vec<u32> {
+    let needle = needle.as_bytes();
+    let mut out = vec![];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|v| v == needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) touches no memory of ours.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+/// The MariaDB named lock the tool takes for `site` (it never changed: runs of different
+/// versions exclude each other).
+pub fn site_lock_name(site: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(site.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("frappe-tenant:ft_{hex}")
+}
+
+/// Every (site, database) a bench double's new-site was asked to make, from its call log
+/// (`BENCH_DOUBLE_LOG`; it logs even when a signal stops it).
+pub fn made_databases(log: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|c| c["argv"][0] == "new-site")
+        .filter_map(|c| {
+            let argv: Vec<String> = c["argv"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str().map(String::from))
+                .collect();
+            let at = argv.iter().position(|a| a == "--db-name")?;
+            Some((argv[1].clone(), argv.get(at + 1)?.clone()))
+        })
+        .collect()
+}
+
+/// Drops a database and the DB users named like it (as Frappe v15 makes them).
+pub fn drop_database_and_user_at(url: &str, db: &str) {
+    sql_at(url, &format!("DROP DATABASE IF EXISTS `{db}`"), vec![]);
+    for host in ["%", "localhost"] {
+        sql_at(url, &format!("DROP USER IF EXISTS '{db}'@'{host}'"), vec![]);
+    }
+}
+
 impl FakeFrappe {
     pub fn start(bench: &TestBench) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
@@ -180,10 +340,12 @@ impl FakeFrappe {
         let state = Arc::new(Mutex::new(FakeState::default()));
         let sites = bench.path().join("sites");
         let (srv, st) = (server.clone(), state.clone());
+        // Like Frappe, it keeps each site's state in that site's database.
+        let db_url = bench.url.clone();
         thread::spawn(move || {
             for req in srv.incoming_requests() {
-                let (st, sites) = (st.clone(), sites.clone());
-                thread::spawn(move || handle(req, &st, &sites));
+                let (st, sites, db_url) = (st.clone(), sites.clone(), db_url.clone());
+                thread::spawn(move || handle(req, &st, &sites, &db_url));
             }
         });
         Self { url, state, server }
@@ -226,7 +388,10 @@ impl Drop for FakeFrappe {
     }
 }
 
-fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path) {
+fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path, url: &str) {
+    let sql_value = |q: &str, p: Vec<mysql_async::Value>| sql_value_at(url, q, p);
+    let sql_with = |q: &str, p: Vec<mysql_async::Value>| sql_at(url, q, p);
+    let sql = |q: &str| sql_at(url, q, vec![]);
     let header = |name: &'static str| {
         req.headers()
             .iter()
@@ -552,23 +717,23 @@ pub fn provision_args_with(cmd: &mut Command, subdomain: &str, password: &str) {
     ]);
 }
 
-/// Nothing of `site` is left: no folder in the bench, no database, no DB user.
+/// Nothing of `site` is left: no folder in the bench, and no database or DB user of any
+/// new-site this bench ran for it.
 pub fn assert_site_gone(bench: &TestBench, site: &str) {
-    let db = frappe_tenant::outside::mariadb::db_name_for(site);
     assert!(
         !bench.site_dir(site).exists(),
         "site folder of {site} left behind"
     );
-    assert!(!database_exists(&db), "database {db} left behind");
-    assert!(!db_user_exists(&db), "DB user {db} left behind");
-}
-
-/// Drops what a test left in MariaDB, whatever the outcome.
-pub fn forget_site(site: &str) {
-    let db = frappe_tenant::outside::mariadb::db_name_for(site);
-    sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
-    sql(&format!("DROP USER IF EXISTS '{db}'@'%'"));
-    sql(&format!("DROP USER IF EXISTS '{db}'@'localhost'"));
+    for db in bench.databases_of(site) {
+        assert!(
+            !database_exists_at(&bench.url, &db),
+            "database {db} of {site} left behind"
+        );
+        assert!(
+            !db_user_exists_at(&bench.url, &db),
+            "DB user {db} of {site} left behind"
+        );
+    }
 }
 
 /// A MariaDB admin account not named root (as managed MariaDB services have), with all
@@ -607,14 +772,13 @@ impl Drop for AdminAccount {
     }
 }
 
-/// One bench, its fake Frappe, and the one site a test signs up; that site's database and
-/// DB user are dropped when the test ends, pass or fail.
+/// One bench, its fake Frappe, and the one site a test signs up; what the bench made is
+/// dropped when the test ends, pass or fail (see `TestBench`).
 pub struct SignUp {
     pub bench: TestBench,
     pub frappe: FakeFrappe,
     pub sub: String,
     pub site: String,
-    pub db: String,
 }
 
 impl SignUp {
@@ -623,19 +787,71 @@ impl SignUp {
         let frappe = FakeFrappe::start(&bench);
         let sub = unique("t");
         let site = format!("{sub}.localhost");
-        let db = frappe_tenant::outside::mariadb::db_name_for(&site);
         Self {
             bench,
             frappe,
             sub,
             site,
-            db,
+        }
+    }
+
+    /// The database new-site made for the site: the run's, whatever its name.
+    pub fn db(&self) -> String {
+        let dbs = self.bench.databases_of(&self.site);
+        assert_eq!(
+            dbs.len(),
+            1,
+            "new-site ran {} times for {}",
+            dbs.len(),
+            self.site
+        );
+        dbs.into_iter().next().unwrap()
+    }
+}
+
+/// A MariaDB named lock held by a connection of the test's own, as another run of the
+/// tool would hold it, until dropped.
+pub struct HeldLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    done: Option<thread::JoinHandle<()>>,
+}
+
+impl HeldLock {
+    /// Takes `name` on the server at `url` (waiting up to 10 s for it), or fails the test.
+    pub fn take(url: &str, name: &str) -> Self {
+        let (url, lock) = (url.to_string(), name.to_string());
+        let (got_tx, got_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let done = thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use mysql_async::prelude::*;
+                let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+                let got: Option<Option<i64>> = conn
+                    .exec_first("SELECT GET_LOCK(?, 10)", (&lock,))
+                    .await
+                    .unwrap();
+                got_tx.send(got.flatten() == Some(1)).unwrap();
+                let _ = release_rx.recv();
+                let _ = conn.disconnect().await;
+            });
+        });
+        assert!(got_rx.recv().unwrap(), "could not take the lock {name}");
+        Self {
+            release: Some(release),
+            done: Some(done),
         }
     }
 }
 
-impl Drop for SignUp {
+impl Drop for HeldLock {
     fn drop(&mut self) {
-        forget_site(&self.site);
+        drop(self.release.take());
+        if let Some(d) = self.done.take() {
+            let _ = d.join();
+        }
     }
 }

@@ -12,16 +12,19 @@ export type BenchListResult = BenchListReport | Failure;
  * Stable, machine-readable failure codes for callers to branch on.
  */
 export type Code =
-  | "INVALID_INPUT"
-  | "CONFIG_ERROR"
-  | "DB_UNAVAILABLE"
-  | "SITE_EXISTS"
-  | "SITE_BUSY"
-  | "BENCH_FAILED"
-  | "ADMIN_LOGIN_FAILED"
-  | "API_ERROR"
-  | "TIMEOUT"
-  | "INTERRUPTED";
+  | (
+      | "INVALID_INPUT"
+      | "CONFIG_ERROR"
+      | "DB_UNAVAILABLE"
+      | "SITE_EXISTS"
+      | "SITE_BUSY"
+      | "BENCH_FAILED"
+      | "ADMIN_LOGIN_FAILED"
+      | "API_ERROR"
+      | "TIMEOUT"
+      | "INTERRUPTED"
+    )
+  | "UNDELIVERED";
 
 /**
  * How a site was made: taken from the pool, restored from the template, or a fresh new-site.
@@ -98,6 +101,11 @@ export interface Failure {
    */
   bench?: string | null;
   code: Code;
+  /**
+   * provision: the database of the site the run made or took (its identity), once it
+   * had one; the rollback says what became of it.
+   */
+  dbName?: string | null;
   elapsed: number;
   error: string;
   path?: SitePath | null;
@@ -228,7 +236,8 @@ export interface ScanStats {
  */
 export type ListResult = ListReport | Failure;
 
-export type Status = "provisioning" | "active" | "failed" | "rolled_back" | "standby" | "claimed" | "dropped";
+export type Status =
+  "provisioning" | "active" | "failed" | "rolled_back" | "standby" | "claimed" | "dropped" | "dropping";
 
 export interface ListReport {
   sites: SiteHealth[];
@@ -397,9 +406,11 @@ export interface ProvisionPlan {
    */
   apps: string[];
   /**
-   * The database the tenant would get: its own, or the standby's it would take.
+   * The database the tenant would get when it is a standby's (`path` pool). A fresh or
+   * template site's is drawn by the run that makes it (`ft_` + 16 random hex digits), so
+   * no plan can name it.
    */
-  dbName: string;
+  dbName?: string | null;
   dryRun: true;
   elapsed: number;
   passwordPolicy: PasswordPolicy;

@@ -16,14 +16,16 @@ mod plan;
 pub use plan::{glob_match, validate_site_pattern};
 use plan::{plan, Work};
 
-use crate::lifecycle::removal::{drop_database_and_users, remove_site, Removal, Steps};
-use crate::outside::bench::BenchFacts;
+use crate::lifecycle::guard::Guard;
+use crate::lifecycle::removal::{
+    drop_database_and_users, lost_lock, remove_site, Proof, Removal, Steps, Target,
+};
+use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::Status;
 use crate::outside::mariadb::Db;
 use crate::shared::cli::CleanupArgs;
 use crate::shared::context::Context;
 use crate::shared::report::{print_json, progress, round2, untouched, CleanupReport, Code};
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,9 @@ use tokio::time::Instant;
 const COUNTDOWN: Duration = Duration::from_secs(5);
 
 pub struct Options {
+    /// How this command reached MariaDB and its bench: the inventory's other benches are
+    /// reached with the same credentials.
+    pub conn: crate::shared::cli::ConnectOpts,
     pub pattern: Option<String>,
     pub orphans: bool,
     pub db_pattern: String,
@@ -56,7 +61,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
     };
     let plan_deadline = Instant::now() + Duration::from_secs(120);
     let planned = plan(ctx, &mut db, opts, plan_deadline, &mut report).await;
-    let (work, facts, protected) = match planned {
+    let (work, facts, guard) = match planned {
         Ok(p) => p,
         Err(e) => {
             report.error = Some(e);
@@ -119,7 +124,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
             item.name
         ));
         let deadline = Instant::now() + opts.timeout;
-        let mut removal = carry_out(ctx, &mut db, &facts, &protected, what, deadline).await;
+        let mut removal = carry_out(ctx, &mut db, &facts, &guard, what, deadline).await;
         removal.warn_into(&mut report.warnings);
         item.removed_by = removal.removed_by;
         item.actions = removal.steps;
@@ -140,19 +145,42 @@ async fn carry_out(
     ctx: &Context,
     db: &mut Db,
     facts: &BenchFacts,
-    protected: &BTreeSet<String>,
+    guard: &Guard,
     work: Work,
     deadline: Instant,
 ) -> Removal {
     let mut removal = Removal::default();
     let mut steps = Steps::default();
     match work {
-        Work::Site { site, db_name } => {
+        Work::Site { site, db_name, row } => {
+            // A removal the registry knows of first: killed midway, `--orphans` ends it.
+            if let Some((id, was)) = row {
+                let r = ctx
+                    .registry
+                    .mark_dropping(db, id, was, run_tag())
+                    .await
+                    .map_err(|e| e.to_string());
+                let ok = r.is_ok();
+                steps.record(format!("mark row {id} dropping"), r);
+                if !ok {
+                    removal.steps = steps.0;
+                    return removal;
+                }
+            }
             match db_name {
                 Some(d) => {
-                    removal =
-                        remove_site(ctx, db, &facts.common, &site, &d, protected, deadline).await;
-                    steps.0 = std::mem::take(&mut removal.steps);
+                    let proof = row.map_or(Proof::Config, |(id, _)| Proof::Row(id));
+                    let target = Target {
+                        site: &site,
+                        db_name: &d,
+                        proof,
+                    };
+                    removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
+                    steps.0.append(&mut removal.steps);
+                }
+                // A folder without site_config.json names no database: only it goes.
+                None if !db.holds_site_lock(&site).await => {
+                    steps.record(format!("check the lock of {site}"), Err(lost_lock(&site)));
                 }
                 None => {
                     let r = ctx
@@ -163,14 +191,21 @@ async fn carry_out(
                     steps.record(format!("remove sites/{site}"), r);
                 }
             }
-            if let (Some(bench_id), true) = (&facts.bench_id, steps.all_ok()) {
-                // Sites made by hand have no row; that is fine, the update changes nothing.
+            if let Some((id, _)) = row {
+                let (status, error) = if steps.all_ok() {
+                    (Status::Dropped, None)
+                } else {
+                    (
+                        Status::Failed,
+                        Some("cleanup --pattern could not finish; cleanup --orphans does"),
+                    )
+                };
                 let r = ctx
                     .registry
-                    .mark_dropped(db, bench_id, &site)
+                    .finish(db, id, status, error)
                     .await
                     .map_err(|e| e.to_string());
-                steps.record(format!("mark {site} dropped in the registry"), r);
+                steps.record(format!("mark row {id} {}", status.as_str()), r);
             }
         }
         Work::Run { row, back_to_pool } => {
@@ -183,21 +218,28 @@ async fn carry_out(
                 steps.record(
                     format!(
                         "return standby {} to the pool",
-                        row.standby_site.unwrap_or_default()
+                        row.standby_site.clone().unwrap_or_default()
                     ),
                     r,
                 );
             } else {
-                removal = remove_site(
-                    ctx,
-                    db,
-                    &facts.common,
-                    &row.site,
-                    &row.db_name,
-                    protected,
-                    deadline,
-                )
-                .await;
+                // A run killed with SIGKILL may have left bench running in a container.
+                if let Some(tag) = &row.run_tag {
+                    if let Err(e) = ctx.bench.stop_run(tag, deadline).await {
+                        steps.record(
+                            format!("stop what run {tag} left running"),
+                            Err(format!("{e}; nothing of {} was removed", row.site)),
+                        );
+                        removal.steps = steps.0;
+                        return removal;
+                    }
+                }
+                let target = Target {
+                    site: &row.site,
+                    db_name: &row.db_name,
+                    proof: Proof::Row(row.id),
+                };
+                removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
                 steps.0 = std::mem::take(&mut removal.steps);
                 let status = if steps.all_ok() {
                     Status::RolledBack
@@ -214,10 +256,32 @@ async fn carry_out(
                     .finish(db, row.id, status, Some(&note))
                     .await
                     .map_err(|e| e.to_string());
-                steps.record(format!("mark {} {}", row.site, status.as_str()), r);
+                steps.record(format!("mark row {} {}", row.id, status.as_str()), r);
             }
         }
-        Work::Database(d) => drop_database_and_users(db, &d, &mut steps).await,
+        Work::Superseded { id, by } => {
+            let note = format!(
+                "closed by cleanup --orphans: its site was made again (row {by}); nothing removed"
+            );
+            let r = ctx
+                .registry
+                .finish(db, id, Status::RolledBack, Some(&note))
+                .await
+                .map_err(|e| e.to_string());
+            steps.record(format!("mark row {id} rolled_back"), r);
+        }
+        Work::Database(d) => {
+            drop_database_and_users(
+                db,
+                &d,
+                std::slice::from_ref(&d),
+                guard,
+                "",
+                None,
+                &mut steps,
+            )
+            .await
+        }
         Work::Forget(id) => {
             let r = ctx
                 .registry
@@ -229,7 +293,7 @@ async fn carry_out(
                 )
                 .await
                 .map_err(|e| e.to_string());
-            steps.record("mark the registry row dropped".into(), r);
+            steps.record(format!("mark row {id} dropped"), r);
         }
         Work::User { user, hosts } => {
             for host in hosts {
@@ -280,6 +344,7 @@ pub async fn run(args: CleanupArgs) -> u8 {
         );
     }
     let opts = Options {
+        conn: args.conn.clone(),
         pattern: args.pattern,
         orphans: args.orphans,
         db_pattern: args.db_pattern,

@@ -1,12 +1,16 @@
 //! What a cleanup would remove, found before anything is: sites matching `--pattern`
 //! (each locked as it is planned), and for `--orphans` the databases, DB users, killed
-//! runs and stale registry rows, from one catalog scan, one listing of `sites/` and one
-//! registry read. Never a system schema, the registry, a database some kept site
-//! references, or the account the tool connects with.
+//! runs and stale registry rows, from one catalog scan, one listing of `sites/` and two
+//! registry reads. Each item is one site instance, known by its database; what the guard
+//! keeps (system schemas, the registry, the admin account, what another site or live row
+//! names) is never planned, and a site whose folder and live row disagree about its
+//! database is left alone.
 
 use super::Options;
+use crate::lifecycle::guard::Guard;
 use crate::outside::bench::{BenchFacts, SiteDir};
-use crate::outside::mariadb::registry::{Row, Status};
+use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
+use crate::outside::mariadb::registry::{LiveRow, Row, Status};
 use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
 use crate::shared::context::Context;
 use crate::shared::report::{round2, CleanupReport, Item, ScanStats};
@@ -70,9 +74,12 @@ fn looks_like_site_user(user: &str) -> bool {
 
 /// What one planned item does when carried out.
 pub(super) enum Work {
+    /// A site folder `--pattern` matched: the instance its config names, and the registry
+    /// row of that instance (its id and status), if it has one.
     Site {
         site: String,
         db_name: Option<String>,
+        row: Option<(u64, Status)>,
     },
     /// A run killed midway: its row, and whether its claim can simply be undone.
     Run {
@@ -84,12 +91,20 @@ pub(super) enum Work {
         user: String,
         hosts: Vec<String>,
     },
-    /// A live registry row whose site folder and database are both gone: nothing is left
-    /// to remove, the row only has to say so.
+    /// A live registry row whose instance is gone (its database, and any folder holding
+    /// it): nothing is left to remove, the row only has to say so.
     Forget(u64),
+    /// A killed or failed run's row whose site was made again by a later run that is live
+    /// now (row `by`): what it named is that tenant's, so nothing is removed, the row is
+    /// only closed. Rows of versions before instance identity share their database name
+    /// with every attempt at their site, so this is how they end.
+    Superseded {
+        id: u64,
+        by: u64,
+    },
 }
 
-pub(super) type Plan = (Vec<(Item, Work)>, BenchFacts, BTreeSet<String>);
+pub(super) type Plan = (Vec<(Item, Work)>, BenchFacts, Guard);
 
 /// Finds what to remove. Sites and killed runs are locked here (a busy one is skipped)
 /// and stay locked until the run ends, so no provision starts on them in between.
@@ -110,45 +125,86 @@ pub(super) async fn plan(
     } else {
         None
     };
-    // Only --orphans reads the registry here (a --pattern drop marks its row later).
-    let registry_exists = catalog
-        .as_ref()
-        .is_some_and(|c| c.databases.contains(ctx.registry.name()));
-    let live: BTreeSet<String> = if registry_exists {
+    let registry_exists = ctx.registry.upgrade(db).await.map_err(|e| e.to_string())?;
+    let live_rows: Vec<LiveRow> = if registry_exists {
         ctx.registry
-            .live_databases(db)
+            .live_rows(db)
             .await
             .map_err(|e| e.to_string())?
     } else {
-        BTreeSet::new()
+        vec![]
     };
+    let live: BTreeSet<String> = live_rows.iter().map(|r| r.db_name.clone()).collect();
     let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
     let sites = ctx
         .bench
         .list_sites(deadline)
         .await
         .map_err(|e| e.to_string())?;
-    let referenced: BTreeSet<String> = sites
+    // The other benches of the inventory share the server: a database only one of their
+    // sites names (a site made there by hand) is nobody's orphan. When one cannot be read,
+    // no database or DB user is taken for an orphan this time.
+    let mut elsewhere: Vec<SiteDir> = vec![];
+    let mut unread: Vec<String> = vec![];
+    if opts.orphans && registry_exists {
+        for b in ctx.registry.benches(db).await.map_err(|e| e.to_string())? {
+            if Some(&b.bench_id) == facts.bench_id.as_ref() {
+                continue;
+            }
+            let listed = match Context::for_bench(&opts.conn, &b) {
+                Ok(other) => other
+                    .bench
+                    .list_sites(deadline)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err((_, e)) => Err(format!("{e:#}")),
+            };
+            match listed {
+                Ok(s) => elsewhere.extend(s),
+                Err(e) => unread.push(format!("bench {} ({e})", b.name)),
+            }
+        }
+    }
+    if !unread.is_empty() {
+        report.warnings.push(format!(
+            "no database or DB user was taken for an orphan: the sites of {} could not be read",
+            unread.join(", ")
+        ));
+    }
+    let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
+    let referenced: BTreeSet<String> = everywhere
         .iter()
         .filter_map(|s| s.config.as_ref()?.db_name.clone())
         .collect();
-    let referenced_users: BTreeSet<String> = sites
+    let referenced_users: BTreeSet<String> = everywhere
         .iter()
         .filter_map(|s| s.config.as_ref()?.db_user().map(String::from))
         .collect();
 
-    // --pattern: sites of SITE_DOMAIN whose subdomain matches. `matched` collects every
-    // site this cleanup will remove; the databases of all others stay protected.
+    let guard = Guard::fixed(ctx).knowing(&everywhere, &live_rows);
+    // --pattern: sites of SITE_DOMAIN whose subdomain matches, each the instance its
+    // folder's config names.
     let mut matched: BTreeSet<String> = BTreeSet::new();
     if let Some(pattern) = &opts.pattern {
         let suffix = format!(".{}", ctx.site_domain);
-        for s in &sites {
-            let Some(sub) = s.name.strip_suffix(&suffix) else {
-                continue;
-            };
-            if sub.contains('.') || !glob_match(pattern, sub) {
-                continue;
-            }
+        let hits: Vec<&SiteDir> = sites
+            .iter()
+            .filter(|s| {
+                s.name
+                    .strip_suffix(&suffix)
+                    .is_some_and(|sub| !sub.contains('.') && glob_match(pattern, sub))
+            })
+            .collect();
+        let names: Vec<String> = hits.iter().map(|s| s.name.clone()).collect();
+        let rows = match (&facts.bench_id, registry_exists) {
+            (Some(id), true) => ctx
+                .registry
+                .rows_of_sites(db, id, &names)
+                .await
+                .map_err(|e| e.to_string())?,
+            _ => vec![],
+        };
+        for s in hits {
             let db_name = s.config.as_ref().and_then(|c| c.db_name.clone());
             let mut item = item("site", &s.name, db_name.clone(), None);
             if !db.try_lock_site(&s.name).await.map_err(|e| e.to_string())? {
@@ -156,6 +212,40 @@ pub(super) async fn plan(
                 report.skipped.push(item);
                 continue;
             }
+            let mine: Vec<&Row> = rows.iter().filter(|r| r.site == s.name).collect();
+            let live = mine.iter().find(|r| r.status.is_live());
+            let refusal = match (&db_name, live) {
+                (Some(d), Some(l)) if &l.db_name != d => Some(format!(
+                    "its folder holds database {d}, but its live registry row {} names {}: \
+                     left alone (see `verify`)",
+                    l.id, l.db_name
+                )),
+                (None, Some(l)) => Some(format!(
+                    "a folder without site_config.json, while registry row {} says {}: left alone",
+                    l.id,
+                    l.status.as_str()
+                )),
+                (Some(d), Some(l)) => guard.database(d, &s.name, Some(l.id)),
+                // Only the folder says whose the database is: it must look like a site's.
+                (Some(d), None) => match guard.database(d, &s.name, None) {
+                    Some(why) => Some(why),
+                    None => not_a_site_database(db, d).await?,
+                },
+                (None, None) => None,
+            };
+            if let Some(why) = refusal {
+                item.reason = Some(why);
+                report.skipped.push(item);
+                let _ = db.unlock_site(&s.name).await;
+                continue;
+            }
+            // The row of the instance the folder holds: its live row, else its latest.
+            let row = live.copied().or_else(|| {
+                mine.iter()
+                    .rev()
+                    .find(|r| Some(&r.db_name) == db_name.as_ref())
+                    .copied()
+            });
             matched.insert(s.name.clone());
             if s.config.is_none() {
                 item.reason = Some("folder without site_config.json".into());
@@ -165,13 +255,13 @@ pub(super) async fn plan(
                 Work::Site {
                     site: s.name.clone(),
                     db_name,
+                    row: row.map(|r| (r.id, r.status)),
                 },
             ));
         }
     }
     let Some(catalog) = catalog else {
-        let protected = kept_databases(&sites, &matched);
-        return Ok((work, facts, protected));
+        return Ok((work, facts, guard));
     };
     // Runs killed midway (or rolled back only partly): their registry rows.
     let mut handled: BTreeSet<String> = BTreeSet::new();
@@ -185,27 +275,55 @@ pub(super) async fn plan(
                     Status::Provisioning,
                     Status::Claimed,
                     Status::Failed,
+                    Status::Dropping,
                     Status::Active,
                     Status::Standby,
                 ],
             )
             .await
             .map_err(|e| e.to_string())?;
-        for row in rows {
+        for row in &rows {
             if matched.contains(&row.site) || !glob_match(&opts.db_pattern, &row.db_name) {
                 continue;
             }
             if matches!(row.status, Status::Active | Status::Standby) {
-                let gone = !sites.iter().any(|d| d.name == row.site)
-                    && !catalog.databases.contains(&row.db_name);
+                // Its instance is its database: gone when that is, and no folder holds it.
+                let folder = sites.iter().find(|d| d.name == row.site);
+                let gone = !catalog.databases.contains(&row.db_name)
+                    && !folder.is_some_and(|f| f.config.is_none() || config_names(f, &row.db_name));
                 if gone {
                     let reason = format!(
-                        "registry says {} but its folder and database are gone",
+                        "registry says {} but its database is gone and no folder holds it",
                         row.status.as_str()
                     );
                     let it = item("row", &row.site, Some(row.db_name.clone()), Some(reason));
                     work.push((it, Work::Forget(row.id)));
                 }
+                continue;
+            }
+            // The site was made again later and is live: this row's run is over, and what
+            // it names is (for an earlier version's row, whose database name every attempt
+            // shared) or may be the live tenant's. Never removed on this row's word.
+            let again = rows
+                .iter()
+                .find(|l| l.site == row.site && l.id != row.id && l.status.is_live());
+            if let Some(l) = again.filter(|l| !row.db_unique || l.db_name == row.db_name) {
+                let reason = format!(
+                    "{} at step {}, but {} was made again (row {}, {}): closed, nothing removed",
+                    row.status.as_str(),
+                    row.step.as_deref().unwrap_or("?"),
+                    row.site,
+                    l.id,
+                    l.status.as_str()
+                );
+                let it = item("run", &row.site, Some(row.db_name.clone()), Some(reason));
+                work.push((
+                    it,
+                    Work::Superseded {
+                        id: row.id,
+                        by: l.id,
+                    },
+                ));
                 continue;
             }
             let mut it = item("run", &row.site, Some(row.db_name.clone()), None);
@@ -219,7 +337,6 @@ pub(super) async fn plan(
                 continue;
             }
             handled.insert(row.db_name.clone());
-            matched.insert(row.site.clone());
             // A claim killed before its rename left the standby whole under its own name.
             let back_to_pool = row.status == Status::Claimed
                 && row.standby_site.as_ref().is_some_and(|s| {
@@ -241,7 +358,7 @@ pub(super) async fn plan(
             work.push((
                 it,
                 Work::Run {
-                    row: Box::new(row),
+                    row: Box::new(row.clone()),
                     back_to_pool,
                 },
             ));
@@ -250,8 +367,10 @@ pub(super) async fn plan(
     let orphans: Vec<String> = catalog
         .frappe
         .iter()
+        .filter(|_| unread.is_empty())
         .filter(|d| !SYSTEM_SCHEMAS.contains(&d.as_str()) && d.as_str() != ctx.registry.name())
         .filter(|d| !referenced.contains(*d) && !live.contains(*d) && !handled.contains(*d))
+        .filter(|d| guard.database(d, "", None).is_none())
         .filter(|d| glob_match(&opts.db_pattern, d))
         .cloned()
         .collect();
@@ -272,7 +391,12 @@ pub(super) async fn plan(
             || handled.contains(user)
             || orphans.contains(user)
             || *user == ctx.db.user;
-        if in_use || !looks_like_site_user(user) || catalog.databases.contains(user) {
+        if in_use
+            || !unread.is_empty()
+            || !looks_like_site_user(user)
+            || catalog.databases.contains(user)
+            || guard.user(user, "", None).is_some()
+        {
             continue;
         }
         if !glob_match(&opts.db_pattern, user) {
@@ -291,24 +415,25 @@ pub(super) async fn plan(
             },
         ));
     }
-    let protected = kept_databases(&sites, &matched);
     report.scan = Some(ScanStats {
         databases: catalog.databases.len(),
         frappe_databases: catalog.frappe.len(),
         catalog_queries: catalog.queries,
         seconds: round2(scan_clock.elapsed().as_secs_f64()),
     });
-    Ok((work, facts, protected))
+    Ok((work, facts, guard))
 }
 
-/// Databases that the sites staying on the bench reference: never dropped, whatever else
-/// a cleanup does.
-fn kept_databases(sites: &[SiteDir], removing: &BTreeSet<String>) -> BTreeSet<String> {
-    sites
-        .iter()
-        .filter(|s| !removing.contains(&s.name))
-        .filter_map(|s| s.config.as_ref()?.db_name.clone())
-        .collect()
+/// Why `d`, which only a site folder's config names, is not to be dropped: it exists
+/// without Frappe's tables (someone else's data), or `None`.
+async fn not_a_site_database(db: &mut Db, d: &str) -> Result<Option<String>, String> {
+    if !db.database_exists(d).await.map_err(|e| e.to_string())? {
+        return Ok(None);
+    }
+    let n = db.marker_tables(d).await.map_err(|e| e.to_string())?;
+    Ok((n < FRAPPE_MARKER_TABLES.len()).then(|| {
+        format!("its config names database {d}, which does not hold Frappe's tables: left alone")
+    }))
 }
 
 fn config_names(site: &SiteDir, db_name: &str) -> bool {

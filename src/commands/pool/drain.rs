@@ -2,12 +2,13 @@
 //! tenant, never another bench's standby.
 
 use super::{item, prepare};
-use crate::lifecycle::removal::remove_site;
+use crate::lifecycle::guard::Guard;
+use crate::lifecycle::removal::{remove_site, Proof, Target};
+use crate::outside::bench::run_tag;
 use crate::outside::mariadb::registry::Status;
 use crate::shared::cli::PoolDrainArgs;
 use crate::shared::context::Context;
 use crate::shared::report::{print_json, progress, CleanupReport, Undo};
-use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -39,11 +40,26 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         report.success = true;
         return report;
     };
+    // What no drop may take: read once, before the first.
+    let guard = match guard_for(ctx, &mut db).await {
+        Ok(g) => g,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
     let mut tried = vec![];
     loop {
         let row = match ctx
             .registry
-            .claim_standby(&mut db, &[bench_id.as_str()], "drain", None, &tried)
+            .claim_standby(
+                &mut db,
+                &[bench_id.as_str()],
+                "drain",
+                None,
+                &tried,
+                run_tag(),
+            )
             .await
         {
             Ok(Some(row)) => row,
@@ -68,16 +84,13 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         }
         progress(&format!("[{}] Dropping standby {site}...", tried.len()));
         report.planned.push(entry.clone());
-        let mut removal = remove_site(
-            ctx,
-            &mut db,
-            &facts.common,
-            &site,
-            &row.db_name,
-            &BTreeSet::new(),
-            Instant::now() + timeout,
-        )
-        .await;
+        let target = Target {
+            site: &site,
+            db_name: &row.db_name,
+            proof: Proof::Row(row.id),
+        };
+        let deadline = Instant::now() + timeout;
+        let mut removal = remove_site(ctx, &mut db, &facts.common, &target, &guard, deadline).await;
         removal.warn_into(&mut report.warnings);
         let mut ok = removal.complete();
         entry.removed_by = removal.removed_by;
@@ -100,4 +113,20 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
     }
     report.conclude("Pool drain", started.into_std());
     report
+}
+
+/// The guard of this bench: its site folders and every live registry row.
+async fn guard_for(ctx: &Context, db: &mut crate::outside::mariadb::Db) -> Result<Guard, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sites = ctx
+        .bench
+        .list_sites(deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let live = ctx
+        .registry
+        .live_rows(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Guard::fixed(ctx).knowing(&sites, &live))
 }

@@ -19,19 +19,19 @@ pub use status::{run_status, PoolStatusReport};
 
 use crate::basics::secret::Secret;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
-use crate::lifecycle::removal::remove_site;
+use crate::lifecycle::guard::Guard;
+use crate::lifecycle::removal::{remove_site, Proof, Target};
 use crate::lifecycle::template::{self, TemplateMeta};
-use crate::outside::bench::BenchFacts;
+use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
-use crate::outside::mariadb::{db_name_for, Db};
+use crate::outside::mariadb::{new_db_name, Db};
 use crate::shared::cli::PoolFillArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
 use crate::shared::report::exit;
 use crate::shared::report::{print_json, progress, round2, Item};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -221,7 +221,7 @@ async fn make_standby(
     deadline: Instant,
     warnings: &mut Vec<String>,
 ) -> Result<Made, Item> {
-    let db_name = db_name_for(site);
+    let db_name = new_db_name();
     let subdomain = site.split('.').next().unwrap_or_default();
     let path = if template.is_some() {
         SitePath::Template
@@ -250,6 +250,7 @@ async fn make_standby(
                 status: Status::Provisioning,
                 path,
                 step: "create-site",
+                run_tag: run_tag(),
             },
         )
         .await
@@ -303,16 +304,14 @@ async fn make_standby(
         Err(e) => {
             progress(&format!("  ✗ {e}"));
             let undo_deadline = Instant::now() + Duration::from_secs(90);
-            let mut removal = remove_site(
-                ctx,
-                db,
-                &facts.common,
+            let target = Target {
                 site,
-                &db_name,
-                &BTreeSet::new(),
-                undo_deadline,
-            )
-            .await;
+                db_name: &db_name,
+                proof: Proof::MadeByThisRun,
+            };
+            let guard = Guard::fixed(ctx);
+            let mut removal =
+                remove_site(ctx, db, &facts.common, &target, &guard, undo_deadline).await;
             removal.warn_into(warnings);
             let status = if removal.complete() {
                 Status::RolledBack

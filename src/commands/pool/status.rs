@@ -61,10 +61,15 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
     let Some(bench_id) = facts.bench_id else {
         return Ok(report);
     };
-    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
-    if !catalog.databases.contains(ctx.registry.name()) {
+    if !ctx
+        .registry
+        .upgrade(&mut db)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         return Ok(report);
     }
+    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
     let sites = ctx
         .bench
         .list_sites(deadline)

@@ -9,8 +9,12 @@ use super::steps::Ready;
 use super::{bench_error, db_error, fail, Config, Made, State, StepError};
 use crate::basics::secret::Secret;
 use crate::lifecycle::claim::{claim, Claim};
+use crate::lifecycle::removal::lost_lock;
 use crate::lifecycle::template::{self, TemplateMeta};
+use crate::outside::bench::run_tag;
+use crate::outside::mariadb::new_db_name;
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
+use crate::outside::mariadb::DbError;
 use crate::shared::context::Context;
 use crate::shared::input::Tenant;
 use crate::shared::password::{policy_from_system_settings, PasswordPolicy};
@@ -121,6 +125,12 @@ async fn take_standby(
             ));
         }
     }
+    // The rename makes the standby the tenant: only under both locks, still held.
+    for site in [&claim.standby, &t.site] {
+        if !db.holds_site_lock(site).await {
+            return Err(fail(Code::DbUnavailable, "create-site", lost_lock(site)));
+        }
+    }
     ctx.bench
         .rename_site(&claim.standby, &t.site, deadline)
         .await
@@ -160,6 +170,9 @@ async fn new_site(
         }
     ));
     state.path = Some(path);
+    // The site's identity: a database name drawn for this attempt alone, registered
+    // before anything is made (the registry refuses a second live row for the site).
+    state.db_name = new_db_name();
     let common = state.facts.common.clone();
     // Frappe uses common_site_config.json's admin_password when it is set, and only on
     // a fresh site; a template site always gets the tool's own.
@@ -178,23 +191,31 @@ async fn new_site(
                     bench_id,
                     site: &t.site,
                     subdomain: &t.subdomain,
-                    db_name: &t.db_name,
+                    db_name: &state.db_name,
                     organization: Some(&t.organization_name),
                     email: Some(&t.email),
                     status: Status::Provisioning,
                     path,
                     step: "create-site",
+                    run_tag: run_tag(),
                 },
             )
             .await
-            .map_err(|e| db_error("create-site", e))?,
+            .map_err(|e| match e {
+                DbError::Duplicate { .. } => fail(
+                    Code::SiteExists,
+                    "create-site",
+                    format!("site {} is registered by another run already", t.site),
+                ),
+                e => db_error("create-site", e),
+            })?,
     );
     state.made = Made::NewSite;
     if let Err(e) = ctx
         .bench
         .new_site(
             &t.site,
-            &t.db_name,
+            &state.db_name,
             &ctx.root(),
             &admin_password,
             &common,
@@ -203,23 +224,16 @@ async fn new_site(
         )
         .await
     {
-        // Someone outside this tool (no lock) made the site or its database between our
-        // check and new-site. Bench refused before creating anything: nothing there is ours.
-        let text = e.to_string();
-        if text.contains(&format!("Site {} already exists", t.site)) {
+        // Someone outside this tool (no lock) made the site folder between our check and
+        // new-site. Bench refused before creating anything: nothing there is ours.
+        if e.to_string()
+            .contains(&format!("Site {} already exists", t.site))
+        {
             state.made = Made::Nothing;
             return Err(fail(
                 Code::SiteExists,
                 "create-site",
                 format!("site {} already exists", t.site),
-            ));
-        }
-        if text.contains(&format!("Database {} already exists", t.db_name)) {
-            state.made = Made::FolderOnly;
-            return Err(fail(
-                Code::SiteExists,
-                "create-site",
-                format!("database {} already exists", t.db_name),
             ));
         }
         return Err(bench_error("create-site", e));
@@ -228,7 +242,7 @@ async fn new_site(
         // The dump has no Administrator password (template build removes it), and
         // new-site sets none for a site whose dump already has frappe installed.
         let db = state.db.as_mut().expect("connected in preflight");
-        return admin.write(db, &t.db_name).await;
+        return admin.write(db, &state.db_name).await;
     }
     Ok(admin_password)
 }

@@ -26,8 +26,11 @@ pub struct ProvisionPlan {
     #[schemars(extend("const" = true))]
     pub dry_run: bool,
     pub site: String,
-    /// The database the tenant would get: its own, or the standby's it would take.
-    pub db_name: String,
+    /// The database the tenant would get when it is a standby's (`path` pool). A fresh or
+    /// template site's is drawn by the run that makes it (`ft_` + 16 random hex digits), so
+    /// no plan can name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_name: Option<String>,
     /// How the site would be made.
     pub path: SitePath,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,21 +126,6 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
             site,
         ));
     }
-    if db
-        .database_exists(&t.db_name)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?
-    {
-        return Err(refuse(
-            Code::SiteExists,
-            format!(
-                "database {} for site {site} already exists without a site folder",
-                t.db_name
-            ),
-            site,
-        ));
-    }
-
     let mut warnings = vec![];
     let (wanted, missing) = wanted_apps(&cfg.install_apps, &facts.apps);
     for app in missing {
@@ -151,6 +139,16 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
         .database_exists(ctx.registry.name())
         .await
         .map_err(|e| unavailable(e.to_string()))?;
+    if let (true, Some(bench_id)) = (registry_exists, &facts.bench_id) {
+        if let Some(row) = ctx
+            .registry
+            .live_row(&mut db, bench_id, site)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+        {
+            return Err(refuse(Code::SiteExists, super::live_row_exists(&row), site));
+        }
+    }
     if let (true, true, Some(bench_id)) = (cfg.use_pool, registry_exists, &facts.bench_id) {
         match ctx.registry.oldest_standby(&mut db, bench_id).await {
             Ok(Some(row)) => {
@@ -185,7 +183,7 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
     let (path, db_name, create, to_install) = match (&standby, &template) {
         (Some(row), _) => (
             SitePath::Pool,
-            row.db_name.clone(),
+            Some(row.db_name.clone()),
             format!(
                 "claim standby {} from the pool and rename it to {site}",
                 row.site
@@ -194,14 +192,14 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
         ),
         (None, Some(meta)) => (
             SitePath::Template,
-            t.db_name.clone(),
+            None,
             format!("bench new-site {site} --source-sql {}", meta.sql),
             vec![],
         ),
         (None, None) => (
             SitePath::Fresh,
-            t.db_name.clone(),
-            format!("bench new-site {site} --db-name {}", t.db_name),
+            None,
+            format!("bench new-site {site} --db-name ft_<16 random hex digits, drawn by the run>"),
             wanted.iter().skip(1).cloned().collect::<Vec<_>>(),
         ),
     };

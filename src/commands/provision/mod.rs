@@ -10,14 +10,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
-use crate::outside::bench::{BenchError, BenchFacts};
+use crate::lifecycle::removal::Removal;
+use crate::outside::bench::{run_tag, BenchError, BenchFacts};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::Db;
 use crate::shared::context::{Context, Plan};
 use crate::shared::input::{SignupRequest, Tenant};
 use crate::shared::report::{
-    progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming,
+    progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming, Undo,
 };
 
 mod create_site;
@@ -83,11 +84,10 @@ const ROLLBACK_GRACE: Duration = Duration::from_secs(90);
 /// What this run has made so far: rollback reads it, and only it.
 enum Made {
     Nothing,
-    /// new-site (fresh or from the template) was started under this run's site lock: a
-    /// failed new-site leaves a folder, a database and a DB user, all this run's.
+    /// new-site (fresh or from the template) was started under this run's site lock, with
+    /// a database name drawn for this run: a failed new-site leaves a folder, a database
+    /// and a DB user, all this run's.
     NewSite,
-    /// new-site found the database already there: it is not ours, only the folder is.
-    FolderOnly,
     /// A standby was claimed for this tenant (its row is `row_id`) but its folder has
     /// not moved yet.
     Claimed,
@@ -116,7 +116,13 @@ struct State {
     steps: Vec<StepTiming>,
 }
 
-pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<ProvisionSuccess, Failure> {
+/// One sign-up. A success counts once its JSON is written to `out` (and the registry says
+/// active): a result nobody received is rolled back, since its API secret reached no one.
+pub async fn provision(
+    cfg: &Config,
+    request: SignupRequest,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<ProvisionSuccess, Failure> {
     let started = Instant::now();
     let deadline = started + cfg.timeout;
     let naive_site = format!("{}.{}", request.subdomain, cfg.ctx.site_domain);
@@ -124,11 +130,13 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         Ok(t) => t,
         Err(e) => {
             progress(&format!("✗ Invalid input: {e}"));
-            return Err(Failure::untouched(
+            let failure = Failure::untouched(
                 Code::InvalidInput,
                 format!("invalid input: {e}"),
                 naive_site,
-            ));
+            );
+            let _ = write_line(out, &failure);
+            return Err(failure);
         }
     };
     let mut state = State {
@@ -136,7 +144,7 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
         made: Made::Nothing,
         row_id: None,
         path: None,
-        db_name: tenant.db_name.clone(),
+        db_name: String::new(),
         standby_site: None,
         facts: BenchFacts::default(),
         placed: None,
@@ -164,70 +172,176 @@ pub async fn provision(cfg: &Config, request: SignupRequest) -> Result<Provision
     };
     let cfg = &cfg;
     let registry = &cfg.ctx.registry;
+    // A tenant the registry does not call active would be taken for a killed run's by the
+    // next `cleanup --orphans`: it is no success.
+    let outcome = match (outcome, state.db.as_mut(), state.row_id) {
+        (Ok(()), Some(db), Some(id)) => {
+            let path = state.path.unwrap_or(SitePath::Fresh);
+            registry.activate(db, id, path).await.map_err(|e| {
+                db_error(
+                    "api-keys",
+                    format!("the tenant could not be recorded active: {e}"),
+                )
+            })
+        }
+        (outcome, _, _) => outcome,
+    };
     match outcome {
         Ok(()) => {
             let path = state.path.unwrap_or(SitePath::Fresh);
-            if let (Some(db), Some(id)) = (state.db.as_mut(), state.row_id) {
-                if let Err(e) = registry.activate(db, id, path).await {
-                    // The tenant works; a stale registry row is worth a warning, not a failure.
-                    state
-                        .warnings
-                        .push(format!("the registry was not updated: {e}"));
-                }
-            }
             let elapsed = round2(started.elapsed().as_secs_f64());
-            progress(&format!("\n✅ Provisioning completed in {elapsed:.2}s"));
-            Ok(ProvisionSuccess {
+            let success = ProvisionSuccess {
                 success: true,
                 url: cfg.ctx.site_url(&tenant.site),
-                site: tenant.site,
-                email: tenant.email,
-                api_key: keys.key,
+                site: tenant.site.clone(),
+                email: tenant.email.clone(),
+                api_key: keys.key.clone(),
                 api_secret: keys.secret.expose().to_owned(),
-                organization_name: tenant.organization_name,
+                organization_name: tenant.organization_name.clone(),
                 elapsed,
                 waited: (crate::basics::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
-                db_name: state.db_name,
+                db_name: state.db_name.clone(),
                 path,
-                standby_site: state.standby_site,
-                bench: state.bench,
-                warnings: state.warnings,
-                steps: state.steps,
-            })
-        }
-        Err(e) => {
-            progress(&format!("✗ {}", e.message));
-            let mut removal = rollback::rollback(cfg, &tenant.site, &mut state).await;
-            removal.warn_into(&mut state.warnings);
-            let rollback = removal.steps;
-            let status = if rollback.iter().all(|u| u.ok) {
-                Status::RolledBack
-            } else {
-                Status::Failed
+                standby_site: state.standby_site.clone(),
+                bench: state.bench.clone(),
+                warnings: std::mem::take(&mut state.warnings),
+                steps: std::mem::take(&mut state.steps),
             };
-            // A claim undone before its rename went back to the pool: its row is a standby again.
-            let row_is_ours = !matches!(state.made, Made::Claimed);
-            if let (Some(db), Some(id), true) = (state.db.as_mut(), state.row_id, row_is_ours) {
-                if let Err(err) = registry.finish(db, id, status, Some(&e.message)).await {
-                    state
-                        .warnings
-                        .push(format!("the registry was not updated: {err}"));
+            match write_line(out, &success) {
+                Ok(()) => {
+                    progress(&format!("\n✅ Provisioning completed in {elapsed:.2}s"));
+                    Ok(success)
+                }
+                Err(e) => {
+                    state.warnings = success.warnings;
+                    let e = StepError {
+                        code: Code::Undelivered,
+                        step: None,
+                        message: format!(
+                            "the result could not be written ({e}): nobody received the API secret, so the tenant was not kept"
+                        ),
+                    };
+                    let failure = fail_run(cfg, &tenant.site, &mut state, e, started).await;
+                    // Most likely nobody reads this either; stderr has said it.
+                    let _ = write_line(out, &failure);
+                    Err(failure)
                 }
             }
-            Err(Failure {
-                success: false,
-                error: e.message,
-                site: tenant.site,
-                code: e.code,
-                step: e.step,
-                rollback,
-                removed_by: removal.removed_by,
-                warnings: state.warnings,
-                elapsed: round2(started.elapsed().as_secs_f64()),
-                path: state.path,
-                bench: state.bench,
-            })
         }
+        Err(e) => {
+            let failure = fail_run(cfg, &tenant.site, &mut state, e, started).await;
+            let _ = write_line(out, &failure);
+            Err(failure)
+        }
+    }
+}
+
+/// One JSON line, flushed: written or not, the caller knows which.
+fn write_line<T: serde::Serialize>(
+    out: &mut (dyn std::io::Write + Send),
+    value: &T,
+) -> std::io::Result<()> {
+    let line = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Why a new sign-up of a site is refused while `row` is live.
+pub(crate) fn live_row_exists(row: &crate::outside::mariadb::registry::Row) -> String {
+    format!(
+        "site {} is registered already (registry row {}, {}); if that run was killed, \
+         `cleanup --orphans` resolves it",
+        row.site,
+        row.id,
+        row.status.as_str()
+    )
+}
+
+/// A failed run: what it made undone (after stopping what it left running in a
+/// container), its row ended, and the failure to report.
+async fn fail_run(
+    cfg: &Config,
+    site: &str,
+    state: &mut State,
+    e: StepError,
+    started: Instant,
+) -> Failure {
+    let registry = &cfg.ctx.registry;
+    progress(&format!("✗ {}", e.message));
+    let mut removal = match stop_what_runs(cfg, &e).await {
+        Ok(()) => rollback::rollback(cfg, site, state).await,
+        Err(left) => left,
+    };
+    {
+        removal.warn_into(&mut state.warnings);
+    }
+    let rollback = removal.steps;
+    let status = if rollback.iter().all(|u| u.ok) {
+        Status::RolledBack
+    } else {
+        Status::Failed
+    };
+    // A claim undone before its rename went back to the pool: its row is a standby again.
+    // A row is ended only while this run holds the site's lock: without it, another run
+    // (a cleanup) may be resolving the row, and it says how that ended.
+    let row_is_ours = !matches!(state.made, Made::Claimed);
+    if let (Some(db), Some(id), true) = (state.db.as_mut(), state.row_id, row_is_ours) {
+        let ended = if db.holds_site_lock(site).await {
+            registry.finish(db, id, status, Some(&e.message)).await
+        } else {
+            Ok(())
+        };
+        if let Err(err) = ended {
+            state
+                .warnings
+                .push(format!("the registry was not updated: {err}"));
+        }
+    }
+    Failure {
+        success: false,
+        error: e.message,
+        site: site.to_string(),
+        code: e.code,
+        step: e.step,
+        rollback,
+        removed_by: removal.removed_by,
+        warnings: std::mem::take(&mut state.warnings),
+        elapsed: round2(started.elapsed().as_secs_f64()),
+        path: state.path,
+        bench: state.bench.clone(),
+        db_name: Some(state.db_name.clone()).filter(|d| !d.is_empty()),
+    }
+}
+
+/// After a deadline or a signal, bench may still run in a container (killing the docker
+/// or kubectl client does not stop it there): it is stopped before anything is undone.
+/// When that cannot be done, nothing is undone: the run's row is left for `cleanup
+/// --orphans`, which stops the run's processes by its tag first.
+async fn stop_what_runs(cfg: &Config, e: &StepError) -> Result<(), Removal> {
+    if !matches!(e.code, Code::Timeout | Code::Interrupted) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    match cfg.ctx.bench.stop_run(run_tag(), deadline).await {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            progress(&format!(
+                "  ✓ stopped {n} process(es) of this run in the container"
+            ));
+            Ok(())
+        }
+        Err(err) => Err(Removal {
+            steps: vec![Undo {
+                action: "stop this run's processes in the container".into(),
+                ok: false,
+                detail: Some(format!(
+                    "{err}: nothing was undone while bench may still run there; \
+                     `cleanup --orphans` resolves it"
+                )),
+            }],
+            ..Removal::default()
+        }),
     }
 }
 /// The five steps. Each one records in `state.made` what it has made, and that is all

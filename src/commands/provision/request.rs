@@ -44,15 +44,10 @@ pub async fn run(args: ProvisionArgs) -> u8 {
             }
         };
     }
-    match provision(&config, request).await {
-        Ok(success) => {
-            print_json(&success);
-            exit::OK
-        }
-        Err(failure) => {
-            print_json(&failure);
-            failure.exit_code()
-        }
+    // provision writes its one JSON line itself: a success counts only once written.
+    match provision(&config, request, &mut std::io::stdout()).await {
+        Ok(_) => exit::OK,
+        Err(failure) => failure.exit_code(),
     }
 }
 

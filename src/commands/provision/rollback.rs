@@ -2,12 +2,11 @@
 //! completely), or the standby it claimed (returned to the pool before its folder moved,
 //! removed after).
 
-use std::collections::BTreeSet;
-
 use tokio::time::Instant;
 
 use super::{Config, Made, State, ROLLBACK_GRACE};
-use crate::lifecycle::removal::{remove_site, Removal, Steps};
+use crate::lifecycle::guard::Guard;
+use crate::lifecycle::removal::{remove_site, Proof, Removal, Steps, Target};
 use crate::outside::mariadb::registry::Status;
 use crate::shared::report::{progress, Undo};
 
@@ -33,14 +32,6 @@ pub(super) async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Rem
     let mut steps = Steps::default();
     match state.made {
         Made::Nothing => {}
-        Made::FolderOnly => {
-            let r = ctx
-                .bench
-                .remove_site_dir(site, deadline)
-                .await
-                .map_err(|e| e.to_string());
-            steps.record(format!("remove sites/{site}"), r);
-        }
         Made::Claimed => {
             let standby = state.standby_site.clone().unwrap_or_default();
             let row_id = state.row_id.expect("a claim sets the row");
@@ -52,16 +43,17 @@ pub(super) async fn rollback(cfg: &Config, site: &str, state: &mut State) -> Rem
             steps.record(format!("return standby {standby} to the pool"), r);
         }
         Made::NewSite | Made::Renamed => {
-            return remove_site(
-                ctx,
-                db,
-                &state.facts.common,
+            let proof = match (&state.made, state.row_id) {
+                (Made::Renamed, Some(id)) => Proof::Row(id),
+                _ => Proof::MadeByThisRun,
+            };
+            let target = Target {
                 site,
-                &state.db_name,
-                &BTreeSet::new(),
-                deadline,
-            )
-            .await;
+                db_name: &state.db_name,
+                proof,
+            };
+            let guard = Guard::fixed(ctx);
+            return remove_site(ctx, db, &state.facts.common, &target, &guard, deadline).await;
         }
     }
     Removal {

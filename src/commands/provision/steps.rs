@@ -16,7 +16,6 @@ use crate::lifecycle::template::sign_up_policy;
 
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 
-use crate::outside::mariadb::Db;
 use crate::shared::input::Tenant;
 
 use crate::shared::password::PasswordPolicy;
@@ -93,6 +92,23 @@ pub(super) async fn prepare(
         .ensure(db)
         .await
         .map_err(|e| db_error("preflight", e))?;
+    // One live row per site and bench: a killed run's row must be resolved first. (A
+    // standby placement claimed is this run's own row; the registry let the claim name
+    // the site only because no other row was live for it.)
+    if let (Some(id), None) = (&state.facts.bench_id, &state.placed) {
+        if let Some(row) = ctx
+            .registry
+            .live_row(db, id, &t.site)
+            .await
+            .map_err(|e| db_error("preflight", e))?
+        {
+            return Err(fail(
+                Code::SiteExists,
+                "preflight",
+                super::live_row_exists(&row),
+            ));
+        }
+    }
     let bench_id = match state.facts.bench_id.clone() {
         Some(id) => id,
         None => ctx
@@ -262,14 +278,12 @@ async fn preflight(
         ));
     }
     if cfg.auto.is_some() {
-        // The database name is the server's, whichever bench: checked before a claim.
         // Placement itself waits for the password check (`prepare`): it may claim.
-        database_is_free(&mut db, t).await?;
         state.db = Some(db);
         return Ok(());
     }
     let ctx = &cfg.ctx;
-    let db = state.db.insert(db);
+    state.db = Some(db);
     state.facts = ctx
         .bench
         .facts(deadline)
@@ -285,22 +299,6 @@ async fn preflight(
             Code::SiteExists,
             "preflight",
             format!("site {} already exists", t.site),
-        ));
-    }
-    database_is_free(db, t).await
-}
-
-/// A leftover database of an interrupted run at this site's name is `SITE_EXISTS`.
-async fn database_is_free(db: &mut Db, t: &Tenant) -> Result<(), StepError> {
-    if db
-        .database_exists(&t.db_name)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("database {} for site {} already exists without a site folder (an interrupted run?); run cleanup --orphans first", t.db_name, t.site),
         ));
     }
     Ok(())

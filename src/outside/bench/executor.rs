@@ -1,10 +1,14 @@
 //! How a command reaches bench: `docker compose exec -T`, `kubectl exec -i` or a local
 //! bench directory. Always argv, never a shell; always under coreutils `timeout`, which
 //! leads the child's process group; secrets only on stdin; output captured and redacted.
+//! In a container every command also carries this run's tag in its environment, so the
+//! run can stop what it started there (`stop_run`): killing the docker or kubectl client
+//! does not stop the command in the container.
 //! What the commands mean is `bench`'s (mod.rs) and `files`' business, not this file's.
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -36,6 +40,54 @@ pub enum Executor {
 /// Keeps the last bytes of child output: enough for an error message, bounded.
 const OUTPUT_TAIL: usize = 4000;
 
+/// The environment variable that tags, in a container, every process a run started.
+const RUN_TAG_VAR: &str = "FRAPPE_TENANT_RUN";
+
+/// This process's run tag: 16 random hex digits, in the environment of every command it
+/// sends into a container (and in the registry rows it writes), so it, or a later
+/// `cleanup --orphans`, can find and stop them there.
+pub fn run_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// Stops, in a container, every process whose environment carries the run tag given as
+/// its argument: SIGTERM (coreutils `timeout` passes it to bench's whole process group),
+/// then SIGKILL to what is left after 5 s, and says how many it found and how many are
+/// left. It is the bench's own Python (`env/bin/python`, which every bench has), run with
+/// `-I` and this fixed program: a container has no pkill, and the tool never uses a shell.
+const STOPPER: &str = r#"import json, os, signal, sys, time
+tag = ("FRAPPE_TENANT_RUN=" + sys.argv[1]).encode()
+me = os.getpid()
+def tagged():
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == me:
+            continue
+        try:
+            with open("/proc/%s/environ" % p, "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    found.append(int(p))
+        except OSError:
+            pass
+    return found
+first = tagged()
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    left = tagged()
+    for p in left:
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass
+    end = time.monotonic() + 5
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = tagged()
+    if not left:
+        break
+print(json.dumps({"found": len(first), "left": len(left)}))
+sys.exit(1 if left else 0)
+"#;
 impl Bench {
     /// The argv for `bench <args>` under this executor, always under coreutils `timeout`:
     /// it leads bench's process group and, at the deadline or on any signal it gets,
@@ -48,23 +100,62 @@ impl Bench {
             Executor::Local { bin, .. } => bin.display().to_string(),
             _ => "bench".into(),
         };
-        let mut inner = vec![
+        let mut command = vec![bin];
+        command.extend(args);
+        self.timed_argv(command, seconds_left, true)
+    }
+
+    /// `command` (program and arguments) under `timeout` with `seconds_left`, run where
+    /// the bench is: here, or in its container, tagged with the run (`tagged`).
+    fn timed_argv(
+        &self,
+        command: Vec<String>,
+        seconds_left: u64,
+        tagged: bool,
+    ) -> (String, Vec<String>) {
+        let mut timed = vec![
             "timeout".into(),
             "--kill-after=5".into(),
             seconds_left.max(1).to_string(),
-            bin,
         ];
-        inner.extend(args);
+        timed.extend(command);
         match &self.executor {
-            Executor::Local { .. } => ("timeout".into(), inner.split_off(1)),
-            _ => self.remote_argv(inner),
+            Executor::Local { .. } => ("timeout".into(), timed.split_off(1)),
+            _ => self.remote_argv(timed, tagged),
         }
     }
 
-    /// `inner` run in the bench's container: `docker compose exec -T [-w dir] <service> …`
-    /// or `kubectl exec -i [-n ns] [-c container] <target> -- [env --chdir=dir] …`. Never
-    /// a TTY (so getpass reads stdin) and never a shell.
-    pub(super) fn remote_argv(&self, inner: Vec<String>) -> (String, Vec<String>) {
+    /// A plain program (dd, grep, …) and its arguments, as `timed_argv` runs it before
+    /// `deadline`.
+    pub(super) fn container_argv(
+        &self,
+        command: Vec<String>,
+        deadline: Instant,
+    ) -> (String, Vec<String>) {
+        self.timed_argv(command, seconds_until(deadline), true)
+    }
+
+    /// `inner` run in the bench's container: `docker compose exec -T [-w dir] <service>
+    /// env [FRAPPE_TENANT_RUN=<tag>] …` or `kubectl exec -i [-n ns] [-c container] <target>
+    /// -- env [--chdir=dir] [FRAPPE_TENANT_RUN=<tag>] …`. Never a TTY (so getpass reads
+    /// stdin) and never a shell.
+    fn remote_argv(&self, inner: Vec<String>, tagged: bool) -> (String, Vec<String>) {
+        let mut env = vec!["env".to_string()];
+        if let Executor::Kubectl {
+            workdir: Some(w), ..
+        } = &self.executor
+        {
+            // kubectl exec has no working-directory flag; coreutils env has one.
+            env.push(format!("--chdir={w}"));
+        }
+        if tagged {
+            env.push(format!("{RUN_TAG_VAR}={}", run_tag()));
+        }
+        let inner = if env.len() > 1 {
+            env.into_iter().chain(inner).collect()
+        } else {
+            inner
+        };
         match &self.executor {
             Executor::Docker { service, workdir } => {
                 let mut argv: Vec<String> = vec!["compose".into(), "exec".into(), "-T".into()];
@@ -79,7 +170,7 @@ impl Bench {
                 target,
                 namespace,
                 container,
-                workdir,
+                ..
             } => {
                 let mut argv: Vec<String> = vec!["exec".into(), "-i".into()];
                 if let Some(n) = namespace {
@@ -89,10 +180,6 @@ impl Bench {
                     argv.extend(["-c".into(), c.clone()]);
                 }
                 argv.extend([target.clone(), "--".into()]);
-                // kubectl exec has no working-directory flag; coreutils env has one.
-                if let Some(w) = workdir {
-                    argv.extend(["env".into(), format!("--chdir={w}")]);
-                }
                 argv.extend(inner);
                 ("kubectl".into(), argv)
             }
@@ -108,14 +195,12 @@ impl Bench {
         args: Vec<String>,
         deadline: Instant,
     ) -> Result<(bool, String, String), BenchError> {
-        let (prog, argv, cwd) = match &self.executor {
-            Executor::Local { path, .. } => (program.to_string(), args, Some(path.clone())),
-            _ => {
-                let mut inner = vec![program.to_string()];
-                inner.extend(args);
-                let (prog, argv) = self.remote_argv(inner);
-                (prog, argv, None)
-            }
+        let mut command = vec![program.to_string()];
+        command.extend(args);
+        let (prog, argv) = self.container_argv(command, deadline);
+        let cwd = match &self.executor {
+            Executor::Local { path, .. } => Some(path.clone()),
+            _ => None,
         };
         let out = spawn_and_wait(&prog, &argv, cwd, &[], deadline)
             .await
@@ -139,6 +224,40 @@ impl Bench {
         }
     }
 
+    /// Stops whatever the run tagged `tag` still has running where the bench is (in its
+    /// container, or here), and returns how many such processes there were; an error means
+    /// some may still run. Here, a run's commands also die with it (parent-death signal),
+    /// but not at once: a `cleanup --orphans` right after a SIGKILL waits for them here.
+    pub async fn stop_run(&self, tag: &str, deadline: Instant) -> Result<u64, BenchError> {
+        if matches!(self.executor, Executor::Local { .. }) {
+            let tag = tag.to_string();
+            return tokio::task::spawn_blocking(move || stop_here(&tag))
+                .await
+                .map_err(|e| super::file_error("stopping the run's processes", e.to_string()))?;
+        }
+        let command = vec![
+            "env/bin/python".into(),
+            "-I".into(),
+            "-c".into(),
+            STOPPER.into(),
+            tag.into(),
+        ];
+        let seconds = seconds_until(deadline).min(20);
+        let (prog, argv) = self.timed_argv(command, seconds, false);
+        let out = spawn_and_wait(&prog, &argv, None, &[], deadline)
+            .await
+            .map_err(|e| run_error(&prog, "stopping the run's processes", e))?;
+        let report: Option<serde_json::Value> = serde_json::from_str(out.stdout.trim()).ok();
+        let count = |k: &str| report.as_ref().and_then(|r| r[k].as_u64());
+        match (out.status.success(), count("found"), count("left")) {
+            (true, Some(found), Some(0)) => Ok(found),
+            _ => Err(BenchError::File {
+                what: "stopping the run's processes in the container".into(),
+                detail: format!("{} ({})", out.stdout.trim(), tail(out.stderr.trim(), 500)),
+            }),
+        }
+    }
+
     pub(super) async fn run(
         &self,
         action: &str,
@@ -147,8 +266,7 @@ impl Bench {
         secrets: &[&Secret],
         deadline: Instant,
     ) -> Result<Captured, BenchError> {
-        let seconds_left = deadline.saturating_duration_since(Instant::now()).as_secs();
-        let (program, argv) = self.argv(args, seconds_left);
+        let (program, argv) = self.argv(args, seconds_until(deadline));
         tracing::debug!(%program, ?argv, "running bench");
         let cwd = match &self.executor {
             Executor::Local { path, .. } => Some(path.clone()),
@@ -178,6 +296,50 @@ impl Bench {
             output: tail(&redact(combined.trim(), secrets), OUTPUT_TAIL),
         })
     }
+}
+
+/// `STOPPER`, for processes on this machine: SIGTERM to every process whose environment
+/// carries the tag, SIGKILL to those left after 5 s.
+fn stop_here(tag: &str) -> Result<u64, BenchError> {
+    let needle = format!("{RUN_TAG_VAR}={tag}").into_bytes();
+    let tagged = || -> Vec<i32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_slice()))
+            })
+            .collect()
+    };
+    let found = tagged().len() as u64;
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let mut left = tagged();
+        for pid in &left {
+            // SAFETY: kill(2) touches no memory of ours.
+            unsafe {
+                libc::kill(*pid, signal);
+            }
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !left.is_empty() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = tagged();
+        }
+        if left.is_empty() {
+            return Ok(found);
+        }
+    }
+    Err(super::file_error(
+        "stopping the run's processes",
+        format!("{} still run after SIGKILL", tagged().len()),
+    ))
+}
+
+fn seconds_until(deadline: Instant) -> u64 {
+    deadline.saturating_duration_since(Instant::now()).as_secs()
 }
 
 pub(super) fn run_error(program: &str, action: &str, e: RunError) -> BenchError {
@@ -233,7 +395,9 @@ pub(super) async fn spawn_and_wait(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(dir) = cwd {
-        cmd.current_dir(dir);
+        // A local bench's commands carry the run's tag here, as a container's carry it in
+        // the container (not the docker or kubectl client: it is no command of the bench).
+        cmd.current_dir(dir).env(RUN_TAG_VAR, run_tag());
     }
     // A new session: no controlling terminal, so Python's getpass reads our stdin instead
     // of opening /dev/tty, and the child leads a process group we can kill as a whole.
@@ -322,6 +486,8 @@ mod tests {
                 "exec",
                 "-T",
                 "backend",
+                "env",
+                &format!("FRAPPE_TENANT_RUN={}", run_tag()),
                 "timeout",
                 "--kill-after=5",
                 "117",
@@ -358,6 +524,7 @@ mod tests {
                 "--",
                 "env",
                 "--chdir=/home/frappe/frappe-bench",
+                &format!("FRAPPE_TENANT_RUN={}", run_tag()),
                 "timeout",
                 "--kill-after=5",
                 "30",

@@ -1,11 +1,14 @@
 //! The bench's files, through whichever executor reaches it: reading configs in one
 //! batch, listing sites, and the few writes the tool makes (removing or renaming a site
-//! folder, its own private files under `sites/.frappe-tenant/`).
+//! folder, its own private files under `sites/.frappe-tenant/`). Locally every path goes
+//! through `local_fs`, which follows no link the bench's owner could plant; in a container
+//! the commands run as the container's user, who owns the bench anyway.
 
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::executor::{run_error, spawn_and_wait};
+use super::local_fs::Tree;
 use super::{file_error, Bench, BenchError, Executor};
 use crate::basics::secret::Secret;
 
@@ -19,16 +22,17 @@ impl Bench {
     ) -> Result<Vec<Option<String>>, BenchError> {
         match &self.executor {
             Executor::Local { path, .. } => {
-                let _waiting = crate::basics::waits::waiting();
-                let mut out = Vec::with_capacity(paths.len());
-                for rel in paths {
-                    out.push(match tokio::fs::read_to_string(path.join(rel)).await {
-                        Ok(s) => Some(s),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                        Err(e) => return Err(file_error(format!("reading {rel}"), e.to_string())),
-                    });
-                }
-                Ok(out)
+                let (tree, paths) = (Tree::new(path), paths.to_vec());
+                local(move || {
+                    paths
+                        .iter()
+                        .map(|rel| {
+                            tree.read(rel)
+                                .map_err(|e| file_error(format!("reading {rel}"), e.to_string()))
+                        })
+                        .collect()
+                })
+                .await
             }
             _ => {
                 // `-H`: every line is `path:line`, whatever the number of files.
@@ -61,9 +65,14 @@ impl Bench {
     /// Whether a path relative to the bench directory exists.
     pub async fn exists(&self, rel: &str, deadline: Instant) -> Result<bool, BenchError> {
         match &self.executor {
-            Executor::Local { path, .. } => tokio::fs::try_exists(path.join(rel))
+            Executor::Local { path, .. } => {
+                let (tree, rel) = (Tree::new(path), rel.to_string());
+                local(move || {
+                    tree.exists(&rel)
+                        .map_err(|e| file_error(format!("checking {rel}"), e.to_string()))
+                })
                 .await
-                .map_err(|e| file_error(format!("checking {rel}"), e.to_string())),
+            }
             _ => {
                 let (ok, _, _) = self
                     .exec_raw("test", vec!["-e".into(), rel.into()], deadline)
@@ -91,32 +100,10 @@ impl Bench {
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
     /// `site_config.json` when it has a readable one. Sorted by name.
     pub async fn list_sites(&self, deadline: Instant) -> Result<Vec<SiteDir>, BenchError> {
-        let (ok, names, stderr) = self
-            .exec_raw(
-                "find",
-                [
-                    "sites",
-                    "-mindepth",
-                    "1",
-                    "-maxdepth",
-                    "1",
-                    "-type",
-                    "d",
-                    "-printf",
-                    "%f\\n",
-                ]
-                .map(String::from)
-                .to_vec(),
-                deadline,
-            )
-            .await?;
-        if !ok {
-            return Err(file_error("listing sites", stderr));
-        }
+        let names = self.list_entries("sites", false, deadline).await?;
         let names: Vec<String> = names
-            .lines()
+            .into_iter()
             .filter(|n| is_site_folder_name(n))
-            .map(String::from)
             .collect();
         let paths: Vec<String> = names
             .iter()
@@ -139,14 +126,66 @@ impl Bench {
         Ok(sites)
     }
 
+    /// The real directories (or, with `files`, regular files) directly in the folder `rel`,
+    /// sorted; none when it is absent. Links are neither.
+    async fn list_entries(
+        &self,
+        rel: &str,
+        files: bool,
+        deadline: Instant,
+    ) -> Result<Vec<String>, BenchError> {
+        if let Executor::Local { path, .. } = &self.executor {
+            let (tree, rel) = (Tree::new(path), rel.to_string());
+            return local(move || {
+                tree.list(&rel, files)
+                    .map_err(|e| file_error(format!("listing {rel}"), e.to_string()))
+            })
+            .await;
+        }
+        if !self.exists(rel, deadline).await? {
+            return Ok(vec![]);
+        }
+        let kind = if files { "f" } else { "d" };
+        let (ok, out, err) = self
+            .exec_raw(
+                "find",
+                [
+                    rel,
+                    "-mindepth",
+                    "1",
+                    "-maxdepth",
+                    "1",
+                    "-type",
+                    kind,
+                    "-printf",
+                    "%f\\n",
+                ]
+                .map(String::from)
+                .to_vec(),
+                deadline,
+            )
+            .await?;
+        if !ok {
+            return Err(file_error(format!("listing {rel}"), err));
+        }
+        let mut names: Vec<String> = out.lines().map(String::from).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Removes `sites/<site>` when bench could not (its config was never written).
     /// `site` is a validated DNS name, so it cannot climb out of `sites/`.
     pub async fn remove_site_dir(&self, site: &str, deadline: Instant) -> Result<(), BenchError> {
         let rel = format!("sites/{site}");
         match &self.executor {
-            Executor::Local { path, .. } => tokio::fs::remove_dir_all(path.join(&rel))
+            Executor::Local { path, .. } => {
+                let tree = Tree::new(path);
+                local(move || {
+                    tree.remove_tree(&rel)
+                        .map_err(|e| file_error(format!("removing {rel}"), e.to_string()))
+                })
                 .await
-                .map_err(|e| file_error(format!("removing {rel}"), e.to_string())),
+            }
             _ => {
                 self.exec_ok("rm", vec!["-rf".into(), "--".into(), rel], deadline)
                     .await
@@ -168,19 +207,13 @@ impl Bench {
         let (src, dst) = (format!("sites/{from}"), format!("sites/{to}"));
         match &self.executor {
             Executor::Local { path, .. } => {
-                let (src, dst) = (path.join(&src), path.join(&dst));
-                tokio::task::spawn_blocking(move || rename_noreplace(&src, &dst))
-                    .await
-                    .map_err(|e| {
-                        file_error(
-                            format!("renaming sites/{from} to sites/{to}"),
-                            e.to_string(),
-                        )
-                    })?
-                    .map_err(|e| BenchError::File {
-                        what: format!("renaming sites/{from} to sites/{to}"),
-                        detail: e.to_string(),
-                    })
+                let tree = Tree::new(path);
+                let what = format!("renaming {src} to {dst}");
+                local(move || {
+                    tree.rename_noreplace(&src, &dst)
+                        .map_err(|e| file_error(what, e.to_string()))
+                })
+                .await
             }
             _ => {
                 // One exec: `mv -T` is rename(2) of the folder itself, which fails on a
@@ -195,8 +228,9 @@ impl Bench {
     }
 
     /// Writes a small file (relative to the bench directory) readable by its owner only,
-    /// through a temporary file and a rename, so readers never see half of it. The
-    /// content goes to the child on stdin, never into argv: it may be a secret.
+    /// through a new temporary file and a rename, so readers never see half of it, and
+    /// nothing is written through a link someone planted. The content goes to the child on
+    /// stdin, never into argv: it may be a secret.
     pub async fn write_private_file(
         &self,
         rel: &str,
@@ -204,93 +238,79 @@ impl Bench {
         replace: bool,
         deadline: Instant,
     ) -> Result<(), BenchError> {
-        let tmp = format!("{rel}.tmp-{}", std::process::id());
-        match &self.executor {
-            Executor::Local { path, .. } => {
-                let (tmp, dst) = (path.join(&tmp), path.join(rel));
-                let bytes = content.expose().as_bytes().to_vec();
-                let sites = path.join("sites");
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    use std::io::Write;
-                    use std::os::unix::fs::OpenOptionsExt;
-                    if let Some(parent) = dst.parent() {
-                        std::fs::create_dir_all(parent)?;
-                        owned_like(parent, &sites)?;
-                    }
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(0o600)
-                        .open(&tmp)?;
-                    f.write_all(&bytes)?;
-                    f.sync_all()?;
-                    owned_like(&tmp, &sites)?;
-                    if replace {
-                        return std::fs::rename(&tmp, &dst);
-                    }
-                    let r = rename_noreplace(&tmp, &dst);
-                    let _ = std::fs::remove_file(&tmp);
-                    match r {
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                        other => other,
-                    }
-                })
-                .await
-                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))?
-                .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))
-            }
-            _ => {
-                let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
-                self.exec_ok(
-                    "mkdir",
-                    vec!["-p".into(), "--".into(), dir.into()],
-                    deadline,
-                )
-                .await?;
-                // An empty 0600 file first, so the secret never sits in a readable one.
-                self.exec_ok(
-                    "install",
-                    vec!["-m".into(), "600".into(), "/dev/null".into(), tmp.clone()],
-                    deadline,
-                )
-                .await?;
-                let (prog, argv) = self.remote_argv(vec![
-                    "dd".into(),
-                    format!("of={tmp}"),
-                    "conv=notrunc".into(),
-                    "status=none".into(),
-                ]);
-                let out = spawn_and_wait(&prog, &argv, None, content.expose().as_bytes(), deadline)
-                    .await
-                    .map_err(|e| run_error(&prog, "dd", e))?;
-                if !out.status.success() {
-                    return Err(file_error(format!("writing {rel}"), out.stderr));
-                }
-                let mode = if replace { "-f" } else { "-n" };
-                self.exec_ok(
-                    "mv",
-                    vec![mode.into(), "--".into(), tmp.clone(), rel.into()],
-                    deadline,
-                )
-                .await?;
-                if replace {
-                    return Ok(());
-                }
-                // `mv -n` leaves the temporary file when the target was there first.
-                self.remove_file(&tmp, deadline).await
-            }
+        if let Executor::Local { path, .. } = &self.executor {
+            let (tree, rel) = (Tree::new(path), rel.to_string());
+            let bytes = content.expose().as_bytes().to_vec();
+            return local(move || {
+                tree.write_new(&rel, &mut bytes.as_slice(), replace)
+                    .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))
+            })
+            .await;
         }
+        // A name nobody can guess, so no one can plant a link there first.
+        let tmp = format!("{rel}.tmp-{:016x}", rand::random::<u64>());
+        let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
+        self.exec_ok(
+            "mkdir",
+            vec!["-p".into(), "--".into(), dir.into()],
+            deadline,
+        )
+        .await?;
+        // An empty 0600 file first, so the secret never sits in a readable one.
+        self.exec_ok(
+            "install",
+            vec!["-m".into(), "600".into(), "/dev/null".into(), tmp.clone()],
+            deadline,
+        )
+        .await?;
+        let (prog, argv) = self.container_argv(
+            vec![
+                "dd".into(),
+                format!("of={tmp}"),
+                "conv=notrunc".into(),
+                "oflag=nofollow".into(),
+                "status=none".into(),
+            ],
+            deadline,
+        );
+        let out = spawn_and_wait(&prog, &argv, None, content.expose().as_bytes(), deadline)
+            .await
+            .map_err(|e| run_error(&prog, "dd", e))?;
+        if !out.status.success() {
+            let _ = self.remove_file(&tmp, deadline).await;
+            return Err(file_error(format!("writing {rel}"), out.stderr));
+        }
+        let mode = if replace { "-f" } else { "-n" };
+        self.exec_ok(
+            "mv",
+            vec![
+                mode.into(),
+                "-T".into(),
+                "--".into(),
+                tmp.clone(),
+                rel.into(),
+            ],
+            deadline,
+        )
+        .await?;
+        if replace {
+            return Ok(());
+        }
+        // `mv -n` leaves the temporary file when the target was there first.
+        self.remove_file(&tmp, deadline).await
     }
 
     /// Removes a file relative to the bench directory; absent is fine.
     pub async fn remove_file(&self, rel: &str, deadline: Instant) -> Result<(), BenchError> {
         match &self.executor {
-            Executor::Local { path, .. } => match tokio::fs::remove_file(path.join(rel)).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(file_error(format!("removing {rel}"), e.to_string())),
-            },
+            Executor::Local { path, .. } => {
+                let (tree, rel) = (Tree::new(path), rel.to_string());
+                local(move || {
+                    tree.remove_file(&rel)
+                        .map_err(|e| file_error(format!("removing {rel}"), e.to_string()))
+                })
+                .await
+            }
             _ => {
                 self.exec_ok("rm", vec!["-f".into(), "--".into(), rel.into()], deadline)
                     .await
@@ -298,53 +318,40 @@ impl Bench {
         }
     }
 
-    /// `mv -f <from> <to>` (relative to the bench directory), for the tool's own files.
-    pub async fn move_file(
-        &self,
-        from: &str,
-        to: &str,
-        deadline: Instant,
-    ) -> Result<(), BenchError> {
+    /// Decompresses `gz` (`x.sql.gz`, relative to the bench directory) into `out` and
+    /// removes `gz`.
+    pub async fn gunzip(&self, gz: &str, out: &str, deadline: Instant) -> Result<(), BenchError> {
+        if let Executor::Local { path, .. } = &self.executor {
+            let (tree, gz, out) = (Tree::new(path), gz.to_string(), out.to_string());
+            return local(move || {
+                tree.gunzip(&gz, &out)
+                    .map_err(|e| file_error(format!("unpacking {gz}"), e.to_string()))
+            })
+            .await;
+        }
+        self.exec_ok(
+            "gzip",
+            vec!["-d".into(), "-f".into(), "--".into(), gz.into()],
+            deadline,
+        )
+        .await?;
+        let unpacked = gz.trim_end_matches(".gz").to_string();
         self.exec_ok(
             "mv",
-            vec!["-f".into(), "--".into(), from.into(), to.into()],
+            vec!["-f".into(), "-T".into(), "--".into(), unpacked, out.into()],
             deadline,
         )
         .await
     }
 
-    /// Files directly in a folder relative to the bench directory (none when it is absent).
+    /// Regular files directly in a folder relative to the bench directory (none when it is
+    /// absent).
     pub async fn list_files(
         &self,
         rel: &str,
         deadline: Instant,
     ) -> Result<Vec<String>, BenchError> {
-        if !self.exists(rel, deadline).await? {
-            return Ok(vec![]);
-        }
-        let (ok, out, err) = self
-            .exec_raw(
-                "find",
-                vec![
-                    rel.into(),
-                    "-mindepth".into(),
-                    "1".into(),
-                    "-maxdepth".into(),
-                    "1".into(),
-                    "-type".into(),
-                    "f".into(),
-                    "-printf".into(),
-                    "%f\\n".into(),
-                ],
-                deadline,
-            )
-            .await?;
-        if !ok {
-            return Err(file_error(format!("listing {rel}"), err));
-        }
-        let mut names: Vec<String> = out.lines().map(String::from).collect();
-        names.sort();
-        Ok(names)
+        self.list_entries(rel, true, deadline).await
     }
 }
 
@@ -418,49 +425,12 @@ pub(super) fn parse_grep_h(
         .collect()
 }
 
-/// rename(2) that fails instead of replacing an existing target (Linux renameat2).
-pub(super) fn rename_noreplace(
-    src: &std::path::Path,
-    dst: &std::path::Path,
-) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &std::path::Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    };
-    let (s, d) = (c(src)?, c(dst)?);
-    // SAFETY: both paths are NUL-terminated C strings that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            s.as_ptr(),
-            libc::AT_FDCWD,
-            d.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Gives `path` the owner of `like` (the bench's `sites/`) when the tool runs as root:
-/// bench drops to its own user (`frappe_user`), and a root-owned `sites/.frappe-tenant/`
-/// would make its `backup` into that folder fail ("Backup failed … may be corrupted", seen
-/// on a real bench). As any other user the files are that user's, as bench's are.
-fn owned_like(path: &std::path::Path, like: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    let want = std::fs::metadata(like)?;
-    let have = std::fs::metadata(path)?;
-    if (have.uid(), have.gid()) == (want.uid(), want.gid()) {
-        return Ok(());
-    }
-    std::os::unix::fs::chown(path, Some(want.uid()), Some(want.gid()))
+/// Runs a local file operation on the blocking pool, counted as waiting on the bench.
+async fn local<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, BenchError> + Send + 'static,
+) -> Result<T, BenchError> {
+    let _waiting = crate::basics::waits::waiting();
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(|e| file_error("a local file operation", e.to_string()))?
 }

@@ -2,13 +2,15 @@
 //! `new-site`, `install-app`, `backup`, `drop-site`, and the facts read before choosing
 //! how to make a site. Secrets go to the child's stdin as answers to Frappe's getpass
 //! prompts, never into argv. How a command reaches bench (docker compose, kubectl, a
-//! local directory; timeouts, process groups, redaction) is `executor`'s; the bench's
-//! files are `files`'. Imports only `basics`.
+//! local directory; timeouts, process groups, redaction, stopping what a run started in a
+//! container) is `executor`'s; the bench's files are `files`' (locally through
+//! `local_fs`, which follows no link the bench's owner could plant). Imports only `basics`.
 
 mod executor;
 mod files;
+mod local_fs;
 
-pub use executor::Executor;
+pub use executor::{run_tag, Executor};
 pub use files::{SiteConfig, SiteDir};
 
 use serde::Deserialize;
@@ -248,16 +250,6 @@ impl Bench {
             .await?
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()))
-    }
-
-    /// `gzip -d -f <rel>` (relative to the bench directory): `x.sql.gz` becomes `x.sql`.
-    pub async fn gunzip(&self, rel: &str, deadline: Instant) -> Result<(), BenchError> {
-        self.exec_ok(
-            "gzip",
-            vec!["-d".into(), "-f".into(), "--".into(), rel.into()],
-            deadline,
-        )
-        .await
     }
 }
 

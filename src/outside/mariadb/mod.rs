@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    #[error("MariaDB: {what}: a row with that key exists already")]
+    Duplicate { what: String },
     #[error("MARIADB_URL is not a valid mysql:// URL: {0}")]
     BadUrl(String),
     #[error("connecting to MariaDB at {host}: {source}")]
@@ -84,22 +86,34 @@ pub struct Db {
 
 fn q(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> DbError {
     let what = what.into();
-    move |source| DbError::Query { what, source }
+    move |source| match &source {
+        // ER_DUP_ENTRY: a unique key said no (the registry's one live row per site).
+        mysql_async::Error::Server(e) if e.code == 1062 => DbError::Duplicate { what },
+        _ => DbError::Query { what, source },
+    }
 }
 
-/// The database (and DB user) name this tool gives a site: `ft_` and 16 hex digits of
-/// SHA-256 of the site name. Deterministic, so a leftover database of an earlier run of
-/// the same site is found before anything is created, and recognisable, so orphan cleanup
-/// knows a database this tool made even when Frappe never wrote a table into it.
-pub fn db_name_for(site: &str) -> String {
-    let digest = Sha256::digest(site.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+/// A database (and DB user) name for a site about to be made: `ft_` and 16 random hex
+/// digits, drawn for this one attempt. It is the site's identity: the registry row records
+/// it before anything is made, bench writes it into the site's `site_config.json`, and
+/// every removal acts on a folder or database only when they carry the name of the row it
+/// is removing. Two attempts at one site never share it, so a leftover of one is never
+/// taken for another's. (Before this, the name was derived from the site name and every
+/// attempt at a site had the same: see `registry` for how such rows are handled.)
+pub fn new_db_name() -> String {
+    let hex: String = (0..8)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
     format!("ft_{hex}")
 }
 
-/// MariaDB's named locks are at most 64 characters; `db_name_for` is unique per site.
+/// MariaDB's named locks are at most 64 characters: the lock of a site is named by 16 hex
+/// digits of SHA-256 of its name. Every version of the tool names it so, so runs of
+/// different versions exclude each other.
 fn lock_name(site: &str) -> String {
-    format!("frappe-tenant:{}", db_name_for(site))
+    let digest = Sha256::digest(site.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("frappe-tenant:ft_{hex}")
 }
 
 /// Databases MariaDB itself owns: never scanned as tenants, never dropped.
@@ -140,6 +154,15 @@ impl Db {
         self.conn.exec_drop(sql, params).await.map_err(q(what))
     }
 
+    /// `run`, telling how many rows the statement changed.
+    async fn run_counted<P>(&mut self, what: &str, sql: &str, params: P) -> Result<u64, DbError>
+    where
+        P: Into<Params> + Send,
+    {
+        self.run(what, sql, params).await?;
+        Ok(self.conn.affected_rows())
+    }
+
     /// A statement that cannot take bound parameters (DDL, account names).
     async fn text(&mut self, what: &str, sql: String) -> Result<(), DbError> {
         self.queries += 1;
@@ -172,6 +195,20 @@ impl Db {
             )
             .await?;
         Ok(free.flatten() == Some(1))
+    }
+
+    /// Whether this connection still holds the site's lock. A lost connection (a network
+    /// blip, a server restart, `KILL CONNECTION`, `wait_timeout`) frees the lock silently:
+    /// every destructive or renaming step asks first, and a failed question is a no.
+    pub async fn holds_site_lock(&mut self, site: &str) -> bool {
+        let mine: Result<Option<Option<i64>>, _> = self
+            .first(
+                &format!("checking the lock of {site}"),
+                "SELECT IS_USED_LOCK(?) = CONNECTION_ID()",
+                (lock_name(site),),
+            )
+            .await;
+        matches!(mine, Ok(Some(Some(1))))
     }
 
     pub async fn unlock_site(&mut self, site: &str) -> Result<(), DbError> {
@@ -260,5 +297,27 @@ mod tests {
         assert_eq!(quote_ident("a`b"), "`a``b`");
         assert_eq!(quote_literal("o'k\\"), "'o''k\\\\'");
         assert!(lock_name("a-very-long-subdomain-name-of-63-characters.example.com").len() <= 64);
+    }
+
+    #[test]
+    fn every_attempt_draws_its_own_database_name() {
+        let (a, b) = (new_db_name(), new_db_name());
+        assert_ne!(a, b);
+        for n in [a, b] {
+            assert_eq!(n.len(), 19);
+            assert!(n.starts_with("ft_"));
+            assert!(n[3..]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+    }
+
+    #[test]
+    fn the_lock_name_is_what_every_version_used() {
+        // sha256("acme.localhost")[..8] as hex: earlier versions named the lock so too.
+        assert_eq!(
+            lock_name("acme.localhost"),
+            "frappe-tenant:ft_32cbb78500f61cb3"
+        );
     }
 }

@@ -29,7 +29,9 @@ impl Registry {
     /// placement may use) and marks it `claimed` with `step`; the row says which bench.
     /// `FOR UPDATE SKIP LOCKED`: concurrent claims each get a different row (or none)
     /// instead of the same one. With a claimant, the row already names the tenant,
-    /// so a killed claim can be resolved from the row alone.
+    /// so a killed claim can be resolved from the row alone; `run_tag` names the claiming
+    /// run. A claimant whose site has a live row already is refused by the registry
+    /// (`DbError::Duplicate`).
     pub async fn claim_standby(
         &self,
         db: &mut Db,
@@ -37,6 +39,7 @@ impl Registry {
         step: &str,
         claimant: Option<&Claimant<'_>>,
         exclude: &[u64],
+        run_tag: &str,
     ) -> Result<Option<Row>, DbError> {
         let what = "claiming a standby site";
         if bench_ids.is_empty() {
@@ -104,7 +107,7 @@ impl Registry {
         let update = format!(
             "UPDATE {} SET status = 'claimed', step = ?, standby_site = site, \
              site = COALESCE(?, site), subdomain = COALESCE(?, subdomain), \
-             organization = ?, email = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+             organization = ?, email = ?, run_tag = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
             self.table()
         );
         tx.exec_drop(
@@ -115,6 +118,7 @@ impl Registry {
                 claimant.map(|c| c.subdomain),
                 claimant.map(|c| c.organization),
                 claimant.map(|c| c.email),
+                run_tag,
                 r.id,
             ),
         )
@@ -130,6 +134,7 @@ impl Registry {
         }
         r.status = Status::Claimed;
         r.step = Some(step.into());
+        r.run_tag = Some(run_tag.into());
         Ok(Some(r))
     }
 

@@ -4,8 +4,6 @@
 //! ended; no secret is ever stored in it. Rows are scoped by bench id, so benches sharing
 //! one MariaDB server never claim or list each other's sites.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 
 use super::{quote_ident, Db, DbError};
@@ -15,6 +13,7 @@ mod claims;
 mod schema;
 
 pub use benches::{InventoryBench, Load, Removed};
+pub use schema::SCHEMA_VERSION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +32,9 @@ pub enum Status {
     Claimed,
     /// Removed by cleanup or pool drain.
     Dropped,
+    /// `cleanup --pattern` is removing it (or was killed doing so: `cleanup --orphans`
+    /// finishes the removal).
+    Dropping,
 }
 
 impl Status {
@@ -45,6 +47,7 @@ impl Status {
             Status::Standby => "standby",
             Status::Claimed => "claimed",
             Status::Dropped => "dropped",
+            Status::Dropping => "dropping",
         }
     }
 
@@ -57,6 +60,7 @@ impl Status {
             Status::Standby,
             Status::Claimed,
             Status::Dropped,
+            Status::Dropping,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -118,6 +122,26 @@ pub struct Row {
     #[serde(skip)]
     #[schemars(skip)]
     pub bench_id: String,
+    /// Whether `db_name` was drawn for this row alone (every row since registry migration
+    /// 3). Rows of earlier versions share their site's database name with every other
+    /// attempt at that site, so such a row alone never proves whose a database is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub db_unique: bool,
+    /// The run that last acted on the row: its commands in a container carry this tag.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub run_tag: Option<String>,
+}
+
+/// A live row (provisioning, active, standby, claimed) of any bench: what no removal for
+/// another row may take from it.
+#[derive(Debug, Clone)]
+pub struct LiveRow {
+    pub id: u64,
+    pub bench_id: String,
+    pub site: String,
+    pub db_name: String,
 }
 
 /// What a new row says about the site being made.
@@ -132,6 +156,8 @@ pub struct NewRow<'a> {
     pub path: SitePath,
     /// The step the run is about to take.
     pub step: &'a str,
+    /// The tag of the run making it (see `Row::run_tag`).
+    pub run_tag: &'a str,
 }
 
 /// The tenant a claimed standby becomes.
@@ -143,7 +169,11 @@ pub struct Claimant<'a> {
 }
 
 const COLUMNS: &str = "id, site, subdomain, db_name, organization, email, status, path, step, error, \
-     standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ'), bench_id";
+     standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ'), bench_id, \
+     db_unique, run_tag";
+
+/// The statuses of a site that should exist (`Status::is_live`), as SQL.
+const LIVE: &str = "('provisioning','active','standby','claimed')";
 
 /// The registry database, by its validated name.
 #[derive(Debug, Clone)]
@@ -170,10 +200,14 @@ impl Registry {
         format!("{}.tenants", quote_ident(&self.name))
     }
 
+    /// Registers a site about to be made. Its database name must be new (`new_db_name`):
+    /// the registry refuses a second row with it, and a second live row for the site on
+    /// this bench (`DbError::Duplicate`).
     pub async fn insert(&self, db: &mut Db, r: &NewRow<'_>) -> Result<u64, DbError> {
         let sql = format!(
-            "INSERT INTO {} (bench_id, site, subdomain, db_name, organization, email, status, path, step, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            "INSERT INTO {} (bench_id, site, subdomain, db_name, organization, email, status, path, step, \
+             db_unique, run_tag, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             self.table()
         );
         db.run(
@@ -189,10 +223,40 @@ impl Registry {
                 r.status.as_str(),
                 r.path.as_str(),
                 r.step,
+                r.run_tag,
             ),
         )
         .await?;
         Ok(db.conn.last_insert_id().unwrap_or_default())
+    }
+
+    /// Says a removal of row `id`'s site by this run (`run_tag`) is starting, if the row is
+    /// still what the plan saw (`was`): killed midway, `cleanup --orphans` finishes it.
+    pub async fn mark_dropping(
+        &self,
+        db: &mut Db,
+        id: u64,
+        was: Status,
+        run_tag: &str,
+    ) -> Result<(), DbError> {
+        let what = "recording a removal in the registry";
+        let sql = format!(
+            "UPDATE {} SET status = 'dropping', step = 'cleanup', run_tag = ?, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = ?",
+            self.table()
+        );
+        match db
+            .run_counted(what, &sql, (run_tag, id, was.as_str()))
+            .await?
+        {
+            1 => Ok(()),
+            _ => Err(DbError::Query {
+                what: what.into(),
+                source: mysql_async::Error::Other(
+                    format!("row {id} is no longer {}", was.as_str()).into(),
+                ),
+            }),
+        }
     }
 
     /// Records the step a run has reached, so a killed run says where it stopped.
@@ -205,19 +269,25 @@ impl Registry {
             .await
     }
 
-    /// A sign-up succeeded: the row is an active tenant, made by `path`.
+    /// A sign-up succeeded: the row is an active tenant, made by `path`. Only a row still
+    /// being made becomes active: if another run resolved it meanwhile (this run's lock was
+    /// lost), that is an error, and the sign-up is not reported a success.
     pub async fn activate(&self, db: &mut Db, id: u64, path: SitePath) -> Result<(), DbError> {
+        let what = "recording the tenant active in the registry";
         let sql = format!(
             "UPDATE {} SET status = 'active', path = ?, step = 'done', error = NULL, \
-             updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status IN ('provisioning','claimed')",
             self.table()
         );
-        db.run(
-            "recording the tenant active in the registry",
-            &sql,
-            (path.as_str(), id),
-        )
-        .await
+        match db.run_counted(what, &sql, (path.as_str(), id)).await? {
+            1 => Ok(()),
+            _ => Err(DbError::Query {
+                what: what.into(),
+                source: mysql_async::Error::Other(
+                    format!("row {id} is no longer being made: another run resolved it").into(),
+                ),
+            }),
+        }
     }
 
     /// Ends a row: its final status and, for failures, the error.
@@ -240,22 +310,6 @@ impl Registry {
         .await
     }
 
-    /// Marks the latest row of a site dropped (cleanup); a site made by hand has none.
-    pub async fn mark_dropped(
-        &self,
-        db: &mut Db,
-        bench_id: &str,
-        site: &str,
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {t} SET status = 'dropped', updated_at = UTC_TIMESTAMP(6) \
-             WHERE id = (SELECT id FROM (SELECT MAX(id) AS id FROM {t} WHERE bench_id = ? AND site = ?) AS latest)",
-            t = self.table()
-        );
-        db.run("recording a drop in the registry", &sql, (bench_id, site))
-            .await
-    }
-
     /// The latest row of every site of this bench, oldest first.
     pub async fn latest_rows(&self, db: &mut Db, bench_id: &str) -> Result<Vec<Row>, DbError> {
         let sql = format!(
@@ -268,21 +322,25 @@ impl Registry {
         Ok(rows.into_iter().filter_map(row).collect())
     }
 
-    pub async fn latest_for_site(
+    /// The row that speaks for a site now: its live row, else the newest row of the
+    /// instance its folder holds (`db_name`), else its newest.
+    pub async fn row_of_site(
         &self,
         db: &mut Db,
         bench_id: &str,
         site: &str,
+        db_name: Option<&str>,
     ) -> Result<Option<Row>, DbError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND site = ? ORDER BY id DESC LIMIT 1",
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND site = ? \
+             ORDER BY status IN {LIVE} DESC, db_name <=> ? DESC, id DESC LIMIT 1",
             self.table()
         );
         let r: Option<mysql_async::Row> = db
             .first(
                 &format!("reading the registry row of {site}"),
                 &sql,
-                (bench_id, site),
+                (bench_id, site, db_name),
             )
             .await?;
         Ok(r.and_then(row))
@@ -309,19 +367,66 @@ impl Registry {
         Ok(rows.into_iter().filter_map(row).collect())
     }
 
-    /// Database names the registry, on any bench, says belong to a site that should exist.
-    /// One query; `cleanup --orphans` never drops these.
-    pub async fn live_databases(&self, db: &mut Db) -> Result<BTreeSet<String>, DbError> {
+    /// Every live row of every bench (one query): their databases are never dropped for
+    /// another row, and `cleanup --orphans` never takes them for orphans.
+    pub async fn live_rows(&self, db: &mut Db) -> Result<Vec<LiveRow>, DbError> {
         let sql = format!(
-            "SELECT db_name, status FROM {t} WHERE id IN (SELECT MAX(id) FROM {t} GROUP BY db_name)",
-            t = self.table()
+            "SELECT id, bench_id, site, db_name FROM {} WHERE status IN {LIVE}",
+            self.table()
         );
-        let rows: Vec<(String, String)> = db.rows("reading the registry", &sql, ()).await?;
+        let rows: Vec<(u64, String, String, String)> =
+            db.rows("reading the registry", &sql, ()).await?;
         Ok(rows
             .into_iter()
-            .filter(|(_, s)| Status::parse(s).is_some_and(Status::is_live))
-            .map(|(d, _)| d)
+            .map(|(id, bench_id, site, db_name)| LiveRow {
+                id,
+                bench_id,
+                site,
+                db_name,
+            })
             .collect())
+    }
+
+    /// Every row of these sites on this bench, oldest first.
+    pub async fn rows_of_sites(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        sites: &[String],
+    ) -> Result<Vec<Row>, DbError> {
+        if sites.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks = vec!["?"; sites.len()].join(",");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND site IN ({marks}) ORDER BY id",
+            self.table()
+        );
+        let mut params: Vec<mysql_async::Value> = vec![bench_id.into()];
+        params.extend(sites.iter().map(|s| s.as_str().into()));
+        let rows: Vec<mysql_async::Row> = db.rows("reading the registry", &sql, params).await?;
+        Ok(rows.into_iter().filter_map(row).collect())
+    }
+
+    /// The site's live row on this bench, if it has one (the registry allows one).
+    pub async fn live_row(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        site: &str,
+    ) -> Result<Option<Row>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND site = ? AND status IN {LIVE} LIMIT 1",
+            self.table()
+        );
+        let r: Option<mysql_async::Row> = db
+            .first(
+                &format!("reading the registry row of {site}"),
+                &sql,
+                (bench_id, site),
+            )
+            .await?;
+        Ok(r.and_then(row))
     }
 }
 
@@ -343,6 +448,8 @@ fn row(mut r: mysql_async::Row) -> Option<Row> {
         created_at: r.take(11)?,
         updated_at: r.take(12)?,
         bench_id: r.take(13)?,
+        db_unique: r.take::<i64, _>(14)? == 1,
+        run_tag: r.take(15)?,
     })
 }
 
@@ -368,6 +475,7 @@ mod tests {
             "standby",
             "claimed",
             "dropped",
+            "dropping",
         ] {
             assert_eq!(Status::parse(s).unwrap().as_str(), s);
         }

@@ -4,10 +4,14 @@
 use super::Registry;
 use crate::outside::mariadb::{quote_ident, Db, DbError};
 
-/// Schema versions, applied in order once each; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[
+/// The registry schema this version writes and reads.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Schema versions, applied in order once each, each one or more statements; never edit
+/// one that has shipped.
+const MIGRATIONS: &[&[&str]] = &[
     // 1: the tenants.
-    "CREATE TABLE IF NOT EXISTS tenants (
+    &["CREATE TABLE IF NOT EXISTS tenants (
         id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
         bench_id VARCHAR(64) NOT NULL,
         site VARCHAR(255) NOT NULL,
@@ -25,10 +29,10 @@ const MIGRATIONS: &[&str] = &[
         KEY by_site (bench_id, site),
         KEY by_status (bench_id, status, created_at),
         KEY by_db (db_name)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"],
     // 2: the bench inventory (`bench add`). Executor settings only: the MariaDB admin
     // credentials stay in MARIADB_URL, so the inventory holds no secret.
-    "CREATE TABLE IF NOT EXISTS benches (
+    &["CREATE TABLE IF NOT EXISTS benches (
         name VARCHAR(64) NOT NULL PRIMARY KEY,
         bench_id VARCHAR(64) NOT NULL,
         executor VARCHAR(16) NOT NULL,
@@ -46,7 +50,40 @@ const MIGRATIONS: &[&str] = &[
         created_at DATETIME(6) NOT NULL,
         updated_at DATETIME(6) NOT NULL,
         UNIQUE KEY by_bench_id (bench_id)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"],
+    // 3: instance identity. Rows made from now on name a database drawn for them alone
+    // (`db_unique`): the registry refuses a second row with that name, and a second live
+    // row (provisioning, active, standby, claimed) for one site of one bench. Rows of
+    // earlier versions share their site's database name with every other attempt at it;
+    // where such a site has several live rows, the one to keep is its active row (or its
+    // newest), and the others, which a killed run left, are marked failed for
+    // `cleanup --orphans` to resolve without touching the site. `run_tag` names the run
+    // that last acted on the row, so the bench processes it left in a container can be
+    // stopped. Status `dropping`: a `cleanup --pattern` removing the site, which
+    // `cleanup --orphans` finishes if it was killed.
+    &[
+        "UPDATE tenants t JOIN (
+            SELECT bench_id, site,
+                   COALESCE(MAX(IF(status = 'active', id, NULL)), MAX(id)) AS keep
+            FROM tenants WHERE status IN ('provisioning','active','standby','claimed')
+            GROUP BY bench_id, site HAVING COUNT(*) > 1
+        ) d ON t.bench_id = d.bench_id AND t.site = d.site AND t.id <> d.keep
+        SET t.status = 'failed',
+            t.error = CONCAT('superseded by row ', d.keep, ', another live row of this site (registry migration 3)'),
+            t.updated_at = UTC_TIMESTAMP(6)
+        WHERE t.status IN ('provisioning','active','standby','claimed')",
+        "ALTER TABLE tenants MODIFY status ENUM('provisioning','active','failed','rolled_back',
+            'standby','claimed','dropped','dropping') NOT NULL",
+        "ALTER TABLE tenants
+            ADD COLUMN IF NOT EXISTS db_unique TINYINT(1) NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS run_tag VARCHAR(32) NULL,
+            ADD COLUMN IF NOT EXISTS live_site VARCHAR(255) AS
+                (IF(status IN ('provisioning','active','standby','claimed'), site, NULL)) PERSISTENT,
+            ADD COLUMN IF NOT EXISTS unique_db_name VARCHAR(64) AS
+                (IF(db_unique = 1, db_name, NULL)) PERSISTENT,
+            ADD UNIQUE KEY IF NOT EXISTS one_live_row (bench_id, live_site),
+            ADD UNIQUE KEY IF NOT EXISTS one_row_per_db (unique_db_name)",
+    ],
 ];
 
 impl Registry {
@@ -94,6 +131,16 @@ impl Registry {
         result.and(released)
     }
 
+    /// Migrates the registry if it exists (one an earlier version made: this version's
+    /// queries need this version's schema); says whether it exists. Never creates it.
+    pub async fn upgrade(&self, db: &mut Db) -> Result<bool, DbError> {
+        if !db.database_exists(&self.name).await? {
+            return Ok(false);
+        }
+        self.ensure(db).await?;
+        Ok(true)
+    }
+
     pub(super) async fn migrate(&self, db: &mut Db, versions: &str) -> Result<(), DbError> {
         let name = quote_ident(&self.name);
         db.text(
@@ -114,15 +161,17 @@ impl Registry {
             .await?
             .flatten()
             .unwrap_or(0);
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        for (i, statements) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let version = i as i64 + 1;
             db.text(
                 &format!("registry migration {version}"),
                 format!("USE {name}"),
             )
             .await?;
-            db.text(&format!("registry migration {version}"), sql.to_string())
-                .await?;
+            for sql in *statements {
+                db.text(&format!("registry migration {version}"), sql.to_string())
+                    .await?;
+            }
             db.run(
                 &format!("recording registry migration {version}"),
                 &format!(

@@ -1,0 +1,461 @@
+//! The files of a bench the tool reaches directly (the local executor). The bench's owner
+//! controls everything below the bench directory, and the tool may run as root, so a path
+//! is never handed to the kernel whole: it is resolved one component at a time from the
+//! opened bench directory, never through `..`, and a symbolic link is followed only where
+//! that gives the tool nothing its own account could not do anyway:
+//!
+//! - as root, no link below the bench directory is ever followed, reading or writing;
+//! - as any other account, writes follow none below `sites/` (a linked `sites/` itself is
+//!   the operator's choice), and reads follow links as that account would.
+//!
+//! Files the tool creates are new (`O_EXCL`, random temporary names), written through
+//! their own descriptor, given the owner of `sites/` through that descriptor (`fchown`),
+//! then renamed into place; nothing existing is ever truncated or chowned by path.
+
+use std::ffi::{CStr, CString};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+/// A bench directory on this machine.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    path: PathBuf,
+    /// The tool runs as root: no link below the bench is followed at all.
+    root: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Tree {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            root: unsafe { libc::geteuid() } == 0,
+        }
+    }
+
+    /// Whether the component at `depth` (0: `sites`, `apps`) may be a link that is followed.
+    fn follows(&self, access: Access, depth: usize) -> bool {
+        match (self.root, access) {
+            (true, _) => false,
+            (false, Access::Read) => true,
+            (false, Access::Write) => depth == 0,
+        }
+    }
+
+    /// The bench directory itself: the operator's path, opened as given.
+    fn bench(&self) -> std::io::Result<OwnedFd> {
+        Ok(rfs::open(
+            &self.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
+    /// The opened directory that holds `rel`'s last component, and that component.
+    fn parent(&self, rel: &str, access: Access) -> std::io::Result<(OwnedFd, CString)> {
+        let parts = components(rel)?;
+        let (last, dirs) = parts.split_last().expect("components are never empty");
+        let mut dir = self.bench()?;
+        for (depth, name) in dirs.iter().enumerate() {
+            dir = self.open_dir(dir.as_fd(), name, self.follows(access, depth), rel)?;
+        }
+        Ok((dir, last.clone()))
+    }
+
+    fn open_dir(
+        &self,
+        at: BorrowedFd<'_>,
+        name: &CStr,
+        follow: bool,
+        rel: &str,
+    ) -> std::io::Result<OwnedFd> {
+        let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        rfs::openat(at, name, flags, Mode::empty()).map_err(|e| explain(at, name, e, rel))
+    }
+
+    /// The whole file, or `None` when it does not exist.
+    pub fn read(&self, rel: &str) -> std::io::Result<Option<String>> {
+        let (dir, name) = match self.parent(rel, Access::Read) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let depth = components(rel)?.len() - 1;
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        if !self.follows(Access::Read, depth) {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(explain(dir.as_fd(), &name, e, rel)),
+        };
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text)?;
+        Ok(Some(text))
+    }
+
+    /// Whether anything (a link included) is at `rel`.
+    pub fn exists(&self, rel: &str) -> std::io::Result<bool> {
+        let (dir, name) = match self.parent(rel, Access::Read) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match rfs::statat(dir.as_fd(), &name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The names in the folder `rel` whose entry is a real directory (links excluded), or
+    /// a regular file with `files`. None when the folder does not exist.
+    pub fn list(&self, rel: &str, files: bool) -> std::io::Result<Vec<String>> {
+        let parts = components(rel)?;
+        let mut dir = self.bench()?;
+        for (depth, name) in parts.iter().enumerate() {
+            dir = match self.open_dir(dir.as_fd(), name, self.follows(Access::Read, depth), rel) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+                Err(e) => return Err(e),
+            };
+        }
+        let want = if files {
+            FileType::RegularFile
+        } else {
+            FileType::Directory
+        };
+        let mut out = vec![];
+        for (name, kind) in entries(dir.as_fd())? {
+            let kind = match kind {
+                FileType::Unknown => kind_at(dir.as_fd(), &name)?,
+                k => k,
+            };
+            if kind == want {
+                out.push(name.to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes the folder `rel` and everything in it; absent is fine. A link at `rel` is
+    /// refused; links inside it are removed themselves, never what they point to.
+    pub fn remove_tree(&self, rel: &str) -> std::io::Result<()> {
+        let (dir, name) = match self.parent(rel, Access::Write) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match rfs::statat(dir.as_fd(), &name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+            Ok(st) if FileType::from_raw_mode(st.st_mode).is_symlink() => {
+                return Err(is_a_link(rel));
+            }
+            Ok(_) => {}
+        }
+        remove_entry(dir.as_fd(), &name)
+    }
+
+    /// Renames `from` to `to` in one step, never replacing anything at `to`. Both are
+    /// in one folder; a link at `from` is refused (it would hand out what it points to).
+    pub fn rename_noreplace(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let (dir, src) = self.parent(from, Access::Write)?;
+        let (to_dir, dst) = self.parent(to, Access::Write)?;
+        let st = rfs::statat(dir.as_fd(), &src, AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode).is_symlink() {
+            return Err(is_a_link(from));
+        }
+        Ok(rfs::renameat_with(
+            dir.as_fd(),
+            &src,
+            to_dir.as_fd(),
+            &dst,
+            rfs::RenameFlags::NOREPLACE,
+        )?)
+    }
+
+    /// Writes a new file at `rel`, readable by its owner only, from `content`: created
+    /// under a random temporary name with `O_EXCL`, given the owner of `sites/` through its
+    /// descriptor, then renamed into place (replacing what is there only with `replace`;
+    /// without, an existing file wins and this is not an error). Missing folders on the
+    /// way are created and given the owner of `sites/` too.
+    pub fn write_new(
+        &self,
+        rel: &str,
+        content: &mut dyn Read,
+        replace: bool,
+    ) -> std::io::Result<()> {
+        let parts = components(rel)?;
+        let (last, dirs) = parts.split_last().expect("components are never empty");
+        let mut dir = self.bench()?;
+        let mut owner = None;
+        for (depth, name) in dirs.iter().enumerate() {
+            let follow = self.follows(Access::Write, depth);
+            dir = match self.open_dir(dir.as_fd(), name, follow, rel) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && depth > 0 => {
+                    match rfs::mkdirat(dir.as_fd(), name.as_c_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.open_dir(dir.as_fd(), name, false, rel)?
+                }
+                Err(e) => return Err(e),
+            };
+            if depth == 0 {
+                owner = Some(rfs::fstat(&dir)?);
+            }
+            if depth > 0 {
+                self.give_to(&dir, owner.as_ref())?;
+            }
+        }
+        let tmp = CString::new(format!(
+            ".{}.tmp-{:016x}",
+            last.to_string_lossy(),
+            rand::random::<u64>()
+        ))
+        .expect("no NUL in a name we made");
+        let fd = rfs::openat(
+            dir.as_fd(),
+            &tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let written = (|| -> std::io::Result<()> {
+            let mut file = std::fs::File::from(fd);
+            std::io::copy(content, &mut file)?;
+            file.flush()?;
+            rfs::fsync(&file)?;
+            self.give_to(&file, owner.as_ref())?;
+            let flags = if replace {
+                rfs::RenameFlags::empty()
+            } else {
+                rfs::RenameFlags::NOREPLACE
+            };
+            match rfs::renameat_with(dir.as_fd(), &tmp, dir.as_fd(), last, flags) {
+                Ok(()) => Ok(()),
+                Err(Errno::EXIST) if !replace => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })();
+        let _ = rfs::unlinkat(dir.as_fd(), &tmp, AtFlags::empty());
+        written
+    }
+
+    /// Removes the file (or link) `rel`; absent is fine.
+    pub fn remove_file(&self, rel: &str) -> std::io::Result<()> {
+        let (dir, name) = match self.parent(rel, Access::Write) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match rfs::unlinkat(dir.as_fd(), &name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Decompresses the gzip file `gz` into a new file `out` (see `write_new`) and removes
+    /// `gz`. A link at `gz` is refused: it could point at any file root can read.
+    pub fn gunzip(&self, gz: &str, out: &str) -> std::io::Result<()> {
+        let (dir, name) = self.parent(gz, Access::Write)?;
+        let fd = rfs::openat(
+            dir.as_fd(),
+            &name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| explain(dir.as_fd(), &name, e, gz))?;
+        let mut decoder = flate2::read::GzDecoder::new(std::fs::File::from(fd));
+        self.write_new(out, &mut decoder, true)?;
+        self.remove_file(gz)
+    }
+
+    /// Gives a descriptor the owner of `sites/` when the tool runs as root (bench drops to
+    /// its own user, `frappe_user`, and must be able to use the tool's folder).
+    fn give_to(&self, fd: impl AsFd, owner: Option<&rfs::Stat>) -> std::io::Result<()> {
+        let Some(owner) = owner.filter(|_| self.root) else {
+            return Ok(());
+        };
+        let have = rfs::fstat(&fd)?;
+        if (have.st_uid, have.st_gid) == (owner.st_uid, owner.st_gid) {
+            return Ok(());
+        }
+        Ok(rfs::fchown(
+            fd,
+            Some(rfs::Uid::from_raw(owner.st_uid)),
+            Some(rfs::Gid::from_raw(owner.st_gid)),
+        )?)
+    }
+}
+
+/// `rel` split into names: relative, no empty, `.` or `..` component, no NUL.
+fn components(rel: &str) -> std::io::Result<Vec<CString>> {
+    let bad = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{rel:?} is not a plain path inside the bench"),
+        )
+    };
+    if rel.is_empty() || rel.starts_with('/') {
+        return Err(bad());
+    }
+    rel.split('/')
+        .map(|c| match c {
+            "" | "." | ".." => Err(bad()),
+            c => CString::new(c).map_err(|_| bad()),
+        })
+        .collect()
+}
+
+fn is_a_link(rel: &str) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{rel} is a symbolic link: the tool follows no link below the bench directory \
+         (the bench's owner controls them; as root that would hand them root's power)"
+    ))
+}
+
+/// An open that failed: a link where none is followed says so plainly.
+fn explain(at: BorrowedFd<'_>, name: &CStr, e: Errno, rel: &str) -> std::io::Error {
+    if matches!(e, Errno::LOOP | Errno::NOTDIR | Errno::MLINK) {
+        if let Ok(FileType::Symlink) = kind_at(at, name) {
+            return is_a_link(rel);
+        }
+    }
+    e.into()
+}
+
+fn kind_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<FileType> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(FileType::from_raw_mode(st.st_mode))
+}
+
+/// The entries of an open directory, but `.` and `..`, with the type readdir gave.
+fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<(CString, FileType)>> {
+    let mut out = vec![];
+    for entry in rfs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        out.push((name.to_owned(), entry.file_type()));
+    }
+    Ok(out)
+}
+
+/// Removes `name` in `dir`: a directory with everything in it (opened without following,
+/// so one swapped for a link meanwhile is unlinked itself), anything else unlinked.
+fn remove_entry(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<()> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rfs::openat(dir, name, flags, Mode::empty()) {
+        Ok(sub) => {
+            for (child, _) in entries(sub.as_fd())? {
+                remove_entry(sub.as_fd(), &child)?;
+            }
+            drop(sub);
+            match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(Errno::NOTDIR | Errno::LOOP) => match rfs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_are_resolved() {
+        assert!(components("sites/a.localhost/site_config.json").is_ok());
+        for bad in [
+            "",
+            "/etc/passwd",
+            "sites/../etc",
+            "sites//x",
+            "./sites",
+            "a\0b",
+        ] {
+            assert!(components(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_tree_is_removed_without_following_the_links_in_it() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        let bench = tempfile::tempdir().unwrap();
+        let site = bench.path().join("sites/a.localhost/private");
+        std::fs::create_dir_all(&site).unwrap();
+        std::fs::write(site.join("f"), "y").unwrap();
+        std::os::unix::fs::symlink(outside.path(), site.join("link")).unwrap();
+        let tree = Tree::new(bench.path());
+        tree.remove_tree("sites/a.localhost").unwrap();
+        assert!(!bench.path().join("sites/a.localhost").exists());
+        assert!(outside.path().join("keep").exists());
+        // Absent is fine.
+        tree.remove_tree("sites/a.localhost").unwrap();
+    }
+
+    #[test]
+    fn a_link_in_place_of_a_folder_is_refused_for_writes() {
+        let outside = tempfile::tempdir().unwrap();
+        let bench = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(bench.path().join("sites")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), bench.path().join("sites/.frappe-tenant"))
+            .unwrap();
+        let tree = Tree::new(bench.path());
+        let e = tree
+            .write_new("sites/.frappe-tenant/bench-id", &mut &b"x"[..], false)
+            .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        let e = tree.remove_tree("sites/.frappe-tenant").unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one_without_replace() {
+        let bench = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(bench.path().join("sites")).unwrap();
+        let tree = Tree::new(bench.path());
+        tree.write_new("sites/.frappe-tenant/id", &mut &b"first"[..], false)
+            .unwrap();
+        tree.write_new("sites/.frappe-tenant/id", &mut &b"second"[..], false)
+            .unwrap();
+        assert_eq!(
+            tree.read("sites/.frappe-tenant/id").unwrap().unwrap(),
+            "first"
+        );
+        tree.write_new("sites/.frappe-tenant/id", &mut &b"third"[..], true)
+            .unwrap();
+        assert_eq!(
+            tree.read("sites/.frappe-tenant/id").unwrap().unwrap(),
+            "third"
+        );
+        assert_eq!(tree.list("sites/.frappe-tenant", true).unwrap(), ["id"]);
+    }
+}

@@ -1,0 +1,138 @@
+//! A MariaDB server of the test's own: `mariadb-install-db` into a temporary directory and
+//! a `mariadbd` on 127.0.0.1 only, stopped and deleted when the test ends. Tests whose tool
+//! scans or drops across the whole server (`cleanup --orphans`, the fault soak) run on one,
+//! so nothing another test makes at the same time can look like their orphan, and nothing
+//! of theirs can hurt another test. Starting one takes about a second.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct MariaDbServer {
+    dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+}
+
+fn binary(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("these tests need {name} (Debian's mariadb-server); .ci/run installs it")
+}
+
+impl MariaDbServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = Command::new(binary("mariadb-install-db"))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mariadb-install-db: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A port taken by someone else makes mariadbd exit at once: try another. No port
+        // is chosen by binding and releasing it, which another process could take between.
+        for _ in 0..20 {
+            let port = 20000 + rand::random::<u16>() % 40000;
+            let mut child = Command::new(binary("mariadbd"))
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--socket={}", dir.path().join("sock").display()))
+                .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+                .arg(format!(
+                    "--log-error={}",
+                    dir.path().join("err.log").display()
+                ))
+                .arg(format!("--port={port}"))
+                .args([
+                    "--bind-address=127.0.0.1",
+                    "--user=root",
+                    "--skip-name-resolve",
+                    "--skip-log-bin",
+                    "--innodb-buffer-pool-size=32M",
+                    "--innodb-log-file-size=16M",
+                    "--max-connections=500",
+                    "--character-set-server=utf8mb4",
+                    "--collation-server=utf8mb4_unicode_ci",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port; try another
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let server = MariaDbServer { dir, child, port };
+                    // Accepting TCP is not yet answering queries.
+                    server.wait_ready(deadline);
+                    return server;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "mariadbd did not start: {}",
+                    std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!(
+            "mariadbd did not start on any of 20 ports: {}",
+            std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
+        )
+    }
+
+    fn wait_ready(&self, deadline: Instant) {
+        loop {
+            let ok = Command::new("mariadb")
+                .args([
+                    "--no-defaults",
+                    "--protocol=TCP",
+                    "-h",
+                    "127.0.0.1",
+                    "-u",
+                    "root",
+                ])
+                .arg(format!("-P{}", self.port))
+                .args(["-e", "SELECT 1"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "mariadbd never answered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `mysql://root@127.0.0.1:<port>`: root without a password, as on the CI server.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for MariaDbServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
