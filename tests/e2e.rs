@@ -313,10 +313,21 @@ fn a_killed_provision_is_resolved_by_cleanup_orphans() {
     let reg = std::env::var("REGISTRY_DB").unwrap_or_else(|_| "frappe_tenant".into());
     let started = std::time::Instant::now();
     let db = loop {
-        let d = site_sql(
-            &reg,
-            &format!("SELECT COALESCE(MAX(db_name), '') FROM tenants WHERE site='{site}'"),
-        );
+        // On a server the tool never saw, the registry appears with the run's first steps.
+        let registry_there = site_sql(
+            "information_schema",
+            &format!(
+                "SELECT COUNT(*) FROM TABLES WHERE TABLE_SCHEMA='{reg}' AND TABLE_NAME='tenants'"
+            ),
+        ) == "1";
+        let d = if registry_there {
+            site_sql(
+                &reg,
+                &format!("SELECT COALESCE(MAX(db_name), '') FROM tenants WHERE site='{site}'"),
+            )
+        } else {
+            String::new()
+        };
         if !d.is_empty() {
             break d;
         }

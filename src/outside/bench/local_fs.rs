@@ -282,7 +282,9 @@ impl Tree {
             Mode::empty(),
         )
         .map_err(|e| explain(dir.as_fd(), &name, e, gz))?;
-        let mut decoder = flate2::read::GzDecoder::new(std::fs::File::from(fd));
+        // Every member: Frappe's backup is a header member, then the dump appended as
+        // another (`gzip >> file`, frappe/utils/backups.py).
+        let mut decoder = flate2::read::MultiGzDecoder::new(std::fs::File::from(fd));
         self.write_new(out, &mut decoder, true)?;
         self.remove_file(gz)
     }
@@ -435,6 +437,32 @@ mod tests {
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
         let e = tree.remove_tree("sites/.frappe-tenant").unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn a_gzip_of_several_members_unpacks_whole() {
+        use std::io::Write;
+        let bench = tempfile::tempdir().unwrap();
+        let dir = bench.path().join("sites/.frappe-tenant");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut gz = vec![];
+        for part in ["-- header\n", "CREATE TABLE t (x INT);\n"] {
+            let mut e = flate2::write::GzEncoder::new(vec![], flate2::Compression::fast());
+            e.write_all(part.as_bytes()).unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        std::fs::write(dir.join("b.sql.gz"), gz).unwrap();
+        let tree = Tree::new(bench.path());
+        tree.gunzip(
+            "sites/.frappe-tenant/b.sql.gz",
+            "sites/.frappe-tenant/t.sql",
+        )
+        .unwrap();
+        assert_eq!(
+            tree.read("sites/.frappe-tenant/t.sql").unwrap().unwrap(),
+            "-- header\nCREATE TABLE t (x INT);\n"
+        );
+        assert!(!dir.join("b.sql.gz").exists());
     }
 
     #[test]
