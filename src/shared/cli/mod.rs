@@ -79,11 +79,15 @@ System Manager other than Administrator.")]
   frappe-tenant cleanup --orphans --yes                # databases no site references, no wait
 
 --pattern matches subdomains of SITE_DOMAIN (* and ? wildcards, at least one other character).
---orphans drops databases with a Frappe schema that no site of this bench references and the
-registry does not list as live, their DB users, and DB users left by dropped databases; it never
-touches system schemas, the registry, or a database without Frappe's tables. It also finishes
-runs that were killed midway (registry rows left in provisioning or claimed). If several benches
-share this MariaDB server, scope it with --db-pattern.")]
+Each site goes only as the instance its folder holds: a folder whose database differs from its
+live registry row's, or names a database without Frappe's tables, is skipped and says why.
+--orphans drops databases with a Frappe schema that no site of any inventory bench references and
+the registry does not list as live, their DB users, and DB users left by dropped databases; it
+never touches system schemas, the registry, the admin account's database, or a database without
+Frappe's tables. It also finishes runs that were killed midway (registry rows left in
+provisioning, claimed, dropping or failed), acting only on each row's own instance, and closes
+rows of sites that were made again later without touching them. A bench that shares this MariaDB
+server without being in the inventory is unknown to it: scope it with --db-pattern then.")]
     Cleanup(CleanupArgs),
 
     /// The template: a dump of a freshly made site that new-site restores in seconds.
