@@ -951,7 +951,7 @@ fn a_dry_run_plans_each_path_and_changes_nothing() {
 /// a fresh site accepts it, a site asking for 4 refuses it.
 fn medium_password() -> &'static str {
     let p = "Lantern2019x";
-    let s = frappe_tenant::shared::password::frappe_strength(p, "Jane", "Roe", "jane@acme.com");
+    let s = frappe_password::frappe_strength(p, "Jane", "Roe", "jane@acme.com");
     assert!((2..=3).contains(&s.score), "{p} scores {}", s.score);
     p
 }

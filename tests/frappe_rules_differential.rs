@@ -10,7 +10,7 @@
 //!
 //! SEED (default 9) picks the generated inputs; failures print it.
 
-#[path = "differential/python.rs"]
+#[path = "../crates/frappe-password/tests/python.rs"]
 mod python;
 
 use std::io::Write;

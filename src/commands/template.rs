@@ -25,9 +25,9 @@ use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::shared::cli::TemplateArgs;
 use crate::shared::context::{install_apps, Context};
 use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
-use crate::shared::password::policy_from_system_settings;
 use crate::shared::report::{exit, RemovedBy, Undo};
 use crate::shared::report::{print_json, progress, round2, StepTiming};
+use frappe_password::policy_from_system_settings;
 use serde::Serialize;
 
 /// `template status`.

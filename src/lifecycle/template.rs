@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::outside::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META};
-use crate::shared::password::PasswordPolicy;
+use frappe_password::PasswordPolicy;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppVersion {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::basics::secret::Secret;
-use crate::shared::password::PasswordPolicy;
+use frappe_password::PasswordPolicy;
 
 /// Subdomains that would shadow infrastructure or confuse users.
 const RESERVED_SUBDOMAINS: &[&str] = &[
@@ -305,7 +305,7 @@ fn password_rules(p: &Secret) -> Result<(), InvalidInput> {
 }
 
 /// What the site will decide when the tool creates the user with this password
-/// (`crate::shared::password`, a port of the zxcvbn Frappe uses), decided here instead, so a
+/// (the `frappe-password` crate, a port of the zxcvbn Frappe uses), decided here instead, so a
 /// refusal never fails a sign-up after its site was made. `last` is what the tool sends
 /// as last_name ("" for a one-word name).
 fn password_strength(

@@ -7,5 +7,4 @@
 pub mod cli;
 pub mod context;
 pub mod input;
-pub mod password;
 pub mod report;

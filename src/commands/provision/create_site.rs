@@ -17,8 +17,8 @@ use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
 use crate::outside::mariadb::DbError;
 use crate::shared::context::Context;
 use crate::shared::input::Tenant;
-use crate::shared::password::{policy_from_system_settings, PasswordPolicy};
 use crate::shared::report::{progress, Code};
+use frappe_password::{policy_from_system_settings, PasswordPolicy};
 
 /// Step 1: the site, from the pool, the template or a fresh new-site. Returns its
 /// Administrator password.

@@ -14,8 +14,8 @@ use crate::lifecycle::claim::standby_problem;
 use crate::lifecycle::template::{self, sign_up_policy};
 use crate::outside::mariadb::registry::SitePath;
 use crate::shared::input::SignupRequest;
-use crate::shared::password::PasswordPolicy;
 use crate::shared::report::{round2, Code, Failure};
+use frappe_password::PasswordPolicy;
 
 /// The plan `provision --dry-run` prints.
 #[derive(Debug, Serialize, schemars::JsonSchema)]

@@ -18,7 +18,7 @@ use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 
 use crate::shared::input::Tenant;
 
-use crate::shared::password::PasswordPolicy;
+use frappe_password::PasswordPolicy;
 
 use crate::shared::report::{progress, Code};
 

@@ -7,8 +7,18 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The workspace's root: `target/` (the venv, the cached corpus) is there.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match here.parent().and_then(|p| p.parent()) {
+        Some(root) if here.ends_with("crates/frappe-password") => root.to_path_buf(),
+        _ => here,
+    }
+}
+
+/// The frappe-password crate's own folder, wherever the test that includes this is.
+pub fn crate_dir() -> PathBuf {
+    repo().join("crates/frappe-password")
 }
 
 fn required() -> bool {

@@ -8,7 +8,8 @@
 //! - `decimal`  — Python's `Decimal` rounding, which that search compares in
 //! - `data`     — the package's word lists and keyboard graphs (generated, MIT)
 //!
-//! `tests/password_differential.rs` holds this against the Python package itself.
+//! `tests/differential.rs` holds this against the Python package itself; `benches/`
+//! measures it. It depends on nothing of the tool that uses it.
 
 mod data;
 mod decimal;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeded corpus for the password differential test (tests/password_differential.rs).
+"""Seeded corpus for the password differential test (tests/differential.rs of crates/frappe-password).
 
     python gen.py SEED OUT.jsonl [COUNT]
 

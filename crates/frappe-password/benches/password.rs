@@ -1,7 +1,7 @@
 //! The cost of the password verdict (`PasswordPolicy::check`, the port of Python zxcvbn
 //! 4.4.28), in the optimised build provision ships in:
 //!
-//!   cargo bench --bench password
+//!   cargo bench -p frappe-password --bench password
 //!   CORPUS=target/differential/passwords-9-12000-….jsonl cargo bench --bench password
 //!
 //! Cold: the first call in a fresh process, word lists and keyboard graphs built
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use frappe_tenant::shared::password::PasswordPolicy;
+use frappe_password::PasswordPolicy;
 
 fn check(p: &str, first: &str, last: &str, email: &str) -> bool {
     PasswordPolicy::default()
@@ -25,7 +25,8 @@ fn corpus() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CORPUS") {
         return Some(p.into());
     }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/differential");
+    // The workspace's target/, where the differential test caches its corpus.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/differential");
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())

@@ -1,21 +1,20 @@
 //! The tool's password verdict against Python zxcvbn 4.4.28 called as Frappe v15.14.1
 //! calls it, on a seeded corpus of tens of thousands of kinds of password made by
-//! tests/differential/gen.py. Every score, every guess count and every accept/refuse
+//! tests/gen.py. Every score, every guess count and every accept/refuse
 //! verdict at minimum scores 1 to 4 must agree.
 //!
-//!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test password_differential -- --nocapture
+//!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test -p frappe-password --test differential -- --nocapture
 //!
 //! SEED (default 9) and COUNT (default 12000) pick the corpus; a failure prints the seed
 //! and the first disagreements. The corpus is cached under target/differential/, keyed by
 //! seed, count and gen.py's contents.
 
-#[path = "differential/python.rs"]
 mod python;
 
 use std::process::Command;
 use std::time::Instant;
 
-use frappe_tenant::shared::password::{frappe_strength, PasswordPolicy};
+use frappe_password::{frappe_strength, PasswordPolicy};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -33,7 +32,7 @@ fn verdicts_scores_and_guesses_equal_python_zxcvbn_as_frappe_calls_it() {
     };
     let seed = env_or("SEED", 9);
     let count = env_or("COUNT", 12_000);
-    let gen = python::repo().join("tests/differential/gen.py");
+    let gen = python::crate_dir().join("tests/gen.py");
     let digest = Sha256::digest(std::fs::read(&gen).unwrap());
     let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     let dir = python::repo().join("target/differential");

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes src/shared/password/data/ from the installed PyPI package zxcvbn==4.4.28 (MIT).
+"""Writes src/data/ of this crate from the installed PyPI package zxcvbn==4.4.28 (MIT).
 
-Run with the interpreter of a venv holding exactly that version:
-    target/pyvenv/bin/python scripts/zxcvbn-data.py
+Run with the interpreter of a venv holding exactly that version, from the workspace root:
+    target/pyvenv/bin/python crates/frappe-password/scripts/zxcvbn-data.py
 The files are data, regenerated rather than edited: one word a line in list order
 (the Rust side ranks by position, later duplicates win, as Python's dict does), the
 keyboard graphs as JSON, and the Unicode decimal-digit ranges Python's `\\d` and `int()`
@@ -22,7 +22,7 @@ from importlib.metadata import version
 if version("zxcvbn") != "4.4.28":
     sys.exit(f"need zxcvbn 4.4.28, found {version('zxcvbn')}")
 
-out = pathlib.Path(__file__).resolve().parent.parent / "src" / "shared" / "password" / "data"
+out = pathlib.Path(__file__).resolve().parent.parent / "src" / "data"
 out.mkdir(parents=True, exist_ok=True)
 
 for name, words in FREQUENCY_LISTS.items():
