@@ -1247,3 +1247,33 @@ fn a_template_build_failing_in_new_site_is_rolled_back_and_says_so() {
 fn every_version() -> Vec<i64> {
     (1..=frappe_tenant::outside::mariadb::registry::SCHEMA_VERSION as i64).collect()
 }
+
+#[test]
+fn boolean_environment_variables_take_what_people_type() {
+    let f = Fast::new(&[]);
+    f.fill(1);
+    let plan_with = |value: &str| {
+        let mut cmd = f.tool();
+        cmd.env("NO_POOL", value);
+        provision_args(&mut cmd, &unique("env"));
+        cmd.arg("--dry-run");
+        run(cmd)
+    };
+    for on in ["1", "true", "TRUE", "yes", "Yes", "on", "ON"] {
+        let r = plan_with(on);
+        assert_eq!(r.code, 0, "NO_POOL={on}: {}", r.json);
+        assert_eq!(r.json["path"], "fresh", "NO_POOL={on}: {}", r.json);
+    }
+    for off in ["0", "false", "False", "no", "off", "OFF"] {
+        let r = plan_with(off);
+        assert_eq!(r.code, 0, "NO_POOL={off}: {}", r.json);
+        assert_eq!(r.json["path"], "pool", "NO_POOL={off}: {}", r.json);
+    }
+    let r = plan_with("maybe");
+    assert_eq!(
+        (r.code, &r.json["code"]),
+        (2, &Value::from("INVALID_INPUT")),
+        "{}",
+        r.json
+    );
+}

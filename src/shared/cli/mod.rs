@@ -12,6 +12,12 @@ use crate::shared::report::ProgressStyle;
 mod bench;
 pub use bench::{BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs};
 
+/// A boolean environment variable takes what people type: 1/0, true/false, yes/no, on/off
+/// (any case), not only clap's `true`/`false`.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
 /// Passwords are `Secret` from parsing on, so a `Debug` of the arguments shows none.
 fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(s))
@@ -182,10 +188,10 @@ pub struct ProvisionArgs {
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
     pub admin_password: Option<Secret>,
     /// Never take a standby site from the pool
-    #[arg(long, env = "NO_POOL")]
+    #[arg(long, env = "NO_POOL", value_parser = boolish())]
     pub no_pool: bool,
     /// Never restore the template; a fresh new-site when the pool is empty
-    #[arg(long, env = "NO_TEMPLATE")]
+    #[arg(long, env = "NO_TEMPLATE", value_parser = boolish())]
     pub no_template: bool,
     /// Validate the sign-up, read the bench and MariaDB, and print the plan (the path it
     /// would take and its steps) as JSON; change nothing
@@ -308,7 +314,7 @@ pub struct PoolFillArgs {
     #[arg(long, env = "PROVISION_TIMEOUT", default_value_t = 120)]
     pub timeout: u64,
     /// Never restore the template; fresh new-sites only
-    #[arg(long, env = "NO_TEMPLATE")]
+    #[arg(long, env = "NO_TEMPLATE", value_parser = boolish())]
     pub no_template: bool,
     #[command(flatten)]
     pub apps: AppsOpts,
