@@ -16,21 +16,26 @@
 //! Beside `run`, at the top: `schema`, the JSON Schemas of every command's stdout.
 
 pub mod basics;
+pub mod cli;
 pub mod commands;
+pub mod context;
+pub mod error;
 pub mod lifecycle;
+pub mod output;
 pub mod outside;
-pub mod schema;
-pub mod shared;
+pub mod progress;
+pub mod signup;
 
 use crate::commands::{bench, cleanup, list, pool, provision, template, verify};
 use clap::CommandFactory;
 
-use crate::shared::cli::{Cli, Command, PoolCommand, TemplateCommand};
-use crate::shared::report::{exit, untouched, Code};
+use crate::cli::{Cli, Command, PoolCommand, TemplateCommand};
+use crate::error::{exit, Code};
+use crate::output::untouched;
 
 /// Runs one command, prints its JSON on stdout and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
-    shared::report::set_progress_style(cli.progress);
+    progress::set_progress_style(cli.progress);
     match cli.command {
         Command::Provision(args) => provision::run(args).await,
         Command::Verify(args) => verify::run(args).await,
@@ -42,10 +47,12 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
-        Command::Schema(args) => match schema::run(args.name.as_deref(), args.write.as_deref()) {
-            Ok(()) => exit::OK,
-            Err(e) => untouched(Code::ConfigError, e, ""),
-        },
+        Command::Schema(args) => {
+            match commands::schema::run(args.name.as_deref(), args.write.as_deref()) {
+                Ok(()) => exit::OK,
+                Err(e) => untouched(Code::ConfigError, e, ""),
+            }
+        }
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .init();
-    let cli = match frappe_tenant::shared::cli::Cli::try_parse() {
+    let cli = match frappe_tenant::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
             } else {
                 kind
             };
-            return ExitCode::from(frappe_tenant::shared::report::usage_error(&what));
+            return ExitCode::from(frappe_tenant::output::usage_error(&what));
         }
     };
     ExitCode::from(frappe_tenant::run(cli).await)

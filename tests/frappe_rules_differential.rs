@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use frappe_tenant::basics::secret::Secret;
 use frappe_tenant::commands::provision::new_api_credentials;
 use frappe_tenant::outside::mariadb::tenant::frappe_password_hash;
-use frappe_tenant::shared::input::{site_name, validate_subdomain};
+use frappe_tenant::signup::{site_name, validate_subdomain};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The house's layers, kept true by a test instead of a promise: a module of `src/` may
-//! name (`crate::…`) only its own layer or those below it — basics < outside < shared <
-//! lifecycle < commands < schema and lib.rs — and no outside-system module names another,
-//! nor one command another.
+//! name (`crate::…`) only its own layer or those below it — basics < outside < progress <
+//! error < output < signup < cli < context < lifecycle < commands < lib.rs — and no
+//! outside-system module names another, nor one command another.
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +9,14 @@ fn rank(layer: &str) -> Option<u8> {
     [
         "basics",
         "outside",
-        "shared",
+        "progress",
+        "error",
+        "output",
+        "signup",
+        "cli",
+        "context",
         "lifecycle",
         "commands",
-        "schema",
         "lib",
         "main",
     ]

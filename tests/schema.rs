@@ -22,7 +22,7 @@ fn generated(name: &str) -> Value {
 #[test]
 fn the_checked_in_schemas_are_what_the_binary_generates() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-    let names = frappe_tenant::shared::cli::SCHEMA_NAMES;
+    let names = frappe_tenant::output::schema_names();
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -6,41 +6,15 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
-use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::outside::mariadb::registry::{InventoryBench, Load, Registry, Removed};
+use crate::cli::{BenchAddArgs, BenchCommand, ConnectOpts};
+use crate::context::Context;
+use crate::error::{exit, Code};
+use crate::output::{print_json, untouched, BenchEntry, BenchListReport, BenchReport};
+use crate::outside::mariadb::registry::{InventoryBench, Registry, Removed};
 use crate::outside::mariadb::{Db, DbTarget};
-use crate::shared::cli::{BenchAddArgs, BenchCommand, ConnectOpts};
-use crate::shared::context::Context;
-use crate::shared::report::{exit, print_json, progress, untouched, Code};
-
-/// What add, remove, cordon and uncordon print: the bench as it is now (as it was, for
-/// remove).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BenchReport {
-    pub success: bool,
-    /// `add`, `remove`, `cordon` or `uncordon`.
-    pub action: String,
-    pub bench: InventoryBench,
-}
-
-/// `bench list`: every bench with the sites the registry has on it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BenchListReport {
-    pub success: bool,
-    pub benches: Vec<BenchEntry>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BenchEntry {
-    #[serde(flatten)]
-    pub bench: InventoryBench,
-    pub load: Load,
-}
+use crate::progress::progress;
 
 pub async fn run(cmd: BenchCommand) -> u8 {
     match cmd {
@@ -163,7 +137,7 @@ async fn report(db: &mut Db, registry: &Registry, action: &str, name: &str) -> u
             print_json(&BenchReport {
                 success: true,
                 action: action.into(),
-                bench,
+                bench: (&bench).into(),
             });
             exit::OK
         }
@@ -191,8 +165,8 @@ async fn list(conn: &ConnectOpts) -> u8 {
             let benches = benches
                 .into_iter()
                 .map(|b| BenchEntry {
-                    load: loads.get(&b.bench_id).copied().unwrap_or_default(),
-                    bench: b,
+                    load: loads.get(&b.bench_id).copied().unwrap_or_default().into(),
+                    bench: (&b).into(),
                 })
                 .collect();
             print_json(&BenchListReport {
@@ -220,7 +194,7 @@ async fn remove(conn: &ConnectOpts, name: &str) -> u8 {
             print_json(&BenchReport {
                 success: true,
                 action: "remove".into(),
-                bench: before.expect("it was there to remove"),
+                bench: before.as_ref().expect("it was there to remove").into(),
             });
             exit::OK
         }

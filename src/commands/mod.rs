@@ -7,5 +7,6 @@ pub mod cleanup;
 pub mod list;
 pub mod pool;
 pub mod provision;
+pub mod schema;
 pub mod template;
 pub mod verify;

@@ -14,21 +14,20 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
+use crate::cli::TemplateArgs;
+use crate::context::{install_apps, Context};
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
-use crate::lifecycle::template::{check, AppVersion, TemplateMeta};
+use crate::lifecycle::template::check;
+use crate::output::{print_json, round2, AppVersion, StepTiming, TemplateMeta, TemplateReport};
 use crate::outside::bench::run_tag;
 use crate::outside::bench::{TEMPLATE_META, TOOL_DIR};
 use crate::outside::mariadb::new_db_name;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
-use crate::shared::cli::TemplateArgs;
-use crate::shared::context::{install_apps, Context};
-use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
-use crate::shared::report::{exit, RemovedBy, Undo};
-use crate::shared::report::{print_json, progress, round2, StepTiming};
+use crate::progress::progress;
+use crate::signup::{site_name, TOOL_SITE_PREFIX};
 use frappe_password::policy_from_system_settings;
-use serde::Serialize;
 
 /// `template status`.
 pub async fn status(ctx: &Context, install_apps: &[String], timeout: Duration) -> TemplateReport {
@@ -343,42 +342,4 @@ pub async fn run_status(args: TemplateArgs) -> u8 {
     let report = status(&ctx, &apps, Duration::from_secs(args.timeout)).await;
     print_json(&report);
     report.exit_code()
-}
-
-#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TemplateReport {
-    pub success: bool,
-    pub template: Option<TemplateMeta>,
-    /// Whether provision would restore it now.
-    pub usable: bool,
-    /// Why not, when it is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepTiming>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cleanup: Vec<Undo>,
-    /// Who removed the reference site, once the build is over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub removed_by: Option<RemovedBy>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub elapsed: f64,
-}
-
-impl TemplateReport {
-    pub fn exit_code(&self) -> u8 {
-        match (&self.error, self.cleanup.iter().all(|u| u.ok)) {
-            (None, _) => exit::OK,
-            // Failed before making anything (or `template status` could not read the bench).
-            (Some(_), _) if self.steps.is_empty() && self.cleanup.is_empty() => {
-                exit::FAILED_UNTOUCHED
-            }
-            (Some(_), true) => exit::FAILED_ROLLED_BACK,
-            (Some(_), false) => exit::ITEMS_FAILED,
-        }
-    }
 }

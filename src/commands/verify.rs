@@ -8,16 +8,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
+use crate::cli::VerifyArgs;
+use crate::context::{install_apps, Context, Plan};
+use crate::error::Code;
 use crate::lifecycle::apps::wanted_apps;
+use crate::output::{print_json, round2, untouched, Check, VerifyReport};
 use crate::outside::frappe::Frappe;
-use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::Db;
-use crate::shared::cli::VerifyArgs;
-use crate::shared::context::{install_apps, Context, Plan};
-use crate::shared::input::validate_email;
-use crate::shared::report::exit;
-use crate::shared::report::{print_json, round2, untouched, Code};
-use serde::Serialize;
+use crate::signup::validate_email;
 
 pub struct Options {
     pub site: String,
@@ -198,7 +196,7 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, (Code
         db_name,
         email,
         checks: c.0,
-        registry,
+        registry: registry.as_ref().map(Into::into),
         elapsed: round2(started.elapsed().as_secs_f64()),
     })
 }
@@ -389,7 +387,7 @@ pub async fn run(args: VerifyArgs) -> u8 {
     match verify(&ctx, &opts).await {
         Ok(report) => {
             for c in &report.checks {
-                crate::shared::report::progress(&format!(
+                crate::progress::progress(&format!(
                     "{} {:<20} {}",
                     if c.ok { "✓" } else { "✗" },
                     c.name,
@@ -400,38 +398,5 @@ pub async fn run(args: VerifyArgs) -> u8 {
             report.exit_code()
         }
         Err((code, e)) => untouched(code, e, &site),
-    }
-}
-
-/// One named check of `verify`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyReport {
-    pub success: bool,
-    pub site: String,
-    pub db_name: Option<String>,
-    /// The tenant user the user checks looked at.
-    pub email: Option<String>,
-    pub checks: Vec<Check>,
-    /// The registry's latest row for the site, when it has one.
-    pub registry: Option<Row>,
-    pub elapsed: f64,
-}
-
-impl VerifyReport {
-    pub fn exit_code(&self) -> u8 {
-        if self.success {
-            exit::OK
-        } else {
-            exit::CHECKS_FAILED
-        }
     }
 }

@@ -3,10 +3,10 @@
 
 use tokio::time::Instant;
 
+use crate::context::Context;
 use crate::outside::bench::BenchError;
 use crate::outside::mariadb::{Db, DbError};
-use crate::shared::context::Context;
-use crate::shared::report::progress;
+use crate::progress::progress;
 
 /// The apps every tenant site gets: frappe, then those of INSTALL_APPS the bench has.
 /// The others are returned apart, for a warning.

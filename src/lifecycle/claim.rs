@@ -5,11 +5,11 @@
 
 use tokio::time::Instant;
 
+use crate::context::Context;
 use crate::outside::bench::run_tag;
 use crate::outside::mariadb::registry::{Claimant, Row, Status};
 use crate::outside::mariadb::Db;
-use crate::shared::context::Context;
-use crate::shared::report::progress;
+use crate::progress::progress;
 
 /// How many broken standbys one claim steps over before giving up on the pool.
 const MAX_CLAIM_TRIES: usize = 5;

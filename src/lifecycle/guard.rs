@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::context::Context;
 use crate::outside::bench::SiteDir;
 use crate::outside::mariadb::registry::LiveRow;
 use crate::outside::mariadb::SYSTEM_SCHEMAS;
-use crate::shared::context::Context;
 
 /// Accounts MariaDB itself has: never dropped.
 const SYSTEM_ACCOUNTS: &[&str] = &["root", "mariadb.sys", "mysql", "PUBLIC"];

@@ -8,11 +8,12 @@
 use tokio::time::Instant;
 
 use super::guard::Guard;
+use crate::context::Context;
+use crate::output::{RemovedBy, Undo};
 use crate::outside::bench::CommonConfig;
 use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
 use crate::outside::mariadb::Db;
-use crate::shared::context::Context;
-use crate::shared::report::{progress, RemovedBy, Undo};
+use crate::progress::progress;
 
 /// Collects undo steps and shows each on stderr as it happens.
 #[derive(Default)]

@@ -4,35 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::output::TemplateMeta;
 use crate::outside::bench::{Bench, BenchError, BenchFacts, TEMPLATE_META};
 use frappe_password::PasswordPolicy;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct AppVersion {
-    pub app: String,
-    pub version: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TemplateMeta {
-    pub id: String,
-    /// The uncompressed dump, relative to the bench directory. Uncompressed on purpose:
-    /// new-site decompresses a `.sql.gz` into one fixed file next to it, which concurrent
-    /// sign-ups would overwrite under each other.
-    pub sql: String,
-    pub apps: Vec<AppVersion>,
-    pub created_at_unix: u64,
-    pub build_seconds: f64,
-    /// The reference site's password policy (System Settings right after new-site): what
-    /// every site this bench makes starts with, template, standby or fresh alike.
-    /// Absent in templates built before the tool recorded it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_policy: Option<PasswordPolicy>,
-}
 
 /// The password policy a new site of this bench applies to its first user: the one
 /// recorded from the template's reference site when there is a template (it is a fresh

@@ -658,7 +658,7 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("cleanup"), _) => "cleanup",
         _ => "provision",
     };
-    frappe_tenant::shared::cli::SCHEMA_NAMES
+    frappe_tenant::output::schema_names()
         .iter()
         .find(|n| **n == name)
         .expect("a known output")

@@ -46,8 +46,7 @@ export interface BenchListReport {
 }
 
 /**
- * One bench of the inventory. Executor and db-host flag are kept as their command-line
- * names, so this layer needs nothing of the command line's types.
+ * One bench of the inventory, as the commands print it (mapped from the registry's row).
  */
 export interface BenchEntry {
   benchBin?: string | null;
@@ -75,7 +74,7 @@ export interface BenchEntry {
   kubectlContainer?: string | null;
   kubectlNamespace?: string | null;
   kubectlTarget?: string | null;
-  load: Load;
+  load: BenchLoad;
   name: string;
   siteDomain: string;
 }
@@ -83,7 +82,7 @@ export interface BenchEntry {
 /**
  * The sites a bench holds now, by the registry.
  */
-export interface Load {
+export interface BenchLoad {
   /**
    * Standby sites ready in its pool.
    */
@@ -145,15 +144,14 @@ export interface BenchReport {
    * `add`, `remove`, `cordon` or `uncordon`.
    */
   action: string;
-  bench: InventoryBench;
+  bench: Bench;
   success: boolean;
 }
 
 /**
- * One bench of the inventory. Executor and db-host flag are kept as their command-line
- * names, so this layer needs nothing of the command line's types.
+ * One bench of the inventory, as the commands print it (mapped from the registry's row).
  */
-export interface InventoryBench {
+export interface Bench {
   benchBin?: string | null;
   benchId: string;
   benchPath?: string | null;
@@ -564,9 +562,10 @@ export interface VerifyReport {
    */
   email?: string | null;
   /**
-   * The registry's latest row for the site, when it has one.
+   * The registry row that speaks for the site (its live row, else the newest of the
+   * instance its folder holds), when it has one.
    */
-  registry?: Row | null;
+  registry?: Registration | null;
   site: string;
   success: boolean;
 }
@@ -581,9 +580,9 @@ export interface Check {
 }
 
 /**
- * One registry row, as `list`, `verify` and `pool status` print it.
+ * One registry row, as `verify` and `pool status` print it.
  */
-export interface Row {
+export interface Registration {
   createdAt: string;
   dbName: string;
   email?: string | null;

@@ -16,16 +16,18 @@ mod plan;
 pub use plan::{glob_match, validate_site_pattern};
 use plan::{plan, Work};
 
+use crate::cli::CleanupArgs;
+use crate::context::Context;
+use crate::error::Code;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{
     drop_database_and_users, lost_lock, remove_site, Proof, Removal, Steps, Target,
 };
+use crate::output::{print_json, round2, untouched, CleanupReport};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::Status;
 use crate::outside::mariadb::Db;
-use crate::shared::cli::CleanupArgs;
-use crate::shared::context::Context;
-use crate::shared::report::{print_json, progress, round2, untouched, CleanupReport, Code};
+use crate::progress::progress;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +39,7 @@ const COUNTDOWN: Duration = Duration::from_secs(5);
 pub struct Options {
     /// How this command reached MariaDB and its bench: the inventory's other benches are
     /// reached with the same credentials.
-    pub conn: crate::shared::cli::ConnectOpts,
+    pub conn: crate::cli::ConnectOpts,
     pub pattern: Option<String>,
     pub orphans: bool,
     pub db_pattern: String,

@@ -7,13 +7,13 @@
 //! database is left alone.
 
 use super::Options;
+use crate::context::Context;
 use crate::lifecycle::guard::Guard;
+use crate::output::{round2, CleanupReport, Item, ScanStats};
 use crate::outside::bench::{BenchFacts, SiteDir};
 use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
 use crate::outside::mariadb::registry::{LiveRow, Row, Status};
 use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
-use crate::shared::context::Context;
-use crate::shared::report::{round2, CleanupReport, Item, ScanStats};
 use std::collections::BTreeSet;
 use tokio::time::Instant;
 

@@ -2,13 +2,14 @@
 //! tenant, never another bench's standby.
 
 use super::{item, prepare};
+use crate::cli::PoolDrainArgs;
+use crate::context::Context;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
+use crate::output::{print_json, CleanupReport, Undo};
 use crate::outside::bench::run_tag;
 use crate::outside::mariadb::registry::Status;
-use crate::shared::cli::PoolDrainArgs;
-use crate::shared::context::Context;
-use crate::shared::report::{print_json, progress, CleanupReport, Undo};
+use crate::progress::progress;
 use std::time::Duration;
 use tokio::time::Instant;
 

@@ -15,23 +15,24 @@ mod drain;
 mod status;
 
 pub use drain::run_drain;
-pub use status::{run_status, PoolStatusReport};
+pub use status::run_status;
 
 use crate::basics::secret::Secret;
+use crate::cli::PoolFillArgs;
+use crate::context::{install_apps, Context};
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
-use crate::lifecycle::template::{self, TemplateMeta};
+use crate::lifecycle::template;
+use crate::output::{
+    print_json, round2, BenchFill, Item, Made, PoolFillAllReport, PoolFillReport, TemplateMeta,
+};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::outside::mariadb::{new_db_name, Db};
-use crate::shared::cli::PoolFillArgs;
-use crate::shared::context::{install_apps, Context};
-use crate::shared::input::{site_name, TOOL_SITE_PREFIX};
-use crate::shared::report::exit;
-use crate::shared::report::{print_json, progress, round2, Item};
-use serde::Serialize;
+use crate::progress::progress;
+use crate::signup::{site_name, TOOL_SITE_PREFIX};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -359,81 +360,5 @@ pub(super) fn item(kind: &'static str, name: String, reason: Option<String>) -> 
         reason,
         actions: vec![],
         removed_by: None,
-    }
-}
-
-/// A standby site `pool fill` made.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Made {
-    pub site: String,
-    pub db_name: String,
-    pub path: SitePath,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolFillReport {
-    pub success: bool,
-    pub created: Vec<Made>,
-    pub failed: Vec<Item>,
-    /// Standby sites in the pool afterwards.
-    pub standby: usize,
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub elapsed: f64,
-}
-
-/// `pool fill --all`: each bench's fill.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolFillAllReport {
-    pub success: bool,
-    pub benches: Vec<BenchFill>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BenchFill {
-    pub bench: String,
-    #[serde(flatten)]
-    pub report: PoolFillReport,
-}
-
-impl PoolFillAllReport {
-    /// The worst of the benches' exit codes (6 over 1 over 0).
-    pub fn exit_code(&self) -> u8 {
-        self.benches
-            .iter()
-            .map(|b| b.report.exit_code())
-            .max_by_key(|c| match *c {
-                exit::OK => 0,
-                exit::FAILED_UNTOUCHED => 1,
-                _ => 2,
-            })
-            .unwrap_or(exit::OK)
-    }
-}
-
-/// What `pool fill` prints: one bench's fill, or with --all every bench's.
-#[derive(schemars::JsonSchema)]
-#[schemars(untagged)]
-#[allow(dead_code)]
-pub enum PoolFillOutput {
-    One(PoolFillReport),
-    All(PoolFillAllReport),
-}
-
-impl PoolFillReport {
-    pub fn exit_code(&self) -> u8 {
-        match (&self.error, self.failed.is_empty()) {
-            (Some(_), _) if self.created.is_empty() && self.failed.is_empty() => {
-                exit::FAILED_UNTOUCHED
-            }
-            (None, true) => exit::OK,
-            _ => exit::ITEMS_FAILED,
-        }
     }
 }

@@ -2,13 +2,11 @@
 //! inventory, cordoned ones included) with their health, and claims under way or killed
 //! midway.
 
-use crate::outside::mariadb::registry::Row;
+use crate::cli::PoolStatusArgs;
+use crate::context::Context;
+use crate::error::Code;
+use crate::output::{show, untouched, PoolStatusReport, Standby};
 use crate::outside::mariadb::registry::Status;
-use crate::shared::cli::PoolStatusArgs;
-use crate::shared::context::Context;
-use crate::shared::report::{show, untouched, Code};
-use crate::shared::report::{table, yes_no, Tabular};
-use serde::Serialize;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -90,7 +88,7 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
             folder_ok && catalog.frappe.contains(&row.db_name) && catalog.has_user(&row.db_name);
         let entry = Standby {
             healthy,
-            row,
+            row: (&row).into(),
             bench: ctx.bench_name.clone(),
         };
         if entry.row.status == Status::Standby {
@@ -100,51 +98,4 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
         }
     }
     Ok(report)
-}
-
-/// A registry row of the pool, with what the bench and MariaDB say of its site now.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Standby {
-    #[serde(flatten)]
-    pub row: Row,
-    pub healthy: bool,
-    /// The inventory bench it is on (`--bench NAME`, `--all`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bench: Option<String>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolStatusReport {
-    pub success: bool,
-    pub standby: Vec<Standby>,
-    /// Claims (or drains) under way, or killed midway.
-    pub claimed: Vec<Standby>,
-    /// With --all: benches that could not be read.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub warnings: Vec<String>,
-}
-
-impl Tabular for PoolStatusReport {
-    fn table(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .standby
-            .iter()
-            .chain(&self.claimed)
-            .map(|s| {
-                vec![
-                    s.row.site.clone(),
-                    s.row.db_name.clone(),
-                    s.row.status.as_str().to_string(),
-                    yes_no(s.healthy),
-                    s.row.created_at.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &["SITE", "DATABASE", "STATUS", "HEALTHY", "CREATED (UTC)"],
-            &rows,
-        )
-    }
 }

@@ -8,16 +8,18 @@ use super::site_password::SitePassword;
 use super::steps::Ready;
 use super::{bench_error, db_error, fail, Config, Made, State, StepError};
 use crate::basics::secret::Secret;
+use crate::context::Context;
+use crate::error::Code;
 use crate::lifecycle::claim::{claim, Claim};
 use crate::lifecycle::removal::lost_lock;
-use crate::lifecycle::template::{self, TemplateMeta};
+use crate::lifecycle::template;
+use crate::output::TemplateMeta;
 use crate::outside::bench::run_tag;
 use crate::outside::mariadb::new_db_name;
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
 use crate::outside::mariadb::DbError;
-use crate::shared::context::Context;
-use crate::shared::input::Tenant;
-use crate::shared::report::{progress, Code};
+use crate::progress::progress;
+use crate::signup::Tenant;
 use frappe_password::{policy_from_system_settings, PasswordPolicy};
 
 /// Step 1: the site, from the pool, the template or a fresh new-site. Returns its

@@ -5,52 +5,17 @@
 //! no registry row (not even the registry's schema), no bench id, no folder, no database.
 //! A sign-up the real run would refuse before touching anything is refused the same way.
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::Config;
+use crate::error::Code;
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::claim::standby_problem;
 use crate::lifecycle::template::{self, sign_up_policy};
+use crate::output::{round2, Failure, PlannedStep, ProvisionPlan};
 use crate::outside::mariadb::registry::SitePath;
-use crate::shared::input::SignupRequest;
-use crate::shared::report::{round2, Code, Failure};
+use crate::signup::SignupRequest;
 use frappe_password::PasswordPolicy;
-
-/// The plan `provision --dry-run` prints.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProvisionPlan {
-    #[schemars(extend("const" = true))]
-    pub success: bool,
-    #[schemars(extend("const" = true))]
-    pub dry_run: bool,
-    pub site: String,
-    /// The database the tenant would get when it is a standby's (`path` pool). A fresh or
-    /// template site's is drawn by the run that makes it (`ft_` + 16 random hex digits), so
-    /// no plan can name it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub db_name: Option<String>,
-    /// How the site would be made.
-    pub path: SitePath,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub standby_site: Option<String>,
-    /// The apps the site would have: frappe, then those of INSTALL_APPS the bench has.
-    pub apps: Vec<String>,
-    pub steps: Vec<PlannedStep>,
-    /// The policy the password was judged under (see the README: which policy when).
-    pub password_policy: PasswordPolicy,
-    pub warnings: Vec<String>,
-    pub elapsed: f64,
-}
-
-/// One of the five steps, and what it would do.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct PlannedStep {
-    pub n: u8,
-    pub step: &'static str,
-    pub does: String,
-}
 
 pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPlan, Failure> {
     let started = Instant::now();
@@ -72,7 +37,7 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
     // As in a real run: Frappe's default policy first (an input error wins over any other),
     // the bench's own once its facts are read.
     let early = t.check_password_strength(&PasswordPolicy::default());
-    let invalid = |e: crate::shared::input::InvalidInput, site: &str| {
+    let invalid = |e: crate::signup::InvalidInput, site: &str| {
         refuse(Code::InvalidInput, format!("invalid input: {e}"), site)
     };
     let site = t.site.as_str();

@@ -10,16 +10,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
+use crate::context::{Context, Plan};
+use crate::error::Code;
 use crate::lifecycle::removal::Removal;
+use crate::output::{round2, Failure, ProvisionSuccess, StepTiming, Undo};
 use crate::outside::bench::{run_tag, BenchError, BenchFacts};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::Db;
-use crate::shared::context::{Context, Plan};
-use crate::shared::input::{SignupRequest, Tenant};
-use crate::shared::report::{
-    progress, round2, step_event, Code, Failure, ProvisionSuccess, StepTiming, Undo,
-};
+use crate::progress::{progress, step_event};
+use crate::signup::{SignupRequest, Tenant};
 
 mod create_site;
 mod dry_run;
@@ -29,7 +29,6 @@ mod rollback;
 mod site_password;
 mod steps;
 
-pub use dry_run::ProvisionPlan;
 pub use placement::Candidate;
 pub use request::run;
 
@@ -109,7 +108,7 @@ struct State {
     placed: Option<crate::lifecycle::claim::Claim>,
     /// The template check placement already made for the chosen bench (`Some(None)`:
     /// none fits), so create-site does not run it again.
-    template: Option<Option<crate::lifecycle::template::TemplateMeta>>,
+    template: Option<Option<crate::output::TemplateMeta>>,
     /// The inventory bench this run is on: `--bench NAME`'s, or placement's choice.
     bench: Option<String>,
     warnings: Vec<String>,

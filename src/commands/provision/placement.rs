@@ -18,14 +18,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{db_error, fail, Config, Made, State, StepError};
+use crate::context::Context;
+use crate::error::Code;
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::claim::claim;
 use crate::lifecycle::template;
 use crate::outside::bench::{BenchError, BenchFacts};
 use crate::outside::mariadb::registry::{Claimant, SitePath};
-use crate::shared::context::Context;
-use crate::shared::input::Tenant;
-use crate::shared::report::{progress, Code};
+use crate::progress::progress;
+use crate::signup::Tenant;
 
 /// A bench placement may use: an uncordoned bench of the inventory.
 #[derive(Debug, Clone)]

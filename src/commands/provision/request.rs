@@ -9,10 +9,12 @@ use anyhow::Context as _;
 
 use super::dry_run::dry_run;
 use super::{provision, Candidate, Config};
-use crate::shared::cli::{ConnectOpts, ProvisionArgs};
-use crate::shared::context::{install_apps, Context, Plan, Prep};
-use crate::shared::input::SignupRequest;
-use crate::shared::report::{exit, print_json, progress, untouched, Code};
+use crate::cli::{ConnectOpts, ProvisionArgs};
+use crate::context::{install_apps, Context, Plan, Prep};
+use crate::error::{exit, Code};
+use crate::output::{print_json, untouched};
+use crate::progress::progress;
+use crate::signup::SignupRequest;
 
 /// `provision`: one sign-up.
 pub async fn run(args: ProvisionArgs) -> u8 {

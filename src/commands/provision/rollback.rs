@@ -7,8 +7,9 @@ use tokio::time::Instant;
 use super::{Config, Made, State, ROLLBACK_GRACE};
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Removal, Steps, Target};
+use crate::output::Undo;
 use crate::outside::mariadb::registry::Status;
-use crate::shared::report::{progress, Undo};
+use crate::progress::progress;
 
 /// Undoes, in reverse, what this run made. Never touches anything unless this run made
 /// it under the site lock, so everything at this site's names is ours.

@@ -3,9 +3,9 @@
 
 use super::{db_error, fail, StepError};
 use crate::basics::secret::Secret;
+use crate::error::Code;
 use crate::outside::mariadb::tenant::frappe_password_hash;
 use crate::outside::mariadb::Db;
-use crate::shared::report::Code;
 
 /// A site's Administrator password, with its Frappe hash being made on another thread.
 pub(super) struct SitePassword {

@@ -16,11 +16,12 @@ use crate::lifecycle::template::sign_up_policy;
 
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 
-use crate::shared::input::Tenant;
+use crate::signup::Tenant;
 
 use frappe_password::PasswordPolicy;
 
-use crate::shared::report::{progress, Code};
+use crate::error::Code;
+use crate::progress::progress;
 
 /// What the preparation found out: the bench's id and the apps the site gets.
 pub(super) struct Ready {

@@ -5,15 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::Registry;
 use crate::outside::mariadb::{Db, DbError};
 
 /// One bench of the inventory. Executor and db-host flag are kept as their command-line
 /// names, so this layer needs nothing of the command line's types.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct InventoryBench {
     pub name: String,
     pub bench_id: String,
@@ -37,8 +34,7 @@ pub struct InventoryBench {
 }
 
 /// The sites a bench holds now, by the registry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Load {
     /// Tenants (provisioning, active, claimed): what capacity counts.
     pub tenants: u64,

@@ -100,9 +100,8 @@ impl SitePath {
     }
 }
 
-/// One registry row, as `list`, `verify` and `pool status` print it.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+/// One registry row (`output::Registration` is how commands print it).
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: u64,
     pub site: String,
@@ -118,19 +117,13 @@ pub struct Row {
     pub standby_site: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// The bench the row belongs to; not printed (the command says which bench it read).
-    #[serde(skip)]
-    #[schemars(skip)]
+    /// The bench the row belongs to.
     pub bench_id: String,
     /// Whether `db_name` was drawn for this row alone (every row since registry migration
     /// 3). Rows of earlier versions share their site's database name with every other
     /// attempt at that site, so such a row alone never proves whose a database is.
-    #[serde(skip)]
-    #[schemars(skip)]
     pub db_unique: bool,
     /// The run that last acted on the row: its commands in a container carry this tag.
-    #[serde(skip)]
-    #[schemars(skip)]
     pub run_tag: Option<String>,
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::basics::secret::Secret;
 use crate::outside::bench::DbHostFlag;
-use crate::shared::report::ProgressStyle;
+use crate::progress::ProgressStyle;
 
 mod bench;
 pub use bench::{BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs};
@@ -132,28 +132,12 @@ failure object; the provision schema is a union discriminated by \"success\".")]
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// The output to describe (all when omitted)
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::shared::cli::SCHEMA_NAMES))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::output::schema_names()))]
     pub name: Option<String>,
     /// Write one <name>.schema.json per output into DIR instead of printing
     #[arg(long, value_name = "DIR")]
     pub write: Option<PathBuf>,
 }
-
-/// The outputs `schema` describes, one per command (and subcommand) that prints JSON.
-pub const SCHEMA_NAMES: [&str; 12] = [
-    "provision",
-    "provision-dry-run",
-    "verify",
-    "list",
-    "cleanup",
-    "template-build",
-    "template-status",
-    "pool-fill",
-    "pool-status",
-    "pool-drain",
-    "bench",
-    "bench-list",
-];
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

@@ -4,12 +4,13 @@
 
 use anyhow::Context as _;
 
+use crate::cli::{ConnectOpts, ExecutorKind, PlanOpts};
+use crate::error::Code;
+use crate::output::untouched;
 use crate::outside::bench::{Bench, Executor, RootCredentials};
 use crate::outside::mariadb::registry::{InventoryBench, Registry};
 use crate::outside::mariadb::DbTarget;
-use crate::shared::cli::{ConnectOpts, ExecutorKind, PlanOpts};
-use crate::shared::input;
-use crate::shared::report::{untouched, Code};
+use crate::signup;
 
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -30,7 +31,7 @@ pub type Prep<T> = Result<T, (Code, anyhow::Error)>;
 
 impl Context {
     pub fn from_opts(c: &ConnectOpts) -> Prep<Self> {
-        input::validate_site_domain(&c.site_domain).map_err(|e| (Code::InvalidInput, e.into()))?;
+        signup::validate_site_domain(&c.site_domain).map_err(|e| (Code::InvalidInput, e.into()))?;
         let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
         let url = url::Url::parse(&c.frappe_url)
             .with_context(|| format!("FRAPPE_URL {:?} is not a URL", c.frappe_url))
@@ -119,17 +120,17 @@ impl Context {
     }
 
     /// A site named on the command line: a full site name, or a subdomain of SITE_DOMAIN.
-    pub fn site_name(&self, arg: &str) -> Result<String, input::InvalidInput> {
+    pub fn site_name(&self, arg: &str) -> Result<String, signup::InvalidInput> {
         let arg = arg.trim().to_ascii_lowercase();
         if arg.contains('.') {
-            input::validate_site_domain(&arg).map_err(|e| input::InvalidInput {
+            signup::validate_site_domain(&arg).map_err(|e| signup::InvalidInput {
                 field: "site",
                 reason: e.reason,
             })?;
             Ok(arg)
         } else {
-            input::validate_label(&arg, "site")?;
-            Ok(input::site_name(&arg, &self.site_domain))
+            signup::validate_label(&arg, "site")?;
+            Ok(signup::site_name(&arg, &self.site_domain))
         }
     }
 
@@ -182,7 +183,7 @@ impl Context {
             match Self::for_bench(conn, b) {
                 Ok(ctx) => out.push((b.name.clone(), ctx)),
                 Err((_, e)) => {
-                    crate::shared::report::progress(&format!("⚠ bench {} skipped: {e:#}", b.name))
+                    crate::progress::progress(&format!("⚠ bench {} skipped: {e:#}", b.name))
                 }
             }
         }
