@@ -2,11 +2,8 @@
 //! flags (or from a bench of the inventory, `--bench NAME`) before any side effect: the
 //! bench, Frappe's URL, the site domain, MariaDB and the registry.
 
-use anyhow::Context as _;
-
 use crate::cli::{ConnectOpts, ExecutorKind, PlanOpts};
-use crate::error::Code;
-use crate::output::untouched;
+use crate::error::Error;
 use crate::outside::bench::{Bench, Executor, RootCredentials};
 use crate::outside::mariadb::registry::{InventoryBench, Registry};
 use crate::outside::mariadb::DbTarget;
@@ -26,24 +23,20 @@ pub struct Context {
     pub bench_id: Option<String>,
 }
 
-/// A failure found before anything was touched, with the code it reports.
-pub type Prep<T> = Result<T, (Code, anyhow::Error)>;
-
 impl Context {
-    pub fn from_opts(c: &ConnectOpts) -> Prep<Self> {
-        signup::validate_site_domain(&c.site_domain).map_err(|e| (Code::InvalidInput, e.into()))?;
-        let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
-        let url = url::Url::parse(&c.frappe_url)
-            .with_context(|| format!("FRAPPE_URL {:?} is not a URL", c.frappe_url))
-            .map_err(cfg_err)?;
+    pub fn from_opts(c: &ConnectOpts) -> Result<Self, Error> {
+        signup::validate_site_domain(&c.site_domain).map_err(|e| Error::invalid(e.to_string()))?;
+        let url = url::Url::parse(&c.frappe_url).map_err(|e| {
+            Error::config(format!("FRAPPE_URL {:?} is not a URL: {e}", c.frappe_url))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(cfg_err(anyhow::anyhow!(
+            return Err(Error::config(format!(
                 "FRAPPE_URL {:?} must be http:// or https://",
                 c.frappe_url
             )));
         }
-        let db = DbTarget::parse(&c.mariadb_url).map_err(|e| cfg_err(e.into()))?;
-        let registry = Registry::new(&c.registry_db).map_err(|e| cfg_err(e.into()))?;
+        let db = DbTarget::parse(&c.mariadb_url).map_err(|e| Error::config(e.to_string()))?;
+        let registry = Registry::new(&c.registry_db).map_err(|e| Error::config(e.to_string()))?;
         let executor = match c.bench_executor {
             ExecutorKind::Docker => Executor::Docker {
                 service: c.docker_service.clone(),
@@ -51,9 +44,9 @@ impl Context {
             },
             ExecutorKind::Kubectl => Executor::Kubectl {
                 target: c.kubectl_target.clone().ok_or_else(|| {
-                    cfg_err(anyhow::anyhow!(
-                        "BENCH_EXECUTOR=kubectl needs KUBECTL_TARGET (--kubectl-target): the pod, or deploy/<name>, that runs bench"
-                    ))
+                    Error::config(
+                        "BENCH_EXECUTOR=kubectl needs KUBECTL_TARGET (--kubectl-target): the pod, or deploy/<name>, that runs bench",
+                    )
                 })?,
                 namespace: c.kubectl_namespace.clone(),
                 container: c.kubectl_container.clone(),
@@ -80,21 +73,22 @@ impl Context {
 
     /// The context of inventory bench `name`: its stored settings, with MariaDB and the
     /// registry from `base` (the inventory stores no credentials).
-    pub async fn from_inventory(base: &ConnectOpts, name: &str) -> Prep<(Context, InventoryBench)> {
-        let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+    pub async fn from_inventory(
+        base: &ConnectOpts,
+        name: &str,
+    ) -> Result<(Context, InventoryBench), Error> {
         if name == "auto" {
-            return Err(cfg_err(anyhow::anyhow!(
-                "--bench auto only places a sign-up (provision); name a bench here"
-            )));
+            return Err(Error::config(
+                "--bench auto only places a sign-up (provision); name a bench here",
+            ));
         }
-        let db = DbTarget::parse(&base.mariadb_url).map_err(|e| cfg_err(e.into()))?;
-        let registry = Registry::new(&base.registry_db).map_err(|e| cfg_err(e.into()))?;
-        let unavailable = |e: crate::outside::mariadb::DbError| (Code::DbUnavailable, e.into());
-        let mut conn = db.connect().await.map_err(unavailable)?;
-        registry.ensure(&mut conn).await.map_err(unavailable)?;
-        let found = registry.bench(&mut conn, name).await.map_err(unavailable)?;
-        let b = found.ok_or_else(|| {
-            cfg_err(anyhow::anyhow!(
+        let db = DbTarget::parse(&base.mariadb_url).map_err(|e| Error::config(e.to_string()))?;
+        let registry =
+            Registry::new(&base.registry_db).map_err(|e| Error::config(e.to_string()))?;
+        let mut conn = db.connect().await?;
+        registry.ensure(&mut conn).await?;
+        let b = registry.bench(&mut conn, name).await?.ok_or_else(|| {
+            Error::config(format!(
                 "no bench {name:?} in the inventory of {} (see `bench list`)",
                 base.registry_db
             ))
@@ -103,8 +97,8 @@ impl Context {
     }
 
     /// The context of an inventory bench already read.
-    pub fn for_bench(base: &ConnectOpts, b: &InventoryBench) -> Prep<Context> {
-        let opts = opts_for(base, b).map_err(|e| (Code::ConfigError, e))?;
+    pub fn for_bench(base: &ConnectOpts, b: &InventoryBench) -> Result<Context, Error> {
+        let opts = opts_for(base, b)?;
         let mut ctx = Context::from_opts(&opts)?;
         ctx.bench_name = Some(b.name.clone());
         ctx.bench_id = Some(b.bench_id.clone());
@@ -147,44 +141,32 @@ impl Context {
 }
 
 impl Context {
-    /// The context, or (printed as the failure JSON) why there is none, as an exit code.
-    pub fn or_report(conn: &ConnectOpts, site: &str) -> Result<Context, u8> {
-        Context::from_opts(conn).map_err(|(code, e)| untouched(code, format!("{e:#}"), site))
-    }
-
-    /// As `or_report`, but `--bench NAME` reads the bench's settings from the inventory.
-    pub async fn resolve(conn: &ConnectOpts, site: &str) -> Result<Context, u8> {
+    /// The context of the command line: its flags, or with `--bench NAME` the inventory's
+    /// settings of that bench.
+    pub async fn resolve(conn: &ConnectOpts) -> Result<Context, Error> {
         match &conn.bench {
-            None => Self::or_report(conn, site),
-            Some(name) => Self::from_inventory(conn, name)
-                .await
-                .map(|(ctx, _)| ctx)
-                .map_err(|(code, e)| untouched(code, format!("{e:#}"), site)),
+            None => Self::from_opts(conn),
+            Some(name) => Self::from_inventory(conn, name).await.map(|(ctx, _)| ctx),
         }
     }
-}
 
-impl Context {
     /// The benches of the inventory, by name, with their contexts (`--all`); cordoned ones
     /// only with `cordoned` (a cordoned bench takes no sign-ups, so `pool fill --all` does
-    /// not refill it). Failures are printed as the failure JSON, as an exit code.
+    /// not refill it). A bench whose stored settings cannot be used is skipped, said on
+    /// stderr.
     pub async fn inventory(
         conn: &ConnectOpts,
         cordoned: bool,
-    ) -> Result<Vec<(String, Context)>, u8> {
-        let base = Self::or_report(conn, "")?;
-        let unavailable =
-            |e: crate::outside::mariadb::DbError| untouched(Code::DbUnavailable, e.to_string(), "");
-        let mut db = base.db.connect().await.map_err(unavailable)?;
-        base.registry.ensure(&mut db).await.map_err(unavailable)?;
-        let benches = base.registry.benches(&mut db).await.map_err(unavailable)?;
+    ) -> Result<Vec<(String, Context)>, Error> {
+        let base = Self::from_opts(conn)?;
+        let mut db = base.db.connect().await?;
+        base.registry.ensure(&mut db).await?;
+        let benches = base.registry.benches(&mut db).await?;
         let mut out = vec![];
         for b in benches.iter().filter(|b| cordoned || !b.cordoned) {
             match Self::for_bench(conn, b) {
                 Ok(ctx) => out.push((b.name.clone(), ctx)),
-                Err((_, e)) => {
-                    crate::progress::progress(&format!("⚠ bench {} skipped: {e:#}", b.name))
-                }
+                Err(e) => crate::progress::progress(&format!("⚠ bench {} skipped: {e}", b.name)),
             }
         }
         Ok(out)
@@ -192,10 +174,11 @@ impl Context {
 }
 
 /// The connection flags an inventory bench stands for.
-fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> anyhow::Result<ConnectOpts> {
+fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> Result<ConnectOpts, Error> {
     use clap::ValueEnum;
-    let bad =
-        |what: &str, v: &str| anyhow::anyhow!("bench {}: stored {what} {v:?} is unknown", b.name);
+    let bad = |what: &str, v: &str| {
+        Error::config(format!("bench {}: stored {what} {v:?} is unknown", b.name))
+    };
     Ok(ConnectOpts {
         bench: None,
         bench_executor: ExecutorKind::from_str(&b.executor, true)
@@ -217,15 +200,15 @@ fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> anyhow::Result<ConnectOpt
 
 /// The SaaS Settings single written for a tenant (and checked by verify).
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct SaasPlan {
     pub name: String,
     pub max_users: u32,
     pub max_storage_gb: f64,
 }
 
-impl Plan {
+impl SaasPlan {
     pub fn from_opts(p: &PlanOpts) -> Self {
-        Plan {
+        SaasPlan {
             name: p.plan_name.clone(),
             max_users: p.max_users,
             max_storage_gb: p.max_storage,

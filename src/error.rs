@@ -51,6 +51,8 @@ pub struct Error {
     /// The step it stopped at, where there are steps.
     pub step: Option<&'static str>,
     pub message: String,
+    /// The site it was about, where there is one (the failure object names it).
+    pub site: Option<String>,
 }
 
 impl Error {
@@ -59,6 +61,21 @@ impl Error {
             code,
             step: None,
             message: message.into(),
+            site: None,
+        }
+    }
+
+    /// The same, about `site`.
+    pub fn for_site(mut self, site: &str) -> Self {
+        self.site = Some(site.to_string());
+        self
+    }
+
+    /// Invalid input is 2, anything else that stopped a command before it did anything 1.
+    pub fn exit_code(&self) -> u8 {
+        match self.code {
+            Code::InvalidInput => exit::INVALID_INPUT,
+            _ => exit::FAILED_UNTOUCHED,
         }
     }
 

@@ -1,19 +1,23 @@
 //! frappe-tenant: turns one sign-up into a working, isolated Frappe tenant, and keeps the
 //! bench's tenants, standby pool and template in order.
 //!
-//! Four layers; a module imports only from its own layer or those below it.
+//! Layers, lowest first; a module imports only from its own layer or those below it
+//! (`tests/layers.rs` holds this):
 //!
-//! - `commands`  — one module per command family (provision, verify, list, cleanup,
-//!   template, pool, bench): the only code that orchestrates a run and prints its report
-//! - `lifecycle` — site pieces several commands share: removal, standby claim, apps,
-//!   the template's description
-//! - `shared`    — the command line (clap), the connection context, the sign-up request
-//!   and its validation, the common report types and exit codes
+//! - `basics`    — `Secret` (redacted Debug/Display) and the waiting clock
 //! - `outside`   — one module per outside system: `bench` (child processes), `frappe`
-//!   (REST), `mariadb`; none imports another
-//! - `basics`    — `Secret` (redacted Debug/Display) and the waiting clock; import nothing
+//!   (REST), `mariadb` (and the registry); none imports another
+//! - `progress`  — progress on stderr, for people or as JSON lines
+//! - `error`     — the one error type, its codes and the exit codes
+//! - `output`    — every stdout type, and its schema name in one table
+//! - `signup`    — the sign-up request and its validation
+//! - `cli`       — the command line (clap only)
+//! - `context`   — the flags (or an inventory bench) made into what reaches the outside
+//! - `lifecycle` — what several commands do to one site: removal and its guard, standby
+//!   claims, apps, the template's checks
+//! - `commands`  — one module per command family; each returns its output or an error
 //!
-//! Beside `run`, at the top: `schema`, the JSON Schemas of every command's stdout.
+//! `run` prints what a command returns, exactly once, and maps it to the exit code.
 
 pub mod basics;
 pub mod cli;
@@ -26,17 +30,39 @@ pub mod outside;
 pub mod progress;
 pub mod signup;
 
-use crate::commands::{bench, cleanup, list, pool, provision, template, verify};
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, PoolCommand, TemplateCommand};
-use crate::error::{exit, Code};
-use crate::output::untouched;
+use crate::commands::{bench, cleanup, list, pool, provision, schema, template, verify};
+use crate::error::{Code, Error};
+use crate::output::{print_json, Failure, Output};
+use crate::progress::progress;
 
-/// Runs one command, prints its JSON on stdout and returns the process exit code.
+/// Runs one command, prints what it returns (its report, or the failure object) exactly
+/// once on stdout, and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     progress::set_progress_style(cli.progress);
-    match cli.command {
+    let outcome = dispatch(cli.command).await;
+    match &outcome {
+        Ok(output) => output.print(),
+        Err(e) => {
+            progress(&format!("✗ {e}"));
+            print_json(&Failure::from(e));
+        }
+    }
+    exit_code(&outcome)
+}
+
+/// The one map from what a command ended with to the exit code (see `--help`).
+fn exit_code(outcome: &Result<Output, Error>) -> u8 {
+    match outcome {
+        Ok(output) => output.exit_code(),
+        Err(e) => e.exit_code(),
+    }
+}
+
+async fn dispatch(command: Command) -> Result<Output, Error> {
+    match command {
         Command::Provision(args) => provision::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::List(args) => list::run(args).await,
@@ -47,27 +73,26 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
-        Command::Schema(args) => {
-            match commands::schema::run(args.name.as_deref(), args.write.as_deref()) {
-                Ok(()) => exit::OK,
-                Err(e) => untouched(Code::ConfigError, e, ""),
-            }
-        }
+        Command::Schema(args) => schema::run(args.name.as_deref(), args.write.as_deref()),
         Command::Completions(args) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(
-                args.shell,
-                &mut cmd,
-                "frappe-tenant",
-                &mut std::io::stdout(),
-            );
-            exit::OK
+            let mut text = vec![];
+            clap_complete::generate(args.shell, &mut Cli::command(), "frappe-tenant", &mut text);
+            Ok(Output::Text(String::from_utf8_lossy(&text).into_owned()))
         }
         Command::Man => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => exit::OK,
-                Err(e) => untouched(Code::ConfigError, format!("writing the man page: {e}"), ""),
-            }
+            let mut text = vec![];
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut text)
+                .map_err(|e| Error::config(format!("writing the man page: {e}")))?;
+            Ok(Output::Text(String::from_utf8_lossy(&text).into_owned()))
         }
     }
+}
+
+/// A command line clap refused: the failure object every output allows, exit 2. It names
+/// the kind of mistake only: clap's full message could echo a misplaced password.
+pub fn usage_error(what: &str) -> u8 {
+    let e = Error::new(Code::InvalidInput, format!("usage: {what} (see --help)"));
+    print_json(&Failure::from(&e));
+    e.exit_code()
 }

@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
             } else {
                 kind
             };
-            return ExitCode::from(frappe_tenant::output::usage_error(&what));
+            return ExitCode::from(frappe_tenant::usage_error(&what));
         }
     };
     ExitCode::from(frappe_tenant::run(cli).await)

@@ -10,13 +10,13 @@ use tokio::time::Instant;
 
 use crate::cli::{BenchAddArgs, BenchCommand, ConnectOpts};
 use crate::context::Context;
-use crate::error::{exit, Code};
-use crate::output::{print_json, untouched, BenchEntry, BenchListReport, BenchReport};
+use crate::error::{Code, Error};
+use crate::output::{BenchEntry, BenchListReport, BenchReport, Output};
 use crate::outside::mariadb::registry::{InventoryBench, Registry, Removed};
 use crate::outside::mariadb::{Db, DbTarget};
 use crate::progress::progress;
 
-pub async fn run(cmd: BenchCommand) -> u8 {
+pub async fn run(cmd: BenchCommand) -> Result<Output, Error> {
     match cmd {
         BenchCommand::Add(args) => add(args).await,
         BenchCommand::List(args) => list(&args.conn).await,
@@ -27,15 +27,11 @@ pub async fn run(cmd: BenchCommand) -> u8 {
 }
 
 /// The registry, migrated, on its server.
-async fn registry(conn: &ConnectOpts) -> Result<(Db, Registry), u8> {
-    let target = DbTarget::parse(&conn.mariadb_url)
-        .map_err(|e| untouched(Code::ConfigError, e.to_string(), ""))?;
-    let registry = Registry::new(&conn.registry_db)
-        .map_err(|e| untouched(Code::ConfigError, e.to_string(), ""))?;
-    let unavailable =
-        |e: crate::outside::mariadb::DbError| untouched(Code::DbUnavailable, e.to_string(), "");
-    let mut db = target.connect().await.map_err(unavailable)?;
-    registry.ensure(&mut db).await.map_err(unavailable)?;
+async fn registry(conn: &ConnectOpts) -> Result<(Db, Registry), Error> {
+    let target = DbTarget::parse(&conn.mariadb_url).map_err(|e| Error::config(e.to_string()))?;
+    let registry = Registry::new(&conn.registry_db).map_err(|e| Error::config(e.to_string()))?;
+    let mut db = target.connect().await?;
+    registry.ensure(&mut db).await?;
     Ok((db, registry))
 }
 
@@ -56,46 +52,54 @@ fn value_name<T: ValueEnum>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-async fn add(args: BenchAddArgs) -> u8 {
+fn no_such(name: &str) -> Error {
+    Error::config(format!("no bench {name:?} in the inventory"))
+}
+
+async fn add(args: BenchAddArgs) -> Result<Output, Error> {
     if !valid_name(&args.name) {
-        return untouched(
-            Code::InvalidInput,
-            format!(
-                "invalid input: bench name {:?} must be 1 to 64 letters, digits, '-' or '_', and not auto or all",
-                args.name
-            ),
-            "",
-        );
+        return Err(Error::invalid(format!(
+            "invalid input: bench name {:?} must be 1 to 64 letters, digits, '-' or '_', and not auto or all",
+            args.name
+        )));
     }
-    let ctx = match Context::or_report(&args.conn, "") {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let (mut db, registry) = match registry(&args.conn).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let ctx = Context::from_opts(&args.conn)?;
+    let (mut db, registry) = registry(&args.conn).await?;
     progress(&format!("Reaching bench {} for its bench id...", args.name));
     let deadline = Instant::now() + Duration::from_secs(60);
-    let bench_id = match ctx.bench.bench_id(true, deadline).await {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return untouched(
-                Code::BenchFailed,
-                "could not create the bench id".into(),
-                "",
-            )
-        }
-        Err(e) => {
-            return untouched(
+    let bench_id = ctx
+        .bench
+        .bench_id(true, deadline)
+        .await
+        .map_err(|e| {
+            Error::new(
                 Code::BenchFailed,
                 format!("reaching bench {}: {e}", args.name),
-                "",
             )
-        }
-    };
+        })?
+        .ok_or_else(|| Error::new(Code::BenchFailed, "could not create the bench id"))?;
+    let entry = inventory_entry(&args, bench_id);
+    if let Err(e) = registry.add_bench(&mut db, &entry).await {
+        let taken = registry.benches(&mut db).await.unwrap_or_default();
+        let why = taken
+            .iter()
+            .find(|b| b.name == entry.name || b.bench_id == entry.bench_id)
+            .map(|b| {
+                format!(
+                    "bench {} (bench id {}) is already in the inventory",
+                    b.name, b.bench_id
+                )
+            })
+            .unwrap_or_else(|| e.to_string());
+        return Err(Error::config(why));
+    }
+    report(&mut db, &registry, "add", &args.name).await
+}
+
+/// What `bench add` stores: the connection flags it was given, by their names.
+fn inventory_entry(args: &BenchAddArgs, bench_id: String) -> InventoryBench {
     let c = &args.conn;
-    let entry = InventoryBench {
+    InventoryBench {
         name: args.name.clone(),
         bench_id,
         executor: value_name(&c.bench_executor),
@@ -111,125 +115,72 @@ async fn add(args: BenchAddArgs) -> u8 {
         capacity: args.capacity,
         cordoned: false,
         created_at: String::new(),
-    };
-    if let Err(e) = registry.add_bench(&mut db, &entry).await {
-        let taken = registry.benches(&mut db).await.unwrap_or_default();
-        let why = taken
-            .iter()
-            .find(|b| b.name == entry.name || b.bench_id == entry.bench_id)
-            .map(|b| {
-                format!(
-                    "bench {} (bench id {}) is already in the inventory",
-                    b.name, b.bench_id
-                )
-            })
-            .unwrap_or_else(|| e.to_string());
-        return untouched(Code::ConfigError, why, "");
-    }
-    report(&mut db, &registry, "add", &args.name).await
-}
-
-/// Prints the bench as stored now.
-async fn report(db: &mut Db, registry: &Registry, action: &str, name: &str) -> u8 {
-    match registry.bench(db, name).await {
-        Ok(Some(bench)) => {
-            progress(&format!("✓ bench {name}: {action}"));
-            print_json(&BenchReport {
-                success: true,
-                action: action.into(),
-                bench: (&bench).into(),
-            });
-            exit::OK
-        }
-        Ok(None) => untouched(
-            Code::ConfigError,
-            format!("no bench {name:?} in the inventory"),
-            "",
-        ),
-        Err(e) => untouched(Code::DbUnavailable, e.to_string(), ""),
     }
 }
 
-async fn list(conn: &ConnectOpts) -> u8 {
-    let (mut db, registry) = match registry(conn).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let read = async {
-        let benches = registry.benches(&mut db).await?;
-        let loads = registry.loads(&mut db).await?;
-        Ok::<_, crate::outside::mariadb::DbError>((benches, loads))
-    };
-    match read.await {
-        Ok((benches, loads)) => {
-            let benches = benches
-                .into_iter()
-                .map(|b| BenchEntry {
-                    load: loads.get(&b.bench_id).copied().unwrap_or_default().into(),
-                    bench: (&b).into(),
-                })
-                .collect();
-            print_json(&BenchListReport {
-                success: true,
-                benches,
-            });
-            exit::OK
-        }
-        Err(e) => untouched(Code::DbUnavailable, e.to_string(), ""),
-    }
+/// The bench as stored now.
+async fn report(
+    db: &mut Db,
+    registry: &Registry,
+    action: &str,
+    name: &str,
+) -> Result<Output, Error> {
+    let bench = registry
+        .bench(db, name)
+        .await?
+        .ok_or_else(|| no_such(name))?;
+    progress(&format!("✓ bench {name}: {action}"));
+    Ok(Output::Bench(BenchReport {
+        success: true,
+        action: action.into(),
+        bench: (&bench).into(),
+    }))
 }
 
-async fn remove(conn: &ConnectOpts, name: &str) -> u8 {
-    let (mut db, registry) = match registry(conn).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let before = match registry.bench(&mut db, name).await {
-        Ok(b) => b,
-        Err(e) => return untouched(Code::DbUnavailable, e.to_string(), ""),
-    };
-    match registry.remove_bench(&mut db, name).await {
-        Ok(Removed::Removed) => {
+async fn list(conn: &ConnectOpts) -> Result<Output, Error> {
+    let (mut db, registry) = registry(conn).await?;
+    let benches = registry.benches(&mut db).await?;
+    let loads = registry.loads(&mut db).await?;
+    let benches = benches
+        .into_iter()
+        .map(|b| BenchEntry {
+            load: loads.get(&b.bench_id).copied().unwrap_or_default().into(),
+            bench: (&b).into(),
+        })
+        .collect();
+    Ok(Output::BenchList(BenchListReport {
+        success: true,
+        benches,
+    }))
+}
+
+async fn remove(conn: &ConnectOpts, name: &str) -> Result<Output, Error> {
+    let (mut db, registry) = registry(conn).await?;
+    let before = registry.bench(&mut db, name).await?;
+    match registry.remove_bench(&mut db, name).await? {
+        Removed::Removed => {
             progress(&format!("✓ bench {name} removed from the inventory"));
-            print_json(&BenchReport {
+            Ok(Output::Bench(BenchReport {
                 success: true,
                 action: "remove".into(),
                 bench: before.as_ref().expect("it was there to remove").into(),
-            });
-            exit::OK
+            }))
         }
-        Ok(Removed::NotFound) => {
-            untouched(Code::ConfigError, format!("no bench {name:?} in the inventory"), "")
-        }
-        Ok(Removed::Live(n)) => untouched(
-            Code::ConfigError,
-            format!(
-                "bench {name} still has {n} live site(s) in the registry (tenants or standbys): \
-                 move or drop them (pool drain, cleanup) first; `bench cordon {name}` stops new sign-ups"
-            ),
-            "",
-        ),
-        Err(e) => untouched(Code::DbUnavailable, e.to_string(), ""),
+        Removed::NotFound => Err(no_such(name)),
+        Removed::Live(n) => Err(Error::config(format!(
+            "bench {name} still has {n} live site(s) in the registry (tenants or standbys): \
+             move or drop them (pool drain, cleanup) first; `bench cordon {name}` stops new sign-ups"
+        ))),
     }
 }
 
-async fn cordon(conn: &ConnectOpts, name: &str, cordoned: bool) -> u8 {
-    let (mut db, registry) = match registry(conn).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    match registry.set_cordoned(&mut db, name, cordoned).await {
-        Ok(true) => {
-            let action = if cordoned { "cordon" } else { "uncordon" };
-            report(&mut db, &registry, action, name).await
-        }
-        Ok(false) => untouched(
-            Code::ConfigError,
-            format!("no bench {name:?} in the inventory"),
-            "",
-        ),
-        Err(e) => untouched(Code::DbUnavailable, e.to_string(), ""),
+async fn cordon(conn: &ConnectOpts, name: &str, cordoned: bool) -> Result<Output, Error> {
+    let (mut db, registry) = registry(conn).await?;
+    if !registry.set_cordoned(&mut db, name, cordoned).await? {
+        return Err(no_such(name));
     }
+    let action = if cordoned { "cordon" } else { "uncordon" };
+    report(&mut db, &registry, action, name).await
 }
 
 #[cfg(test)]

@@ -10,30 +10,21 @@ use tokio::time::Instant;
 
 use crate::cli::ListArgs;
 use crate::context::Context;
-use crate::error::Code;
-use crate::output::{show, untouched, ListReport, SiteHealth};
+use crate::error::Error;
+use crate::output::{ListReport, Output, SiteHealth};
 
 /// `ended`: also list registry rows of tenants that ended (dropped, rolled back, failed).
-pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
+pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, Error> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-    ctx.registry
-        .upgrade(&mut db)
-        .await
-        .map_err(|e| e.to_string())?;
-    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
-    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
-    let dirs = ctx
-        .bench
-        .list_sites(deadline)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut db = ctx.db.connect().await?;
+    ctx.registry.upgrade(&mut db).await?;
+    let catalog = db.scan_catalog().await?;
+    let facts = ctx.bench.facts(deadline).await?;
+    let dirs = ctx.bench.list_sites(deadline).await?;
     let rows = match &facts.bench_id {
-        Some(id) if catalog.databases.contains(ctx.registry.name()) => ctx
-            .registry
-            .latest_rows(&mut db, id)
-            .await
-            .map_err(|e| e.to_string())?,
+        Some(id) if catalog.databases.contains(ctx.registry.name()) => {
+            ctx.registry.latest_rows(&mut db, id).await?
+        }
         _ => vec![],
     };
     let mut sites: Vec<SiteHealth> = dirs
@@ -96,12 +87,10 @@ pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, String> {
 }
 
 /// `list [--json] [--all]`.
-pub async fn run(args: ListArgs) -> u8 {
+pub async fn run(args: ListArgs) -> Result<Output, Error> {
+    let json = args.json;
     if args.all_benches {
-        let benches = match Context::inventory(&args.conn, true).await {
-            Ok(b) => b,
-            Err(code) => return code,
-        };
+        let benches = Context::inventory(&args.conn, true).await?;
         let mut all = ListReport {
             success: true,
             sites: vec![],
@@ -113,14 +102,9 @@ pub async fn run(args: ListArgs) -> u8 {
                 Err(e) => all.warnings.push(format!("bench {name} skipped: {e}")),
             }
         }
-        return show(&all, args.json);
+        return Ok(Output::List { report: all, json });
     }
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match list(&ctx, args.all).await {
-        Ok(report) => show(&report, args.json),
-        Err(e) => untouched(Code::DbUnavailable, e, ""),
-    }
+    let ctx = Context::resolve(&args.conn).await?;
+    let report = list(&ctx, args.all).await?;
+    Ok(Output::List { report, json })
 }

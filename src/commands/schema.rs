@@ -1,33 +1,38 @@
 //! `schema [NAME] [--write DIR]`: the JSON Schemas of every command's stdout.
 
-use crate::output::{schema, schema_names};
 use std::path::Path;
 
-/// `schema [NAME] [--write DIR]`.
-pub fn run(name: Option<&str>, write: Option<&Path>) -> Result<(), String> {
+use crate::error::Error;
+use crate::output::{schema, schema_names, Output};
+use crate::progress::progress;
+
+/// `schema [NAME] [--write DIR]`: one schema, every schema keyed by name, or one file per
+/// schema written into DIR (then nothing on stdout).
+pub fn run(name: Option<&str>, write: Option<&Path>) -> Result<Output, Error> {
     let names: Vec<&str> = match name {
         Some(n) => vec![n],
         None => schema_names(),
     };
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("JSON") + "\n";
-    match write {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            for n in names {
-                let path = dir.join(format!("{n}.schema.json"));
-                std::fs::write(&path, pretty(&schema(n).expect("a known name")))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                eprintln!("wrote {}", path.display());
-            }
-        }
-        None if names.len() == 1 => print!("{}", pretty(&schema(names[0]).expect("known"))),
-        None => {
-            let all: serde_json::Map<String, serde_json::Value> = names
-                .iter()
-                .map(|n| (n.to_string(), schema(n).expect("known")))
-                .collect();
-            print!("{}", pretty(&serde_json::Value::Object(all)));
-        }
+    let Some(dir) = write else {
+        let text = match names.as_slice() {
+            [one] => pretty(&schema(one).expect("a known name")),
+            _ => pretty(&serde_json::Value::Object(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), schema(n).expect("a known name")))
+                    .collect(),
+            )),
+        };
+        return Ok(Output::Text(text));
+    };
+    let failed = |what: &Path, e: std::io::Error| Error::config(format!("{}: {e}", what.display()));
+    std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    for n in names {
+        let path = dir.join(format!("{n}.schema.json"));
+        std::fs::write(&path, pretty(&schema(n).expect("a known name")))
+            .map_err(|e| failed(&path, e))?;
+        progress(&format!("wrote {}", path.display()));
     }
-    Ok(())
+    Ok(Output::Text(String::new()))
 }

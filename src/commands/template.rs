@@ -16,11 +16,12 @@ use tokio::time::Instant;
 use crate::basics::secret::Secret;
 use crate::cli::TemplateArgs;
 use crate::context::{install_apps, Context};
+use crate::error::Error;
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
 use crate::lifecycle::template::check;
-use crate::output::{print_json, round2, AppVersion, StepTiming, TemplateMeta, TemplateReport};
+use crate::output::{round2, AppVersion, Output, StepTiming, TemplateMeta, TemplateReport};
 use crate::outside::bench::run_tag;
 use crate::outside::bench::{TEMPLATE_META, TOOL_DIR};
 use crate::outside::mariadb::new_db_name;
@@ -321,25 +322,17 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
 }
 
 /// `template build`.
-pub async fn run_build(args: TemplateArgs) -> u8 {
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub async fn run_build(args: TemplateArgs) -> Result<Output, Error> {
+    let ctx = Context::resolve(&args.conn).await?;
     let apps = install_apps(&args.apps.install_apps);
     let report = build(&ctx, &apps, Duration::from_secs(args.timeout)).await;
-    print_json(&report);
-    report.exit_code()
+    Ok(Output::Template(report))
 }
 
 /// `template status`.
-pub async fn run_status(args: TemplateArgs) -> u8 {
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub async fn run_status(args: TemplateArgs) -> Result<Output, Error> {
+    let ctx = Context::resolve(&args.conn).await?;
     let apps = install_apps(&args.apps.install_apps);
     let report = status(&ctx, &apps, Duration::from_secs(args.timeout)).await;
-    print_json(&report);
-    report.exit_code()
+    Ok(Output::Template(report))
 }

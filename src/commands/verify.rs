@@ -9,10 +9,10 @@ use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
 use crate::cli::VerifyArgs;
-use crate::context::{install_apps, Context, Plan};
-use crate::error::Code;
+use crate::context::{install_apps, Context, SaasPlan};
+use crate::error::Error;
 use crate::lifecycle::apps::wanted_apps;
-use crate::output::{print_json, round2, untouched, Check, VerifyReport};
+use crate::output::{round2, Check, Output, VerifyReport};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::Db;
 use crate::signup::validate_email;
@@ -21,7 +21,7 @@ pub struct Options {
     pub site: String,
     pub email: Option<String>,
     pub api_key: Option<(String, Secret)>,
-    pub plan: Plan,
+    pub plan: SaasPlan,
     pub install_apps: Vec<String>,
     pub timeout: Duration,
 }
@@ -40,15 +40,11 @@ impl Checks {
 }
 
 /// Runs every check; `Err` only when the checks cannot run at all (MariaDB unreachable).
-pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, (Code, String)> {
+pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     let deadline = started + opts.timeout;
     let site = opts.site.as_str();
-    let mut db = ctx
-        .db
-        .connect()
-        .await
-        .map_err(|e| (Code::DbUnavailable, e.to_string()))?;
+    let mut db = ctx.db.connect().await?;
     let mut c = Checks(vec![]);
 
     let facts = ctx.bench.facts(deadline).await.ok();
@@ -361,42 +357,29 @@ async fn plan_and_apps(
 }
 
 /// `verify <site>`.
-pub async fn run(args: VerifyArgs) -> u8 {
-    let ctx = match Context::resolve(&args.conn, &args.site).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let site = match ctx.site_name(&args.site) {
-        Ok(s) => s,
-        Err(e) => {
-            return untouched(
-                Code::InvalidInput,
-                format!("invalid input: {e}"),
-                &args.site,
-            )
-        }
-    };
+pub async fn run(args: VerifyArgs) -> Result<Output, Error> {
+    let ctx = Context::resolve(&args.conn)
+        .await
+        .map_err(|e| e.for_site(&args.site))?;
+    let site = ctx
+        .site_name(&args.site)
+        .map_err(|e| Error::invalid(format!("invalid input: {e}")).for_site(&args.site))?;
     let opts = Options {
         site: site.clone(),
         email: args.email,
         api_key: args.api_key.zip(args.api_secret),
-        plan: Plan::from_opts(&args.plan),
+        plan: SaasPlan::from_opts(&args.plan),
         install_apps: install_apps(&args.apps.install_apps),
         timeout: Duration::from_secs(args.timeout),
     };
-    match verify(&ctx, &opts).await {
-        Ok(report) => {
-            for c in &report.checks {
-                crate::progress::progress(&format!(
-                    "{} {:<20} {}",
-                    if c.ok { "✓" } else { "✗" },
-                    c.name,
-                    c.detail
-                ));
-            }
-            print_json(&report);
-            report.exit_code()
-        }
-        Err((code, e)) => untouched(code, e, &site),
+    let report = verify(&ctx, &opts).await.map_err(|e| e.for_site(&site))?;
+    for c in &report.checks {
+        crate::progress::progress(&format!(
+            "{} {:<20} {}",
+            if c.ok { "✓" } else { "✗" },
+            c.name,
+            c.detail
+        ));
     }
+    Ok(Output::Verify(report))
 }

@@ -30,55 +30,118 @@ pub use verify::{Check, VerifyReport};
 
 use serde::Serialize;
 
-use crate::error::{exit, Code};
-use crate::progress::{progress, write_line};
+use crate::error::{exit, Error};
+use crate::progress::write_line;
 
 /// Seconds as the JSON shows them: to the hundredth, like the seed's `elapsed`.
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Reports a command-line usage error as the failure JSON; returns the exit code.
-pub fn usage_error(what: &str) -> u8 {
-    let failure = Failure::untouched(
-        Code::InvalidInput,
-        format!("usage: {what} (see --help)"),
-        String::new(),
-    );
-    print_json(&failure);
-    failure.exit_code()
+/// What a command prints, once, at the top (`lib::run`).
+pub enum Output {
+    Provision(ProvisionSuccess),
+    ProvisionFailed(Failure),
+    Plan(ProvisionPlan),
+    Verify(VerifyReport),
+    /// `list`: a table for a person at a terminal, unless `json`.
+    List {
+        report: ListReport,
+        json: bool,
+    },
+    Cleanup(CleanupReport),
+    Template(TemplateReport),
+    PoolFill(PoolFillOutput),
+    /// `pool status`: a table for a person at a terminal, unless `json`.
+    PoolStatus {
+        report: PoolStatusReport,
+        json: bool,
+    },
+    Bench(BenchReport),
+    BenchList(BenchListReport),
+    /// Text, not JSON: `schema`, `completions`, `man`.
+    Text(String),
+    /// Written already, by the command itself, with this exit code: a sign-up's success
+    /// counts only once its JSON is written (see `commands::provision`).
+    Written(u8),
 }
 
-/// Writes one JSON object and a newline to stdout. A closed stdout is no panic: the
-/// reports written here describe what is already done either way (provision, whose
-/// success counts only once written, writes its own).
+impl Output {
+    /// The exit code (documented in `--help`): each report's rule for what it left.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Output::Provision(_) | Output::Plan(_) | Output::Text(_) => exit::OK,
+            Output::ProvisionFailed(f) => f.exit_code(),
+            Output::Verify(r) => r.exit_code(),
+            Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
+            Output::Bench(_) | Output::BenchList(_) => exit::OK,
+            Output::Cleanup(r) => r.exit_code(),
+            Output::Template(r) => r.exit_code(),
+            Output::PoolFill(r) => r.exit_code(),
+            Output::Written(code) => *code,
+        }
+    }
+
+    /// Writes it on stdout: one JSON line (a table or text where it says so).
+    pub fn print(&self) {
+        match self {
+            Output::Provision(r) => print_json(r),
+            Output::ProvisionFailed(r) => print_json(r),
+            Output::Plan(r) => print_json(r),
+            Output::Verify(r) => print_json(r),
+            Output::List { report, json } => show(report, *json),
+            Output::Cleanup(r) => print_json(r),
+            Output::Template(r) => print_json(r),
+            Output::PoolFill(PoolFillOutput::One(r)) => print_json(r),
+            Output::PoolFill(PoolFillOutput::All(r)) => print_json(r),
+            Output::PoolStatus { report, json } => show(report, *json),
+            Output::Bench(r) => print_json(r),
+            Output::BenchList(r) => print_json(r),
+            Output::Text(t) => {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(t.as_bytes()).and_then(|()| out.flush());
+            }
+            Output::Written(_) => {}
+        }
+    }
+}
+
+/// An error as the failure object every output allows: nothing was done.
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Self {
+        let mut f = Failure::untouched(
+            e.code,
+            e.message.clone(),
+            e.site.clone().unwrap_or_default(),
+        );
+        f.step = e.step;
+        f
+    }
+}
+
+/// Writes one JSON object and a newline to stdout. A closed stdout is no panic: what the
+/// report describes is done either way (a sign-up, whose success counts only once
+/// written, writes its own).
 pub fn print_json<T: Serialize>(value: &T) {
     let line = serde_json::to_string(value).expect("report types always serialise");
     write_line(&mut std::io::stdout(), &line);
 }
 
-/// A report as JSON, or as a table for a person at a terminal (unless `--json`).
-pub fn show<R: Serialize + Tabular>(report: &R, json: bool) -> u8 {
+/// A report as JSON, or as a table for a person at a terminal (unless `json`).
+fn show<R: Serialize + Tabular>(report: &R, json: bool) {
     use std::io::IsTerminal;
     if json || !std::io::stdout().is_terminal() {
         print_json(report);
     } else {
         write_line(&mut std::io::stdout(), &report.table());
     }
-    exit::OK
-}
-
-/// Prints a failure that changed nothing; returns its exit code.
-pub fn untouched(code: Code, error: String, site: &str) -> u8 {
-    progress(&format!("✗ {error}"));
-    let failure = Failure::untouched(code, error, site.to_string());
-    print_json(&failure);
-    failure.exit_code()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Code;
 
     fn failure(code: Code, rollback: Vec<Undo>) -> Failure {
         Failure {

@@ -65,10 +65,18 @@ impl PoolFillAllReport {
 /// What `pool fill` prints: one bench's fill, or with --all every bench's.
 #[derive(schemars::JsonSchema)]
 #[schemars(untagged)]
-#[allow(dead_code)]
 pub enum PoolFillOutput {
     One(PoolFillReport),
     All(PoolFillAllReport),
+}
+
+impl PoolFillOutput {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PoolFillOutput::One(r) => r.exit_code(),
+            PoolFillOutput::All(r) => r.exit_code(),
+        }
+    }
 }
 
 impl PoolFillReport {

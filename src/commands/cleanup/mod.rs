@@ -18,12 +18,12 @@ use plan::{plan, Work};
 
 use crate::cli::CleanupArgs;
 use crate::context::Context;
-use crate::error::Code;
+use crate::error::Error;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{
     drop_database_and_users, lost_lock, remove_site, Proof, Removal, Steps, Target,
 };
-use crate::output::{print_json, round2, untouched, CleanupReport};
+use crate::output::{round2, CleanupReport, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::Status;
 use crate::outside::mariadb::Db;
@@ -328,22 +328,13 @@ fn watch_signals() -> Arc<AtomicBool> {
 }
 
 /// `cleanup --pattern GLOB | --orphans`.
-pub async fn run(args: CleanupArgs) -> u8 {
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub async fn run(args: CleanupArgs) -> Result<Output, Error> {
+    let ctx = Context::resolve(&args.conn).await?;
     if let Some(p) = &args.pattern {
-        if let Err(e) = validate_site_pattern(p) {
-            return untouched(Code::InvalidInput, e, "");
-        }
+        validate_site_pattern(p).map_err(Error::invalid)?;
     }
     if args.db_pattern.is_empty() {
-        return untouched(
-            Code::InvalidInput,
-            "--db-pattern must not be empty".into(),
-            "",
-        );
+        return Err(Error::invalid("--db-pattern must not be empty"));
     }
     let opts = Options {
         conn: args.conn.clone(),
@@ -354,7 +345,5 @@ pub async fn run(args: CleanupArgs) -> u8 {
         yes: args.yes,
         timeout: Duration::from_secs(args.timeout),
     };
-    let report = cleanup(&ctx, &opts).await;
-    print_json(&report);
-    report.exit_code()
+    Ok(Output::Cleanup(cleanup(&ctx, &opts).await))
 }

@@ -157,7 +157,7 @@ pub(super) async fn plan(
                     .list_sites(deadline)
                     .await
                     .map_err(|e| e.to_string()),
-                Err((_, e)) => Err(format!("{e:#}")),
+                Err(e) => Err(e.to_string()),
             };
             match listed {
                 Ok(s) => elsewhere.extend(s),

@@ -4,9 +4,10 @@
 use super::{item, prepare};
 use crate::cli::PoolDrainArgs;
 use crate::context::Context;
+use crate::error::Error;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
-use crate::output::{print_json, CleanupReport, Undo};
+use crate::output::{CleanupReport, Output, Undo};
 use crate::outside::bench::run_tag;
 use crate::outside::mariadb::registry::Status;
 use crate::progress::progress;
@@ -14,14 +15,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// `pool drain`.
-pub async fn run_drain(args: PoolDrainArgs) -> u8 {
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let report = drain(&ctx, Duration::from_secs(args.timeout)).await;
-    print_json(&report);
-    report.exit_code()
+pub async fn run_drain(args: PoolDrainArgs) -> Result<Output, Error> {
+    let ctx = Context::resolve(&args.conn).await?;
+    Ok(Output::Cleanup(
+        drain(&ctx, Duration::from_secs(args.timeout)).await,
+    ))
 }
 
 /// `pool drain`: drops every standby site of this bench, each claimed first so no

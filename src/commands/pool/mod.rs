@@ -20,12 +20,14 @@ pub use status::run_status;
 use crate::basics::secret::Secret;
 use crate::cli::PoolFillArgs;
 use crate::context::{install_apps, Context};
+use crate::error::Error;
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
 use crate::lifecycle::template;
 use crate::output::{
-    print_json, round2, BenchFill, Item, Made, PoolFillAllReport, PoolFillReport, TemplateMeta,
+    round2, BenchFill, Item, Made, Output, PoolFillAllReport, PoolFillOutput, PoolFillReport,
+    TemplateMeta,
 };
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::frappe::Frappe;
@@ -37,14 +39,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// `pool fill --size N [--bench NAME | --all]`.
-pub async fn run_fill(args: PoolFillArgs) -> u8 {
+pub async fn run_fill(args: PoolFillArgs) -> Result<Output, Error> {
     let apps = install_apps(&args.apps.install_apps);
     let timeout = Duration::from_secs(args.timeout);
     if args.all {
-        let benches = match Context::inventory(&args.conn, false).await {
-            Ok(b) => b,
-            Err(code) => return code,
-        };
+        let benches = Context::inventory(&args.conn, false).await?;
         let mut all = PoolFillAllReport {
             success: true,
             benches: vec![],
@@ -58,16 +57,11 @@ pub async fn run_fill(args: PoolFillArgs) -> u8 {
                 report,
             });
         }
-        print_json(&all);
-        return all.exit_code();
+        return Ok(Output::PoolFill(PoolFillOutput::All(all)));
     }
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let ctx = Context::resolve(&args.conn).await?;
     let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
-    print_json(&report);
-    report.exit_code()
+    Ok(Output::PoolFill(PoolFillOutput::One(report)))
 }
 
 /// `pool fill --size N`: standby sites until N are ready, one after another (new-site

@@ -4,19 +4,17 @@
 
 use crate::cli::PoolStatusArgs;
 use crate::context::Context;
-use crate::error::Code;
-use crate::output::{show, untouched, PoolStatusReport, Standby};
+use crate::error::Error;
+use crate::output::{Output, PoolStatusReport, Standby};
 use crate::outside::mariadb::registry::Status;
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// `pool status [--json] [--bench NAME | --all]`.
-pub async fn run_status(args: PoolStatusArgs) -> u8 {
+pub async fn run_status(args: PoolStatusArgs) -> Result<Output, Error> {
+    let json = args.json;
     if args.all {
-        let benches = match Context::inventory(&args.conn, true).await {
-            Ok(b) => b,
-            Err(code) => return code,
-        };
+        let benches = Context::inventory(&args.conn, true).await?;
         let mut all = PoolStatusReport {
             success: true,
             standby: vec![],
@@ -33,23 +31,18 @@ pub async fn run_status(args: PoolStatusArgs) -> u8 {
                 Err(e) => all.warnings.push(format!("bench {name} skipped: {e}")),
             }
         }
-        return show(&all, args.json);
+        return Ok(Output::PoolStatus { report: all, json });
     }
-    let ctx = match Context::resolve(&args.conn, "").await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match status(&ctx).await {
-        Ok(report) => show(&report, args.json),
-        Err(e) => untouched(Code::DbUnavailable, e, ""),
-    }
+    let ctx = Context::resolve(&args.conn).await?;
+    let report = status(&ctx).await?;
+    Ok(Output::PoolStatus { report, json })
 }
 
 /// `pool status`: this bench's standby sites (and claims under way) with their health.
-pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
+pub async fn status(ctx: &Context) -> Result<PoolStatusReport, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
+    let mut db = ctx.db.connect().await?;
+    let facts = ctx.bench.facts(deadline).await?;
     let mut report = PoolStatusReport {
         success: true,
         standby: vec![],
@@ -59,25 +52,15 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, String> {
     let Some(bench_id) = facts.bench_id else {
         return Ok(report);
     };
-    if !ctx
-        .registry
-        .upgrade(&mut db)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    if !ctx.registry.upgrade(&mut db).await? {
         return Ok(report);
     }
-    let catalog = db.scan_catalog().await.map_err(|e| e.to_string())?;
-    let sites = ctx
-        .bench
-        .list_sites(deadline)
-        .await
-        .map_err(|e| e.to_string())?;
+    let catalog = db.scan_catalog().await?;
+    let sites = ctx.bench.list_sites(deadline).await?;
     let rows = ctx
         .registry
         .rows_with_status(&mut db, &bench_id, &[Status::Standby, Status::Claimed])
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     for row in rows {
         let folder_ok = sites.iter().any(|s| {
             s.name == row.site

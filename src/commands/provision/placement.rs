@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{db_error, fail, Config, Made, State, StepError};
+use super::Config;
 use crate::context::Context;
-use crate::error::Code;
+use crate::error::{Code, Error};
 use crate::lifecycle::apps::wanted_apps;
-use crate::lifecycle::claim::claim;
+use crate::lifecycle::claim::{claim, Claim};
 use crate::lifecycle::template;
+use crate::output::TemplateMeta;
 use crate::outside::bench::{BenchError, BenchFacts};
-use crate::outside::mariadb::registry::{Claimant, SitePath};
+use crate::outside::mariadb::registry::Claimant;
+use crate::outside::mariadb::Db;
 use crate::progress::progress;
 use crate::signup::Tenant;
 
@@ -40,23 +42,40 @@ pub struct Candidate {
 /// How long one bench may take to answer the probe before it is skipped.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Chooses the bench, sets `cfg.ctx` to it and `state.facts` to its facts; a standby
-/// claimed on the way is in `state.placed` (and `state.made`, so a failure returns it).
+/// Where a sign-up goes: the bench, its facts, and how its site will be made there.
+pub(super) struct Placement {
+    /// The inventory's name of the bench.
+    pub(super) bench: String,
+    pub(super) facts: BenchFacts,
+    pub(super) placed: Placed,
+}
+
+/// How placement chose to make the site on its bench.
+pub(super) enum Placed {
+    /// A standby of its pool, claimed for the tenant already.
+    Standby(Box<Claim>),
+    /// Its template, which fits.
+    Template(TemplateMeta),
+    Fresh,
+}
+
+/// Chooses the bench (and sets `cfg.ctx` to it). A standby claimed on the way is the
+/// run's from here: a failure after this returns it to the pool.
 pub(super) async fn place(
     cfg: &mut Config,
     t: &Tenant,
-    state: &mut State,
+    db: &mut Db,
+    warnings: &mut Vec<String>,
     deadline: Instant,
-) -> Result<(), StepError> {
+) -> Result<Placement, Error> {
     let candidates = cfg.auto.clone().unwrap_or_default();
-    let mut facts = probe(&candidates, t, state, deadline).await?;
-    let db = state.db.as_mut().expect("connected in preflight");
+    let mut facts = probe(&candidates, t, warnings, deadline).await?;
     let loads = cfg
         .ctx
         .registry
         .loads(db)
         .await
-        .map_err(|e| db_error("preflight", e))?;
+        .map_err(|e| Error::from(e).at("preflight"))?;
     let load = |i: usize| loads.get(&candidates[i].bench_id).map_or(0, |l| l.tenants);
     let mut eligible = vec![];
     let mut reasons = vec![];
@@ -78,20 +97,18 @@ pub(super) async fn place(
     }
     eligible.sort_by_key(|&i| (load(i), i));
     if eligible.is_empty() {
-        return Err(fail(
-            Code::ConfigError,
-            "preflight",
-            format!(
-                "no bench of the inventory can take this sign-up ({})",
-                if reasons.is_empty() {
-                    "no uncordoned bench".into()
-                } else {
-                    reasons.join(", ")
-                }
-            ),
-        ));
+        return Err(Error::config(format!(
+            "no bench of the inventory can take this sign-up ({})",
+            if reasons.is_empty() {
+                "no uncordoned bench".into()
+            } else {
+                reasons.join(", ")
+            }
+        ))
+        .at("preflight"));
     }
     let mut chosen = None;
+    let mut placed = Placed::Fresh;
     if cfg.use_pool {
         let pairs: Vec<(&str, &Context)> = eligible
             .iter()
@@ -105,15 +122,10 @@ pub(super) async fn place(
         };
         if let Some(c) = claim(&pairs, db, &claimant, deadline)
             .await
-            .map_err(|e| db_error("preflight", e))?
+            .map_err(|e| Error::new(Code::DbUnavailable, e).at("preflight"))?
         {
             chosen = Some(eligible[c.bench]);
-            state.row_id = Some(c.row.id);
-            state.standby_site = Some(c.standby.clone());
-            state.path = Some(SitePath::Pool);
-            state.db_name = c.row.db_name.clone();
-            state.made = Made::Claimed;
-            state.placed = Some(c);
+            placed = Placed::Standby(Box::new(c));
         }
     }
     let chosen = match chosen {
@@ -121,7 +133,6 @@ pub(super) async fn place(
         None => {
             let mut pick = eligible[0];
             if cfg.use_template {
-                state.template = Some(None);
                 for &i in &eligible {
                     let f = facts[i].as_ref().expect("eligible benches were probed");
                     let (wanted, _) = wanted_apps(&cfg.install_apps, &f.apps);
@@ -129,9 +140,12 @@ pub(super) async fn place(
                         template::check(&candidates[i].ctx.bench, f, &wanted, deadline).await
                     {
                         pick = i;
-                        state.template = Some(Some(meta));
+                        placed = Placed::Template(meta);
                         break;
                     }
+                }
+                if matches!(placed, Placed::Fresh) {
+                    progress("  template not used: none fits on any bench placement could use");
                 }
             }
             pick
@@ -145,16 +159,18 @@ pub(super) async fn place(
         c.capacity
             .map(|cap| format!(" of {cap}"))
             .unwrap_or_default(),
-        if state.placed.is_some() {
+        if matches!(placed, Placed::Standby(_)) {
             ", a standby from its pool"
         } else {
             ""
         }
     ));
-    state.facts = facts[chosen].take().expect("the chosen bench was probed");
     cfg.ctx = c.ctx.clone();
-    state.bench = Some(c.name.clone());
-    Ok(())
+    Ok(Placement {
+        bench: c.name.clone(),
+        facts: facts[chosen].take().expect("the chosen bench was probed"),
+        placed,
+    })
 }
 
 /// Every candidate's facts (`None`: skipped with a warning), read concurrently; the
@@ -162,9 +178,9 @@ pub(super) async fn place(
 async fn probe(
     candidates: &[Candidate],
     t: &Tenant,
-    state: &mut State,
+    warnings: &mut Vec<String>,
     deadline: Instant,
-) -> Result<Vec<Option<BenchFacts>>, StepError> {
+) -> Result<Vec<Option<BenchFacts>>, Error> {
     let probe_deadline = deadline.min(Instant::now() + PROBE_TIMEOUT);
     let mut probes = tokio::task::JoinSet::new();
     for (i, c) in candidates.iter().enumerate() {
@@ -184,11 +200,11 @@ async fn probe(
         let c = &candidates[i];
         let skip = match read {
             Ok((_, true)) => {
-                return Err(fail(
+                return Err(Error::new(
                     Code::SiteExists,
-                    "preflight",
                     format!("site {} already exists (on bench {})", t.site, c.name),
-                ))
+                )
+                .at("preflight"))
             }
             Ok((f, false)) if f.bench_id.as_deref() == Some(c.bench_id.as_str()) => {
                 facts[i] = Some(f);
@@ -202,7 +218,7 @@ async fn probe(
         };
         let warning = format!("bench {} skipped: {skip}", c.name);
         progress(&format!("⚠ {warning}"));
-        state.warnings.push(warning);
+        warnings.push(warning);
     }
     Ok(facts)
 }

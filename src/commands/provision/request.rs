@@ -5,70 +5,58 @@
 use std::io::Read;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use super::dry_run::dry_run;
 use super::{provision, Candidate, Config};
 use crate::cli::{ConnectOpts, ProvisionArgs};
-use crate::context::{install_apps, Context, Plan, Prep};
-use crate::error::{exit, Code};
-use crate::output::{print_json, untouched};
+use crate::context::{install_apps, Context, SaasPlan};
+use crate::error::{exit, Error};
+use crate::output::Output;
 use crate::progress::progress;
 use crate::signup::SignupRequest;
 
 /// `provision`: one sign-up.
-pub async fn run(args: ProvisionArgs) -> u8 {
+pub async fn run(args: ProvisionArgs) -> Result<Output, Error> {
     let site_hint = args.subdomain.clone().unwrap_or_default();
-    let prepared = match read_request(&args) {
-        Ok(req) => provision_config(&args).await.map(|cfg| (req, cfg)),
-        Err(e) => Err(e),
-    };
-    let (request, config) = match prepared {
-        Ok(p) => p,
-        Err((code, e)) => return untouched(code, format!("{e:#}"), &site_hint),
-    };
+    let for_site = |e: Error| e.for_site(&site_hint);
+    let request = read_request(&args).map_err(for_site)?;
     if args.dry_run && args.conn.bench.as_deref() == Some("auto") {
-        return untouched(
-            Code::ConfigError,
-            "--dry-run cannot place a sign-up (--bench auto would claim a standby); name a bench with --bench NAME".into(),
-            &site_hint,
-        );
+        return Err(for_site(Error::config(
+            "--dry-run cannot place a sign-up (--bench auto would claim a standby); name a bench with --bench NAME",
+        )));
     }
+    let config = provision_config(&args).await.map_err(for_site)?;
     if args.dry_run {
-        return match dry_run(&config, request).await {
-            Ok(plan) => {
-                print_json(&plan);
-                exit::OK
-            }
-            Err(failure) => {
-                print_json(&failure);
-                failure.exit_code()
-            }
-        };
+        return Ok(match dry_run(&config, request).await {
+            Ok(plan) => Output::Plan(plan),
+            Err(failure) => Output::ProvisionFailed(failure),
+        });
     }
     // provision writes its one JSON line itself: a success counts only once written.
-    match provision(&config, request, &mut std::io::stdout()).await {
+    let code = match provision(&config, request, &mut std::io::stdout()).await {
         Ok(_) => exit::OK,
         Err(failure) => failure.exit_code(),
-    }
+    };
+    Ok(Output::Written(code))
 }
 
-fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
-    let bad = |e: anyhow::Error| (Code::InvalidInput, e);
+fn read_request(args: &ProvisionArgs) -> Result<SignupRequest, Error> {
     if let Some(path) = &args.request {
         let text = if path.as_os_str() == "-" {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
-                .context("reading the request from stdin")
-                .map_err(bad)?;
+                .map_err(|e| Error::invalid(format!("reading the request from stdin: {e}")))?;
             s
         } else {
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading the request from {}", path.display()))
-                .map_err(bad)?
+            std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(format!("reading the request from {}: {e}", path.display()))
+            })?
         };
-        return serde_json::from_str(&text).context("the request is not valid JSON with fields subdomain, email, fullName, password, organizationName").map_err(bad);
+        return serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(format!(
+                "the request is not valid JSON with fields subdomain, email, fullName, password, organizationName: {e}"
+            ))
+        });
     }
     match (&args.subdomain, &args.email, &args.full_name, &args.password, &args.organization_name) {
         (Some(s), Some(e), Some(f), Some(p), Some(o)) => Ok(SignupRequest {
@@ -78,9 +66,9 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
             password: p.clone(),
             organization_name: o.clone(),
         }),
-        _ => Err(bad(anyhow::anyhow!(
-            "expected <subdomain> <email> <full-name> <password> <organization-name>, or --request FILE"
-        ))),
+        _ => Err(Error::invalid(
+            "expected <subdomain> <email> <full-name> <password> <organization-name>, or --request FILE",
+        )),
     }
 }
 
@@ -88,16 +76,16 @@ fn read_request(args: &ProvisionArgs) -> Prep<SignupRequest> {
 /// refused when cordoned, placed like `auto` among itself so its capacity holds) or every
 /// uncordoned one (`--bench auto`).
 /// The third part: benches of the inventory skipped (settings it cannot use), as warnings.
-async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, Vec<String>)> {
-    let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+async fn benches(
+    conn: &ConnectOpts,
+) -> Result<(Context, Option<Vec<Candidate>>, Vec<String>), Error> {
     match conn.bench.as_deref() {
         None => Ok((Context::from_opts(conn)?, None, vec![])),
         Some("auto") => {
             let base = Context::from_opts(conn)?;
-            let unavailable = |e: crate::outside::mariadb::DbError| (Code::DbUnavailable, e.into());
-            let mut db = base.db.connect().await.map_err(unavailable)?;
-            base.registry.ensure(&mut db).await.map_err(unavailable)?;
-            let inventory = base.registry.benches(&mut db).await.map_err(unavailable)?;
+            let mut db = base.db.connect().await?;
+            base.registry.ensure(&mut db).await?;
+            let inventory = base.registry.benches(&mut db).await?;
             let (mut candidates, mut skipped) = (vec![], vec![]);
             for b in inventory.iter().filter(|b| !b.cordoned) {
                 match Context::for_bench(conn, b) {
@@ -107,16 +95,15 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, V
                         capacity: b.capacity,
                         ctx,
                     }),
-                    Err((_, e)) => {
-                        let w = format!("bench {} skipped: {e:#}", b.name);
+                    Err(e) => {
+                        let w = format!("bench {} skipped: {e}", b.name);
                         progress(&format!("⚠ {w}"));
                         skipped.push(w);
                     }
                 }
             }
             let first = candidates.first().map(|c| c.ctx.clone()).ok_or_else(|| {
-                cfg_err(anyhow::anyhow!(
-                    "--bench auto: the inventory of {} has no uncordoned bench ({} in all; see `bench list`)",
+                Error::config(format!("--bench auto: the inventory of {} has no uncordoned bench ({} in all; see `bench list`)",
                     conn.registry_db,
                     inventory.len()
                 ))
@@ -127,8 +114,7 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, V
                 .iter()
                 .find(|c| c.ctx.site_domain != first.site_domain)
             {
-                return Err(cfg_err(anyhow::anyhow!(
-                    "--bench auto needs every uncordoned bench on one site domain: {} has {}, {} has {} \
+                return Err(Error::config(format!("--bench auto needs every uncordoned bench on one site domain: {} has {}, {} has {} \
                      (cordon one, or name a bench with --bench NAME)",
                     candidates[0].name,
                     first.site_domain,
@@ -141,7 +127,7 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, V
         Some(name) => {
             let (ctx, b) = Context::from_inventory(conn, name).await?;
             if b.cordoned {
-                return Err(cfg_err(anyhow::anyhow!(
+                return Err(Error::config(format!(
                     "bench {name} is cordoned: it takes no new sign-ups (`bench uncordon {name}`)"
                 )));
             }
@@ -158,27 +144,27 @@ async fn benches(conn: &ConnectOpts) -> Prep<(Context, Option<Vec<Candidate>>, V
     }
 }
 
-async fn provision_config(args: &ProvisionArgs) -> Prep<Config> {
-    let (ctx, auto, warnings) = benches(&args.conn).await?;
-    let cfg_err = |e: anyhow::Error| (Code::ConfigError, e);
+async fn provision_config(args: &ProvisionArgs) -> Result<Config, Error> {
+    // The flags first: nothing is read before they are known to be usable.
     if args.timeout == 0 {
-        return Err(cfg_err(anyhow::anyhow!(
-            "PROVISION_TIMEOUT must be at least 1 second"
-        )));
+        return Err(Error::config("PROVISION_TIMEOUT must be at least 1 second"));
     }
     let admin_password = args.admin_password.clone();
     if admin_password
         .as_ref()
         .is_some_and(|p| p.expose() == "admin" || p.expose().len() < 8)
     {
-        return Err(cfg_err(anyhow::anyhow!("ADMIN_PASSWORD must be at least 8 characters and not 'admin'; leave it unset for a random one per site")));
+        return Err(Error::config(
+            "ADMIN_PASSWORD must be at least 8 characters and not 'admin'; leave it unset for a random one per site",
+        ));
     }
+    let (ctx, auto, warnings) = benches(&args.conn).await?;
     Ok(Config {
         ctx,
         admin_password,
         install_apps: install_apps(&args.apps.install_apps),
         timeout: Duration::from_secs(args.timeout),
-        plan: Plan::from_opts(&args.plan),
+        plan: SaasPlan::from_opts(&args.plan),
         use_pool: !args.no_pool,
         use_template: !args.no_template,
         auto,

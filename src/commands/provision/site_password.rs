@@ -1,9 +1,8 @@
 //! The Administrator password a provision gives a site, with its Frappe hash made on
 //! another thread while the claim or new-site runs (pbkdf2 costs a few ms of CPU).
 
-use super::{db_error, fail, StepError};
 use crate::basics::secret::Secret;
-use crate::error::Code;
+use crate::error::{Code, Error};
 use crate::outside::mariadb::tenant::frappe_password_hash;
 use crate::outside::mariadb::Db;
 
@@ -21,14 +20,14 @@ impl SitePassword {
     }
 
     /// Writes the hash into the site's `__Auth`; returns the password it is for.
-    pub(super) async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, StepError> {
+    pub(super) async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, Error> {
         let hash = self
             .hash
             .await
-            .map_err(|e| fail(Code::DbUnavailable, "create-site", e))?;
+            .map_err(|e| Error::new(Code::DbUnavailable, e.to_string()).at("create-site"))?;
         db.set_administrator_hash(db_name, &hash)
             .await
-            .map_err(|e| db_error("create-site", e))?;
+            .map_err(|e| Error::from(e).at("create-site"))?;
         Ok(self.password)
     }
 }

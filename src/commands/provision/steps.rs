@@ -1,193 +1,168 @@
-//! The five steps of a provision, one function each (plus the read-only preparation),
-//! in the order `run_steps` calls them. Each says on stderr what it is doing and leaves
-//! in `State` what it made, for the rollback.
+//! The steps of a provision around the site itself (`site`): the preparation (the site's
+//! lock, the placement, the plan), then steps 2 to 5, in the order `run_steps` calls them.
+//! Each says on stderr what it is doing and records on the registry row how far it got.
 
 use serde_json::json;
-
 use tokio::time::Instant;
 
-use super::{bench_error, db_error, fail, ApiKeys, Config, State, StepError};
-
+use super::placement::{place, Placed};
+use super::plan::{plan, Plan};
+use super::{ApiKeys, Made, Run};
 use crate::basics::secret::Secret;
-
-use crate::lifecycle::apps::{install_missing_apps, wanted_apps, AppsError};
-
-use crate::lifecycle::template::sign_up_policy;
-
+use crate::error::{Code, Error};
+use crate::lifecycle::apps::{install_missing_apps, AppsError};
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
-
+use crate::outside::mariadb::Db;
+use crate::progress::progress;
 use crate::signup::Tenant;
-
 use frappe_password::PasswordPolicy;
 
-use crate::error::Code;
-use crate::progress::progress;
-
-/// What the preparation found out: the bench's id and the apps the site gets.
-pub(super) struct Ready {
-    pub(super) bench_id: String,
-    pub(super) wanted: Vec<String>,
-    /// The password policy the verdict was made under (see `sign_up_policy`).
-    pub(super) policy: PasswordPolicy,
-}
-
-/// Read-only: the password's strength, the site lock, the bench's facts, that the site
-/// and its database do not exist yet, the registry's schema and the bench id.
+/// Takes the site's lock, places the sign-up (`--bench auto`), plans it, and readies the
+/// registry and the bench's id for the steps that write. The password verdict under
+/// Frappe's default policy runs on its own thread meanwhile (its word lists cost ~8 ms of
+/// CPU the first time): nothing is written before it passed, and an input error wins over
+/// any other. Returns the plan and the bench's id.
 pub(super) async fn prepare(
-    cfg: &mut Config,
+    run: &mut Run,
     t: &Tenant,
-    state: &mut State,
     deadline: Instant,
-) -> Result<Ready, StepError> {
-    // The password verdict costs ~8 ms of CPU the first time (word lists): it runs on its own
-    // thread, under Frappe's default policy, while the read-only preflight waits on MariaDB
-    // and the bench. Nothing is written before it has passed, and an input error wins over
-    // any preflight error.
+) -> Result<(Plan, String), Error> {
     let strength = {
         let t = t.clone();
         tokio::task::spawn_blocking(move || t.check_password_strength(&PasswordPolicy::default()))
     };
-    let preflight = preflight(cfg, t, state, deadline).await;
-    // The bench's own policy, once its facts are read; it is nearly always the default.
-    let policy = match &preflight {
-        Ok(()) => sign_up_policy(&state.facts),
-        Err(_) => PasswordPolicy::default(),
-    };
-    let verdict = match strength.await {
-        Ok(v) if policy == PasswordPolicy::default() => Ok(v),
-        Ok(_) => Ok(t.check_password_strength(&policy)),
-        Err(e) => Err(e),
-    };
-    match verdict {
-        Ok(Ok(())) => {}
+    let locked = lock(run, t).await;
+    // Refused under the default policy: decisive before any other error, and before a
+    // placement could claim anything; otherwise the bench's own policy decides, in `plan`.
+    let refused = match strength.await {
+        Ok(Ok(())) => None,
         Ok(Err(e)) => {
             progress(&format!("✗ Invalid input: {e}"));
-            return Err(StepError {
-                code: Code::InvalidInput,
-                step: None,
-                message: format!("invalid input: {e}"),
+            Some(Error::invalid(format!("invalid input: {e}")))
+        }
+        Err(e) => Some(Error::invalid(e.to_string()).at("preflight")),
+    };
+    let input_wins = |e: Error| match &refused {
+        Some(r) if e.code != Code::InvalidInput => Error::new(r.code, r.message.clone()),
+        _ => e,
+    };
+    run.db = Some(locked.map_err(input_wins)?);
+    let placement = if run.cfg.auto.is_some() {
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let mut warnings = vec![];
+        let db = run.db.as_mut().expect("locked above");
+        let placed = place(&mut run.cfg, t, db, &mut warnings, deadline).await;
+        run.warnings.extend(warnings);
+        let placement = placed?;
+        run.bench = Some(placement.bench.clone());
+        if let Placed::Standby(c) = &placement.placed {
+            run.made = Some(Made::Claimed {
+                row_id: c.row.id,
+                standby: c.standby.clone(),
+                db_name: c.row.db_name.clone(),
             });
         }
-        Err(e) => return Err(fail(Code::InvalidInput, "preflight", e)),
-    }
-    preflight?;
-    let mut policy = policy;
-    if cfg.auto.is_some() {
-        super::placement::place(cfg, t, state, deadline).await?;
-        // Judged under the defaults so far: the chosen bench's own policy decides.
-        let placed = sign_up_policy(&state.facts);
-        if placed != policy {
-            if let Err(e) = t.check_password_strength(&placed) {
-                return Err(fail(
-                    Code::InvalidInput,
-                    "preflight",
-                    format!("invalid input: {e}"),
-                ));
-            }
-            policy = placed;
-        }
-    }
-    let ctx = &cfg.ctx;
-    let db = state.db.as_mut().expect("connected in preflight");
-    ctx.registry
-        .ensure(db)
+        Some(placement)
+    } else {
+        None
+    };
+    let cfg = run.cfg.clone();
+    let plan = plan(&cfg, t, run.db(), placement, deadline)
         .await
-        .map_err(|e| db_error("preflight", e))?;
-    // One live row per site and bench: a killed run's row must be resolved first. (A
-    // standby placement claimed is this run's own row; the registry let the claim name
-    // the site only because no other row was live for it.)
-    if let (Some(id), None) = (&state.facts.bench_id, &state.placed) {
-        if let Some(row) = ctx
-            .registry
-            .live_row(db, id, &t.site)
-            .await
-            .map_err(|e| db_error("preflight", e))?
-        {
-            return Err(fail(
-                Code::SiteExists,
-                "preflight",
-                super::live_row_exists(&row),
-            ));
-        }
-    }
-    let bench_id = match state.facts.bench_id.clone() {
-        Some(id) => id,
-        None => ctx
+        .map_err(|e| {
+            input_wins(if e.step.is_none() {
+                e.at("preflight")
+            } else {
+                e
+            })
+        })?;
+    run.path = Some(plan.route.path());
+    run.common = plan.facts.common.clone();
+    run.warnings.extend(plan.warnings.iter().cloned());
+    let at = |e: Error| e.at("preflight");
+    cfg.ctx
+        .registry
+        .ensure(run.db())
+        .await
+        .map_err(|e| at(e.into()))?;
+    let bench_id = match &plan.bench_id {
+        Some(id) => id.clone(),
+        None => cfg
+            .ctx
             .bench
             .bench_id(true, deadline)
             .await
-            .map_err(|e| bench_error("preflight", e))?
+            .map_err(|e| at(e.into()))?
             .ok_or_else(|| {
-                fail(
+                at(Error::new(
                     Code::BenchFailed,
-                    "preflight",
                     "could not create the bench id",
-                )
+                ))
             })?,
     };
-    let (wanted, missing) = wanted_apps(&cfg.install_apps, &state.facts.apps);
-    for app in missing {
-        progress(&format!(
-            "⚠ App installation skipped: {app} is not in this bench's apps.txt"
-        ));
-        state.warnings.push(format!(
-            "app {app} is not available on this bench; not installed"
-        ));
+    Ok((plan, bench_id))
+}
+
+/// The site's lock, on a new connection that keeps it until the run ends.
+async fn lock(run: &Run, t: &Tenant) -> Result<Db, Error> {
+    let at = |e: Error| e.at("preflight");
+    let mut db = run.cfg.ctx.db.connect().await.map_err(|e| at(e.into()))?;
+    if !db.try_lock_site(&t.site).await.map_err(|e| at(e.into()))? {
+        return Err(at(Error::new(
+            Code::SiteBusy,
+            format!("another run is working on {}", t.site),
+        )));
     }
-    Ok(Ready {
-        bench_id,
-        wanted,
-        policy,
-    })
+    Ok(db)
 }
 
 /// Step 2: the wanted apps the site lacks (a template or standby site has them all).
 pub(super) async fn install_apps(
-    cfg: &Config,
+    run: &mut Run,
     t: &Tenant,
-    ready: &Ready,
-    state: &mut State,
+    plan: &Plan,
     deadline: Instant,
-) -> Result<(), StepError> {
-    let (ctx, wanted) = (&cfg.ctx, &ready.wanted);
-    let db = state.db.as_mut().expect("connected in preflight");
-    let row_id = state.row_id.expect("a site being made has a registry row");
+) -> Result<(), Error> {
+    let at = |e: Error| e.at("install-apps");
     progress(&format!(
         "[2/5] Installing apps: {}...",
-        cfg.install_apps.join(", ")
+        run.cfg.install_apps.join(", ")
     ));
+    let made = run.made.clone().expect("step 1 made the site");
+    let ctx = run.cfg.ctx.clone();
     ctx.registry
-        .set_step(db, row_id, "install-apps")
+        .set_step(run.db(), made.row_id(), "install-apps")
         .await
-        .map_err(|e| db_error("install-apps", e))?;
-    install_missing_apps(ctx, db, &t.site, &state.db_name, wanted, deadline)
-        .await
-        .map_err(|e| match e {
-            AppsError::Db(e) => db_error("install-apps", e),
-            AppsError::Bench(e) => bench_error("install-apps", e),
-        })?;
-    Ok(())
+        .map_err(|e| at(e.into()))?;
+    install_missing_apps(
+        &ctx,
+        run.db(),
+        &t.site,
+        made.db_name(),
+        &plan.apps,
+        deadline,
+    )
+    .await
+    .map_err(|e| match e {
+        AppsError::Db(e) => at(e.into()),
+        AppsError::Bench(e) => at(e.into()),
+    })
 }
 
 /// Steps 3 and 4, over REST as Administrator: the tenant's user (names, password,
 /// System User, System Manager, API key and secret) in one insert, and the SaaS
 /// Settings single, concurrently.
 pub(super) async fn create_user_and_settings(
-    cfg: &Config,
+    run: &mut Run,
     t: &Tenant,
     keys: &ApiKeys,
-    frappe: &Frappe,
     admin_password: &Secret,
-    state: &mut State,
-) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    let db = state.db.as_mut().expect("connected in preflight");
-    let row_id = state.row_id.expect("a site being made has a registry row");
+) -> Result<(), Error> {
     progress(&format!("[3/5] Creating admin user: {}...", t.email));
-    ctx.registry
-        .set_step(db, row_id, "user")
-        .await
-        .map_err(|e| db_error("create-user", e))?;
+    record_step(run, "user", "create-user").await?;
+    let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
     let session = frappe
         .login("Administrator", admin_password)
         .await
@@ -201,19 +176,20 @@ pub(super) async fn create_user_and_settings(
         api_key: &keys.key,
         api_secret: &keys.secret,
     };
-    let plan = json!({"plan_name": cfg.plan.name, "max_users": cfg.plan.max_users, "max_storage": cfg.plan.max_storage_gb});
+    let plan = &run.cfg.plan;
+    let plan = json!({"plan_name": plan.name, "max_users": plan.max_users, "max_storage": plan.max_storage_gb});
     // Independent documents: write them concurrently.
     let (created, settings) = tokio::join!(
         frappe.create_user(&session, &user),
         frappe.write_saas_settings(&session, plan)
     );
-    created.map_err(|e| fail(Code::ApiError, "create-user", e))?;
+    created.map_err(|e| api_error("create-user", e))?;
     progress("✓ User created successfully");
-    match settings.map_err(|e| fail(Code::ApiError, "subscription", e))? {
+    match settings.map_err(|e| api_error("subscription", e))? {
         SettingsOutcome::Written => progress("✓ Subscription settings initialized"),
         SettingsOutcome::DocTypeMissing => {
             progress("⚠ SaaS Settings DocType not found; subscription settings skipped");
-            state.warnings.push(
+            run.warnings.push(
                 "SaaS Settings DocType does not exist on this site; plan limits were not written"
                     .into(),
             );
@@ -223,89 +199,39 @@ pub(super) async fn create_user_and_settings(
 }
 
 /// Step 5: the keys authenticate, as the tenant's user, before success is reported.
-pub(super) async fn prove_keys(
-    cfg: &Config,
-    t: &Tenant,
-    keys: &ApiKeys,
-    frappe: &Frappe,
-    state: &mut State,
-) -> Result<(), StepError> {
-    let ctx = &cfg.ctx;
-    let db = state.db.as_mut().expect("connected in preflight");
-    let row_id = state.row_id.expect("a site being made has a registry row");
+pub(super) async fn prove_keys(run: &mut Run, t: &Tenant, keys: &ApiKeys) -> Result<(), Error> {
     progress("[5/5] Verifying API keys...");
-    ctx.registry
-        .set_step(db, row_id, "api-keys")
-        .await
-        .map_err(|e| db_error("api-keys", e))?;
-    let who = frappe
+    record_step(run, "api-keys", "api-keys").await?;
+    let who = Frappe::new(&run.cfg.ctx.frappe_url, &t.site)
         .whoami_with_token(&keys.key, &keys.secret)
         .await
-        .map_err(|e| fail(Code::ApiError, "api-keys", e))?;
+        .map_err(|e| api_error("api-keys", e))?;
     if who != t.email {
-        return Err(fail(
+        return Err(Error::new(
             Code::ApiError,
-            "api-keys",
             format!("the API keys authenticate as {who}, not {}", t.email),
-        ));
+        )
+        .at("api-keys"));
     }
     progress("✓ API keys generated and verified");
     Ok(())
 }
 
-/// Read-only: nothing is created until the site is known to be free and ours to make.
-/// Takes the site lock and reads the bench's facts.
-async fn preflight(
-    cfg: &Config,
-    t: &Tenant,
-    state: &mut State,
-    deadline: Instant,
-) -> Result<(), StepError> {
-    let mut db = cfg
-        .ctx
-        .db
-        .connect()
+/// The registry row says which step the run reached (`as_step` in a failure's JSON).
+async fn record_step(run: &mut Run, step: &str, as_step: &'static str) -> Result<(), Error> {
+    let row_id = run.made.as_ref().expect("step 1 made the site").row_id();
+    let registry = run.cfg.ctx.registry.clone();
+    registry
+        .set_step(run.db(), row_id, step)
         .await
-        .map_err(|e| db_error("preflight", e))?;
-    if !db
-        .try_lock_site(&t.site)
-        .await
-        .map_err(|e| db_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteBusy,
-            "preflight",
-            format!("another run is working on {}", t.site),
-        ));
-    }
-    if cfg.auto.is_some() {
-        // Placement itself waits for the password check (`prepare`): it may claim.
-        state.db = Some(db);
-        return Ok(());
-    }
-    let ctx = &cfg.ctx;
-    state.db = Some(db);
-    state.facts = ctx
-        .bench
-        .facts(deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?;
-    if ctx
-        .bench
-        .site_dir_exists(&t.site, deadline)
-        .await
-        .map_err(|e| bench_error("preflight", e))?
-    {
-        return Err(fail(
-            Code::SiteExists,
-            "preflight",
-            format!("site {} already exists", t.site),
-        ));
-    }
-    Ok(())
+        .map_err(|e| Error::from(e).at(as_step))
 }
 
-fn login_error(e: ApiError, site: &str) -> StepError {
+fn api_error(step: &'static str, e: ApiError) -> Error {
+    Error::new(Code::ApiError, e.to_string()).at(step)
+}
+
+fn login_error(e: ApiError, site: &str) -> Error {
     let hint = match e.status() {
         Some(404) => {
             format!(" (Frappe does not serve {site} at FRAPPE_URL: is Host-header routing set up?)")
@@ -315,9 +241,9 @@ fn login_error(e: ApiError, site: &str) -> StepError {
         }
         _ => String::new(),
     };
-    fail(
+    Error::new(
         Code::AdminLoginFailed,
-        "create-user",
         format!("Administrator login on the new site failed: {e}{hint}"),
     )
+    .at("create-user")
 }
