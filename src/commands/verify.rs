@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::lifecycle::apps::wanted_apps;
 use crate::output::{round2, Check, Output, VerifyReport};
 use crate::outside::frappe::Frappe;
+use crate::outside::mariadb::registry::{Row, Status};
 use crate::outside::mariadb::Db;
 use crate::signup::validate_email;
 
@@ -48,43 +49,7 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     let mut c = Checks(vec![]);
 
     let facts = ctx.bench.facts(deadline).await.ok();
-    let config = ctx.bench.site_config(site, deadline).await;
-    let db_name = match &config {
-        Ok(Some(cfg)) => {
-            let d = cfg.db_name.clone();
-            c.add(
-                "site-folder",
-                d.is_some(),
-                match &d {
-                    Some(d) => format!("sites/{site}/site_config.json names database {d}"),
-                    None => format!("sites/{site}/site_config.json has no db_name"),
-                },
-            );
-            d
-        }
-        Ok(None) => {
-            let folder = ctx
-                .bench
-                .site_dir_exists(site, deadline)
-                .await
-                .unwrap_or(false);
-            c.add(
-                "site-folder",
-                false,
-                if folder {
-                    format!("sites/{site} has no site_config.json")
-                } else {
-                    format!("no folder sites/{site}")
-                },
-            );
-            None
-        }
-        Err(e) => {
-            c.add("site-folder", false, e.to_string());
-            None
-        }
-    };
-
+    let db_name = folder_check(&mut c, ctx, site, deadline).await;
     // The registry's view, when there is a registry and it knows this bench.
     let registry = match facts.as_ref().and_then(|f| f.bench_id.clone()) {
         Some(bench_id) if ctx.registry.upgrade(&mut db).await.unwrap_or(false) => ctx
@@ -95,15 +60,10 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
             .flatten(),
         _ => None,
     };
-
     let schema_ok = match &db_name {
         Some(d) => database_checks(&mut c, &mut db, d).await,
-        None => {
-            c.add("database", false, "not checked: no database name");
-            false
-        }
+        None => c.add("database", false, "not checked: no database name"),
     };
-
     let frappe = Frappe::new(&ctx.frappe_url, site);
     match frappe.ping().await {
         Ok(()) => c.add(
@@ -113,81 +73,34 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
         ),
         Err(e) => c.add("http", false, e.to_string()),
     };
-
-    let mut email = None;
-    if let (true, Some(d)) = (schema_ok, &db_name) {
-        let chosen = match (&opts.email, registry.as_ref().and_then(|r| r.email.clone())) {
-            (Some(e), _) => match validate_email(e) {
-                Ok(e) => Ok((e, "given with --email")),
-                Err(err) => Err(err.to_string()),
-            },
-            (None, Some(e)) => Ok((e, "the registry's")),
-            (None, None) => match db.first_system_manager(d).await {
-                Ok(Some(e)) => Ok((e, "the first System Manager other than Administrator")),
-                Ok(None) => Err("no System Manager other than Administrator".to_string()),
-                Err(err) => Err(err.to_string()),
-            },
-        };
-        match chosen {
-            Ok((e, how)) => {
-                user_checks(&mut c, &mut db, d, &e, how, opts).await;
-                email = Some(e);
-            }
-            Err(why) => {
-                c.add("user", false, why);
-            }
+    let email = match (schema_ok, &db_name) {
+        (true, Some(d)) => {
+            let email = tenant_checks(&mut c, &mut db, d, registry.as_ref(), opts).await;
+            let apps = facts.as_ref().map(|f| f.apps.as_slice());
+            plan_and_apps(&mut c, &mut db, d, opts, apps).await;
+            email
         }
-        plan_and_apps(
-            &mut c,
-            &mut db,
-            d,
-            opts,
-            facts.as_ref().map(|f| f.apps.as_slice()),
-        )
-        .await;
-    } else {
-        c.add(
-            "user",
-            false,
-            "not checked: the site database is missing or not a Frappe schema",
-        );
-    }
-
+        _ => {
+            let why = "not checked: the site database is missing or not a Frappe schema";
+            c.add("user", false, why);
+            None
+        }
+    };
     if let Some((key, secret)) = &opts.api_key {
         match frappe.whoami_with_token(key, secret).await {
-            Ok(who) => {
-                let want = email.clone().unwrap_or_default();
-                c.add(
-                    "token-auth",
-                    who == want,
-                    format!("the API key and secret authenticate as {who}"),
-                );
-            }
-            Err(e) => {
-                c.add("token-auth", false, e.to_string());
-            }
-        }
-    }
-
-    if let Some(row) = &registry {
-        c.add(
-            "registry",
-            row.status == crate::outside::mariadb::registry::Status::Active,
-            format!(
-                "status {} (step {}){}",
-                row.status.as_str(),
-                row.step.as_deref().unwrap_or("-"),
-                row.error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+            Ok(who) => c.add(
+                "token-auth",
+                Some(&who) == email.as_ref(),
+                format!("the API key and secret authenticate as {who}"),
             ),
-        );
+            Err(e) => c.add("token-auth", false, e.to_string()),
+        };
     }
-
-    let success = c.0.iter().all(|k| k.ok);
+    if let Some(row) = &registry {
+        registry_check(&mut c, row);
+    }
     Ok(VerifyReport {
-        success,
+        success: c.0.iter().all(|k| k.ok),
         site: site.to_string(),
         db_name,
         email,
@@ -195,6 +108,93 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
         registry: registry.as_ref().map(Into::into),
         elapsed: round2(started.elapsed().as_secs_f64()),
     })
+}
+
+/// site-folder; returns the database its config names.
+async fn folder_check(
+    c: &mut Checks,
+    ctx: &Context,
+    site: &str,
+    deadline: Instant,
+) -> Option<String> {
+    match ctx.bench.site_config(site, deadline).await {
+        Ok(Some(cfg)) => {
+            let detail = match &cfg.db_name {
+                Some(d) => format!("sites/{site}/site_config.json names database {d}"),
+                None => format!("sites/{site}/site_config.json has no db_name"),
+            };
+            c.add("site-folder", cfg.db_name.is_some(), detail);
+            cfg.db_name
+        }
+        Ok(None) => {
+            let folder = ctx
+                .bench
+                .site_dir_exists(site, deadline)
+                .await
+                .unwrap_or(false);
+            let detail = match folder {
+                true => format!("sites/{site} has no site_config.json"),
+                false => format!("no folder sites/{site}"),
+            };
+            c.add("site-folder", false, detail);
+            None
+        }
+        Err(e) => {
+            c.add("site-folder", false, e.to_string());
+            None
+        }
+    }
+}
+
+/// user and its checks, for the user `--email` names, else the registry's, else the
+/// site's first System Manager; returns that user's email when there is one.
+async fn tenant_checks(
+    c: &mut Checks,
+    db: &mut Db,
+    d: &str,
+    registry: Option<&Row>,
+    opts: &Options,
+) -> Option<String> {
+    let chosen = match (&opts.email, registry.and_then(|r| r.email.clone())) {
+        (Some(e), _) => match validate_email(e) {
+            Ok(e) => Ok((e, "given with --email")),
+            Err(err) => Err(err.to_string()),
+        },
+        (None, Some(e)) => Ok((e, "the registry's")),
+        (None, None) => match db.first_system_manager(d).await {
+            Ok(Some(e)) => Ok((e, "the first System Manager other than Administrator")),
+            Ok(None) => Err("no System Manager other than Administrator".to_string()),
+            Err(err) => Err(err.to_string()),
+        },
+    };
+    match chosen {
+        Ok((e, how)) => {
+            user_checks(c, db, d, &e, how, opts).await;
+            Some(e)
+        }
+        Err(why) => {
+            c.add("user", false, why);
+            None
+        }
+    }
+}
+
+/// registry: the row that speaks for the site says active.
+fn registry_check(c: &mut Checks, row: &Row) {
+    let error = row
+        .error
+        .as_deref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    c.add(
+        "registry",
+        row.status == Status::Active,
+        format!(
+            "status {} (step {}){error}",
+            row.status.as_str(),
+            row.step.as_deref().unwrap_or("-"),
+        ),
+    );
 }
 
 /// database, frappe-schema, db-user. Returns whether the schema is there to read.

@@ -32,6 +32,16 @@ impl Steps {
         });
     }
 
+    /// A step that is no change and no failure: something left alone, said so.
+    pub fn note(&mut self, action: String) {
+        progress(&format!("  · {action}"));
+        self.0.push(Undo {
+            action,
+            ok: true,
+            detail: None,
+        });
+    }
+
     pub fn all_ok(&self) -> bool {
         self.0.iter().all(|u| u.ok)
     }
@@ -114,42 +124,113 @@ pub async fn remove_site(
     guard: &Guard,
     deadline: Instant,
 ) -> Removal {
-    let mut steps = Steps::default();
-    let (site, db_name) = (t.site, t.db_name);
-    let refused = |mut steps: Steps, action: String, why: String| {
-        steps.record(action, Err(why));
-        Removal {
-            steps: steps.0,
-            ..Removal::default()
+    let exists = match may_remove(db, t, guard).await {
+        Ok(exists) => exists,
+        Err(refused) => {
+            return Removal {
+                steps: vec![refused],
+                ..Removal::default()
+            }
         }
     };
+    let mut steps = Steps::default();
+    let (folder, users) = whose_folder(ctx, t, &mut steps, deadline).await;
+    let mut warnings = vec![];
+    let mut bench_dropped = false;
+    let users_free = users
+        .iter()
+        .all(|u| guard.user(u, t.site, t.row()).is_none());
+    if folder == Folder::Ours && exists && users_free {
+        match drop_with_bench(ctx, db, common, t.site, deadline).await {
+            Ok(()) => {
+                bench_dropped = true;
+                steps.record(format!("bench drop-site {}", t.site), Ok(()));
+            }
+            Err(why) => {
+                progress(&format!("  ⚠ {why}"));
+                warnings.push(why);
+            }
+        }
+    }
+    let before = steps.0.len();
+    let bench = &ctx.bench;
+    if folder == Folder::Ours
+        && bench
+            .site_dir_exists(t.site, deadline)
+            .await
+            .unwrap_or(true)
+    {
+        let r = bench
+            .remove_site_dir(t.site, deadline)
+            .await
+            .map_err(|e| e.to_string());
+        steps.record(format!("remove sites/{}", t.site), r);
+    }
+    drop_database_and_users(db, t.db_name, &users, guard, t.site, t.row(), &mut steps).await;
+    let tool_removed = steps.0[before..].iter().any(|u| u.ok);
+    Removal {
+        removed_by: match (bench_dropped, tool_removed) {
+            (true, false) => Some(RemovedBy::Bench),
+            (true, true) => Some(RemovedBy::BenchAndMariadb),
+            (false, true) => Some(RemovedBy::Mariadb),
+            (false, false) => None,
+        },
+        steps: steps.0,
+        warnings,
+    }
+}
+
+/// Whether anything of `t` may go: this connection still holds the site's lock, the guard
+/// lets its database go, and a database only a config names holds Frappe's tables. Says
+/// whether the database exists, or the one failed step that refuses it all.
+async fn may_remove(db: &mut Db, t: &Target<'_>, guard: &Guard) -> Result<bool, Undo> {
+    let refused = |action: String, why: String| Undo {
+        action,
+        ok: false,
+        detail: Some(why),
+    };
+    let (site, db_name) = (t.site, t.db_name);
     if !db.holds_site_lock(site).await {
-        return refused(steps, format!("check the lock of {site}"), lost_lock(site));
+        return Err(refused(
+            format!("check the lock of {site}"),
+            lost_lock(site),
+        ));
     }
     if let Some(why) = guard.database(db_name, site, t.row()) {
         let why = format!("{why}: nothing of {site} was removed");
-        return refused(steps, format!("keep database {db_name}"), why);
+        return Err(refused(format!("keep database {db_name}"), why));
     }
-    let exists = match db.database_exists(db_name).await {
-        Ok(e) => e,
-        Err(e) => return refused(steps, format!("check database {db_name}"), e.to_string()),
-    };
+    let check = || format!("check database {db_name}");
+    let exists = db
+        .database_exists(db_name)
+        .await
+        .map_err(|e| refused(check(), e.to_string()))?;
     if t.proof == Proof::Config && exists {
-        match db.marker_tables(db_name).await {
-            Ok(n) if n == FRAPPE_MARKER_TABLES.len() => {}
-            Ok(_) => {
-                let why = format!(
-                    "it does not hold Frappe's tables, so it is no site's: nothing of {site} was removed"
-                );
-                return refused(steps, format!("keep database {db_name}"), why);
-            }
-            Err(e) => return refused(steps, format!("check database {db_name}"), e.to_string()),
+        let n = db
+            .marker_tables(db_name)
+            .await
+            .map_err(|e| refused(check(), e.to_string()))?;
+        if n < FRAPPE_MARKER_TABLES.len() {
+            let why = format!(
+                "it does not hold Frappe's tables, so it is no site's: nothing of {site} was removed"
+            );
+            return Err(refused(format!("keep database {db_name}"), why));
         }
     }
-    let bench = &ctx.bench;
-    // Whose the folder is: this instance's when its config names the instance's database.
+    Ok(exists)
+}
+
+/// Whose the folder is (this instance's when its config names the instance's database),
+/// and the DB users of the instance (its database's name, and its config's `db_user`).
+async fn whose_folder(
+    ctx: &Context,
+    t: &Target<'_>,
+    steps: &mut Steps,
+    deadline: Instant,
+) -> (Folder, Vec<String>) {
+    let (site, db_name) = (t.site, t.db_name);
     let mut users = vec![db_name.to_string()];
-    let folder = match bench.site_config(site, deadline).await {
+    let folder = match ctx.bench.site_config(site, deadline).await {
         Ok(Some(c)) if c.db_name.as_deref() == Some(db_name) => {
             if let Some(u) = c.db_user().filter(|u| *u != db_name) {
                 users.push(u.to_string());
@@ -157,13 +238,10 @@ pub async fn remove_site(
             Folder::Ours
         }
         Ok(Some(c)) => {
-            steps.record(
-                format!(
-                    "leave sites/{site}: its site_config.json names database {}, another instance",
-                    c.db_name.as_deref().unwrap_or("(none)")
-                ),
-                Ok(()),
-            );
+            let theirs = c.db_name.as_deref().unwrap_or("(none)");
+            steps.note(format!(
+                "leave sites/{site}: its site_config.json names database {theirs}, another instance"
+            ));
             Folder::Another
         }
         // No config: a new-site that never got as far as writing it, under our lock.
@@ -177,51 +255,25 @@ pub async fn remove_site(
             Folder::Unreadable
         }
     };
-    let mut warnings = vec![];
-    let mut bench_dropped = false;
-    let users_free = users.iter().all(|u| guard.user(u, site, t.row()).is_none());
-    if folder == Folder::Ours && exists && users_free {
-        match bench_cannot_drop(ctx, db).await {
-            Some(why) => {
-                progress(&format!("  ⚠ {why}"));
-                warnings.push(why);
-            }
-            None => match bench.drop_site(site, &ctx.root(), common, deadline).await {
-                Ok(()) => {
-                    bench_dropped = true;
-                    steps.record(format!("bench drop-site {site}"), Ok(()));
-                }
-                Err(e) => {
-                    progress(&format!("  ⚠ bench drop-site {site}: {e}"));
-                    warnings.push(format!(
-                        "bench drop-site {site} failed ({e}); the tool removed what it left"
-                    ));
-                }
-            },
-        }
+    (folder, users)
+}
+
+/// `bench drop-site`, where it can work; why not otherwise (a warning: the tool removes
+/// what is left itself).
+async fn drop_with_bench(
+    ctx: &Context,
+    db: &mut Db,
+    common: &CommonConfig,
+    site: &str,
+    deadline: Instant,
+) -> Result<(), String> {
+    if let Some(why) = bench_cannot_drop(ctx, db).await {
+        return Err(why);
     }
-    let before = steps.0.len();
-    if folder == Folder::Ours && bench.site_dir_exists(site, deadline).await.unwrap_or(true) {
-        let r = bench
-            .remove_site_dir(site, deadline)
-            .await
-            .map_err(|e| e.to_string());
-        steps.record(format!("remove sites/{site}"), r);
-    }
-    drop_database_and_users(db, db_name, &users, guard, site, t.row(), &mut steps).await;
-    let tool_removed = steps.0[before..]
-        .iter()
-        .any(|u| u.ok && !u.action.starts_with("leave"));
-    Removal {
-        removed_by: match (bench_dropped, tool_removed) {
-            (true, false) => Some(RemovedBy::Bench),
-            (true, true) => Some(RemovedBy::BenchAndMariadb),
-            (false, true) => Some(RemovedBy::Mariadb),
-            (false, false) => None,
-        },
-        steps: steps.0,
-        warnings,
-    }
+    ctx.bench
+        .drop_site(site, &ctx.root(), common, deadline)
+        .await
+        .map_err(|e| format!("bench drop-site {site} failed ({e}); the tool removed what it left"))
 }
 
 #[derive(Debug, PartialEq, Eq)]

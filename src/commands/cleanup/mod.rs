@@ -23,9 +23,9 @@ use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{
     drop_database_and_users, lost_lock, remove_site, Proof, Removal, Steps, Target,
 };
-use crate::output::{round2, CleanupReport, Output};
+use crate::output::{round2, CleanupReport, Item, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
-use crate::outside::mariadb::registry::Status;
+use crate::outside::mariadb::registry::{Row, Status};
 use crate::outside::mariadb::Db;
 use crate::progress::progress;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,63 +54,34 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         dry_run: opts.dry_run,
         ..Default::default()
     };
-    let mut db = match ctx.db.connect().await {
-        Ok(db) => db,
-        Err(e) => {
-            report.error = Some(e.to_string());
-            return report;
-        }
-    };
-    let plan_deadline = Instant::now() + Duration::from_secs(120);
-    let planned = plan(ctx, &mut db, opts, plan_deadline, &mut report).await;
-    let (work, facts, guard) = match planned {
+    let planned = async {
+        let mut db = ctx.db.connect().await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let p = plan(ctx, &mut db, opts, deadline, &mut report).await?;
+        Ok::<_, Error>((db, p))
+    }
+    .await;
+    let (mut db, (work, facts, guard)) = match planned {
         Ok(p) => p,
         Err(e) => {
-            report.error = Some(e);
+            report.error = Some(e.to_string());
             report.elapsed = round2(started.elapsed().as_secs_f64());
             return report;
         }
     };
-    for (item, _) in &work {
-        report.planned.push(item.clone());
-    }
-    if work.is_empty() {
-        progress("Nothing to clean up.");
-    } else {
-        progress(&format!("{} to remove:", work.len()));
-        for (item, _) in &work {
-            progress(&format!(
-                "  {} {}{}",
-                item.kind,
-                item.name,
-                item.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
+    report.planned = work.iter().map(|(item, _)| item.clone()).collect();
+    announce(&work);
     if opts.dry_run || work.is_empty() {
         report.success = report.error.is_none();
         report.elapsed = round2(started.elapsed().as_secs_f64());
         return report;
     }
     let interrupted = watch_signals();
-    if !opts.yes {
-        progress(&format!(
-            "Removing them in {} seconds; press Ctrl-C to abort.",
-            COUNTDOWN.as_secs()
-        ));
-        let until = Instant::now() + COUNTDOWN;
-        while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            progress("Aborted: nothing was removed.");
-            report.error = Some("interrupted during the countdown; nothing was removed".into());
-            report.elapsed = round2(started.elapsed().as_secs_f64());
-            return report;
-        }
+    if !opts.yes && !countdown(&interrupted).await {
+        progress("Aborted: nothing was removed.");
+        report.error = Some("interrupted during the countdown; nothing was removed".into());
+        report.elapsed = round2(started.elapsed().as_secs_f64());
+        return report;
     }
     let n = work.len();
     for (k, (mut item, what)) in work.into_iter().enumerate() {
@@ -130,10 +101,9 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         removal.warn_into(&mut report.warnings);
         item.removed_by = removal.removed_by;
         item.actions = removal.steps;
-        if item.actions.iter().all(|u| u.ok) {
-            report.dropped.push(item);
-        } else {
-            report.failed.push(item);
+        match item.actions.iter().all(|u| u.ok) {
+            true => report.dropped.push(item),
+            false => report.failed.push(item),
         }
     }
     if interrupted.load(Ordering::SeqCst) {
@@ -141,6 +111,35 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
     }
     report.conclude("Cleanup", started.into_std());
     report
+}
+
+/// What is about to go, on stderr.
+fn announce(work: &[(Item, Work)]) {
+    if work.is_empty() {
+        return progress("Nothing to clean up.");
+    }
+    progress(&format!("{} to remove:", work.len()));
+    for (item, _) in work {
+        let why = item
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        progress(&format!("  {} {}{why}", item.kind, item.name));
+    }
+}
+
+/// The seed's safety delay; false when interrupted meanwhile.
+async fn countdown(interrupted: &AtomicBool) -> bool {
+    progress(&format!(
+        "Removing them in {} seconds; press Ctrl-C to abort.",
+        COUNTDOWN.as_secs()
+    ));
+    let until = Instant::now() + COUNTDOWN;
+    while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    !interrupted.load(Ordering::SeqCst)
 }
 
 async fn carry_out(
@@ -151,116 +150,20 @@ async fn carry_out(
     work: Work,
     deadline: Instant,
 ) -> Removal {
-    let mut removal = Removal::default();
     let mut steps = Steps::default();
     match work {
         Work::Site { site, db_name, row } => {
-            // A removal the registry knows of first: killed midway, `--orphans` ends it.
-            if let Some((id, was)) = row {
-                let r = ctx
-                    .registry
-                    .mark_dropping(db, id, was, run_tag())
-                    .await
-                    .map_err(|e| e.to_string());
-                let ok = r.is_ok();
-                steps.record(format!("mark row {id} dropping"), r);
-                if !ok {
-                    removal.steps = steps.0;
-                    return removal;
-                }
-            }
-            match db_name {
-                Some(d) => {
-                    let proof = row.map_or(Proof::Config, |(id, _)| Proof::Row(id));
-                    let target = Target {
-                        site: &site,
-                        db_name: &d,
-                        proof,
-                    };
-                    removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
-                    steps.0.append(&mut removal.steps);
-                }
-                // A folder without site_config.json names no database: only it goes.
-                None if !db.holds_site_lock(&site).await => {
-                    steps.record(format!("check the lock of {site}"), Err(lost_lock(&site)));
-                }
-                None => {
-                    let r = ctx
-                        .bench
-                        .remove_site_dir(&site, deadline)
-                        .await
-                        .map_err(|e| e.to_string());
-                    steps.record(format!("remove sites/{site}"), r);
-                }
-            }
-            if let Some((id, _)) = row {
-                let (status, error) = if steps.all_ok() {
-                    (Status::Dropped, None)
-                } else {
-                    (
-                        Status::Failed,
-                        Some("cleanup --pattern could not finish; cleanup --orphans does"),
-                    )
-                };
-                let r = ctx
-                    .registry
-                    .finish(db, id, status, error)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("mark row {id} {}", status.as_str()), r);
-            }
+            return remove_matched(ctx, db, facts, guard, &site, db_name, row, deadline).await
         }
-        Work::Run { row, back_to_pool } => {
-            if back_to_pool {
-                let r = ctx
-                    .registry
-                    .unclaim(db, row.id, Status::Standby, None)
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(
-                    format!(
-                        "return standby {} to the pool",
-                        row.standby_site.clone().unwrap_or_default()
-                    ),
-                    r,
-                );
-            } else {
-                // A run killed with SIGKILL may have left bench running in a container.
-                if let Some(tag) = &row.run_tag {
-                    if let Err(e) = ctx.bench.stop_run(tag, deadline).await {
-                        steps.record(
-                            format!("stop what run {tag} left running"),
-                            Err(format!("{e}; nothing of {} was removed", row.site)),
-                        );
-                        removal.steps = steps.0;
-                        return removal;
-                    }
-                }
-                let target = Target {
-                    site: &row.site,
-                    db_name: &row.db_name,
-                    proof: Proof::Row(row.id),
-                };
-                removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
-                steps.0 = std::mem::take(&mut removal.steps);
-                let status = if steps.all_ok() {
-                    Status::RolledBack
-                } else {
-                    Status::Failed
-                };
-                let note = format!(
-                    "resolved by cleanup --orphans (was {} at step {})",
-                    row.status.as_str(),
-                    row.step.as_deref().unwrap_or("?")
-                );
-                let r = ctx
-                    .registry
-                    .finish(db, row.id, status, Some(&note))
-                    .await
-                    .map_err(|e| e.to_string());
-                steps.record(format!("mark row {} {}", row.id, status.as_str()), r);
-            }
+        Work::Run { row, back_to_pool } if back_to_pool => {
+            let r = ctx
+                .registry
+                .unclaim(db, row.id, Status::Standby, None)
+                .await;
+            let standby = row.standby_site.clone().unwrap_or_default();
+            steps.record(format!("return standby {standby} to the pool"), text(r));
         }
+        Work::Run { row, .. } => return resolve_run(ctx, db, facts, guard, &row, deadline).await,
         Work::Superseded { id, by } => {
             let note = format!(
                 "closed by cleanup --orphans: its site was made again (row {by}); nothing removed"
@@ -268,42 +171,146 @@ async fn carry_out(
             let r = ctx
                 .registry
                 .finish(db, id, Status::RolledBack, Some(&note))
-                .await
-                .map_err(|e| e.to_string());
-            steps.record(format!("mark row {id} rolled_back"), r);
+                .await;
+            steps.record(format!("mark row {id} rolled_back"), text(r));
         }
         Work::Database(d) => {
-            drop_database_and_users(
-                db,
-                &d,
-                std::slice::from_ref(&d),
-                guard,
-                "",
-                None,
-                &mut steps,
-            )
-            .await
+            let users = std::slice::from_ref(&d);
+            drop_database_and_users(db, &d, users, guard, "", None, &mut steps).await
         }
         Work::Forget(id) => {
-            let r = ctx
-                .registry
-                .finish(
-                    db,
-                    id,
-                    Status::Dropped,
-                    Some("gone when cleanup --orphans looked"),
-                )
-                .await
-                .map_err(|e| e.to_string());
-            steps.record(format!("mark row {id} dropped"), r);
+            let note = Some("gone when cleanup --orphans looked");
+            let r = ctx.registry.finish(db, id, Status::Dropped, note).await;
+            steps.record(format!("mark row {id} dropped"), text(r));
         }
         Work::User { user, hosts } => {
             for host in hosts {
-                let r = db.drop_user(&user, &host).await.map_err(|e| e.to_string());
-                steps.record(format!("drop DB user {user}@{host}"), r);
+                let r = db.drop_user(&user, &host).await;
+                steps.record(format!("drop DB user {user}@{host}"), text(r));
             }
         }
     }
+    Removal {
+        steps: steps.0,
+        ..Removal::default()
+    }
+}
+
+fn text<T, E: ToString>(r: Result<T, E>) -> Result<(), String> {
+    r.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// A site `--pattern` matched: the instance its folder holds, its row marked `dropping`
+/// first (killed midway, `--orphans` finishes it), then `dropped`, or `failed`.
+#[allow(clippy::too_many_arguments)]
+async fn remove_matched(
+    ctx: &Context,
+    db: &mut Db,
+    facts: &BenchFacts,
+    guard: &Guard,
+    site: &str,
+    db_name: Option<String>,
+    row: Option<(u64, Status)>,
+    deadline: Instant,
+) -> Removal {
+    let mut steps = Steps::default();
+    if let Some((id, was)) = row {
+        let r = ctx.registry.mark_dropping(db, id, was, run_tag()).await;
+        let ok = r.is_ok();
+        steps.record(format!("mark row {id} dropping"), text(r));
+        if !ok {
+            return Removal {
+                steps: steps.0,
+                ..Removal::default()
+            };
+        }
+    }
+    let mut removal = match &db_name {
+        Some(d) => {
+            let proof = row.map_or(Proof::Config, |(id, _)| Proof::Row(id));
+            let target = Target {
+                site,
+                db_name: d,
+                proof,
+            };
+            remove_site(ctx, db, &facts.common, &target, guard, deadline).await
+        }
+        // A folder without site_config.json names no database: only it goes.
+        None if !db.holds_site_lock(site).await => {
+            let mut s = Steps::default();
+            s.record(format!("check the lock of {site}"), Err(lost_lock(site)));
+            Removal {
+                steps: s.0,
+                ..Removal::default()
+            }
+        }
+        None => {
+            let mut s = Steps::default();
+            let r = ctx.bench.remove_site_dir(site, deadline).await;
+            s.record(format!("remove sites/{site}"), text(r));
+            Removal {
+                steps: s.0,
+                ..Removal::default()
+            }
+        }
+    };
+    steps.0.append(&mut removal.steps);
+    if let Some((id, _)) = row {
+        let (status, error) = match steps.all_ok() {
+            true => (Status::Dropped, None),
+            false => (
+                Status::Failed,
+                Some("cleanup --pattern could not finish; cleanup --orphans does"),
+            ),
+        };
+        let r = ctx.registry.finish(db, id, status, error).await;
+        steps.record(format!("mark row {id} {}", status.as_str()), text(r));
+    }
+    removal.steps = steps.0;
+    removal
+}
+
+/// A run killed midway: its processes stopped (a SIGKILL may have left bench running in
+/// a container), its own instance removed, its row ended.
+async fn resolve_run(
+    ctx: &Context,
+    db: &mut Db,
+    facts: &BenchFacts,
+    guard: &Guard,
+    row: &Row,
+    deadline: Instant,
+) -> Removal {
+    if let Some(tag) = &row.run_tag {
+        if let Err(e) = ctx.bench.stop_run(tag, deadline).await {
+            let mut steps = Steps::default();
+            steps.record(
+                format!("stop what run {tag} left running"),
+                Err(format!("{e}; nothing of {} was removed", row.site)),
+            );
+            return Removal {
+                steps: steps.0,
+                ..Removal::default()
+            };
+        }
+    }
+    let target = Target {
+        site: &row.site,
+        db_name: &row.db_name,
+        proof: Proof::Row(row.id),
+    };
+    let mut removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
+    let status = match removal.complete() {
+        true => Status::RolledBack,
+        false => Status::Failed,
+    };
+    let note = format!(
+        "resolved by cleanup --orphans (was {} at step {})",
+        row.status.as_str(),
+        row.step.as_deref().unwrap_or("?")
+    );
+    let r = ctx.registry.finish(db, row.id, status, Some(&note)).await;
+    let mut steps = Steps(std::mem::take(&mut removal.steps));
+    steps.record(format!("mark row {} {}", row.id, status.as_str()), text(r));
     removal.steps = steps.0;
     removal
 }

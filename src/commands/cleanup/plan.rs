@@ -8,10 +8,11 @@
 
 use super::Options;
 use crate::context::Context;
+use crate::error::Error;
 use crate::lifecycle::guard::Guard;
 use crate::output::{round2, CleanupReport, Item, ScanStats};
 use crate::outside::bench::{BenchFacts, SiteDir};
-use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
+use crate::outside::mariadb::catalog::{Catalog, FRAPPE_MARKER_TABLES};
 use crate::outside::mariadb::registry::{LiveRow, Row, Status};
 use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
 use std::collections::BTreeSet;
@@ -106,6 +107,21 @@ pub(super) enum Work {
 
 pub(super) type Plan = (Vec<(Item, Work)>, BenchFacts, Guard);
 
+/// What the planner reads, once: the server's catalog (with `--orphans`), the registry's
+/// live rows, this bench's facts and sites, and the sites of the inventory's other benches.
+struct Scan {
+    catalog: Option<Catalog>,
+    registry: bool,
+    live: BTreeSet<String>,
+    facts: BenchFacts,
+    sites: Vec<SiteDir>,
+    /// Databases and DB users some site folder of any inventory bench names.
+    referenced: BTreeSet<String>,
+    /// Other benches whose sites could not be read: no orphan is certain then.
+    unread: Vec<String>,
+    guard: Guard,
+}
+
 /// Finds what to remove. Sites and killed runs are locked here (a busy one is skipped)
 /// and stay locked until the run ends, so no provision starts on them in between.
 pub(super) async fn plan(
@@ -114,323 +130,384 @@ pub(super) async fn plan(
     opts: &Options,
     deadline: Instant,
     report: &mut CleanupReport,
-) -> Result<Plan, String> {
+) -> Result<Plan, Error> {
+    let clock = Instant::now();
+    let scan = scan(ctx, db, opts, deadline).await?;
+    if !scan.unread.is_empty() {
+        report.warnings.push(format!(
+            "no database or DB user was taken for an orphan: the sites of {} could not be read",
+            scan.unread.join(", ")
+        ));
+    }
     let mut work: Vec<(Item, Work)> = vec![];
+    let matched = match &opts.pattern {
+        Some(pattern) => pattern_sites(ctx, db, &scan, pattern, report, &mut work).await?,
+        None => BTreeSet::new(),
+    };
+    if let Some(catalog) = &scan.catalog {
+        let handled = runs(ctx, db, opts, &scan, &matched, report, &mut work).await?;
+        orphans(ctx, opts, &scan, catalog, &handled, &mut work);
+        report.scan = Some(ScanStats {
+            databases: catalog.databases.len(),
+            frappe_databases: catalog.frappe.len(),
+            catalog_queries: catalog.queries,
+            seconds: round2(clock.elapsed().as_secs_f64()),
+        });
+    }
+    Ok((work, scan.facts, scan.guard))
+}
+
+async fn scan(
+    ctx: &Context,
+    db: &mut Db,
+    opts: &Options,
+    deadline: Instant,
+) -> Result<Scan, Error> {
     // The catalog before the sites: Frappe writes a site's config before it creates its
     // database, so every database seen here already has its config on disk below, and a
     // new-site in flight is never taken for an orphan.
-    let scan_clock = Instant::now();
-    let catalog = if opts.orphans {
-        Some(db.scan_catalog().await.map_err(|e| e.to_string())?)
-    } else {
-        None
+    let catalog = match opts.orphans {
+        true => Some(db.scan_catalog().await?),
+        false => None,
     };
-    let registry_exists = ctx.registry.upgrade(db).await.map_err(|e| e.to_string())?;
-    let live_rows: Vec<LiveRow> = if registry_exists {
-        ctx.registry
-            .live_rows(db)
-            .await
-            .map_err(|e| e.to_string())?
-    } else {
-        vec![]
+    let registry = ctx.registry.upgrade(db).await?;
+    let live_rows: Vec<LiveRow> = match registry {
+        true => ctx.registry.live_rows(db).await?,
+        false => vec![],
     };
-    let live: BTreeSet<String> = live_rows.iter().map(|r| r.db_name.clone()).collect();
-    let facts = ctx.bench.facts(deadline).await.map_err(|e| e.to_string())?;
-    let sites = ctx
-        .bench
-        .list_sites(deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    // The other benches of the inventory share the server: a database only one of their
-    // sites names (a site made there by hand) is nobody's orphan. When one cannot be read,
-    // no database or DB user is taken for an orphan this time.
-    let mut elsewhere: Vec<SiteDir> = vec![];
-    let mut unread: Vec<String> = vec![];
-    if opts.orphans && registry_exists {
-        for b in ctx.registry.benches(db).await.map_err(|e| e.to_string())? {
-            if Some(&b.bench_id) == facts.bench_id.as_ref() {
-                continue;
-            }
-            let listed = match Context::for_bench(&opts.conn, &b) {
-                Ok(other) => other
-                    .bench
-                    .list_sites(deadline)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match listed {
-                Ok(s) => elsewhere.extend(s),
-                Err(e) => unread.push(format!("bench {} ({e})", b.name)),
-            }
-        }
-    }
-    if !unread.is_empty() {
-        report.warnings.push(format!(
-            "no database or DB user was taken for an orphan: the sites of {} could not be read",
-            unread.join(", ")
-        ));
-    }
+    let facts = ctx.bench.facts(deadline).await?;
+    let sites = ctx.bench.list_sites(deadline).await?;
+    let (elsewhere, unread) = match opts.orphans && registry {
+        true => other_benches(ctx, db, opts, &facts, deadline).await?,
+        false => (vec![], vec![]),
+    };
     let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
-    let referenced: BTreeSet<String> = everywhere
+    let referenced = everywhere
         .iter()
-        .filter_map(|s| s.config.as_ref()?.db_name.clone())
+        .filter_map(|s| s.config.as_ref())
+        .flat_map(|c| [c.db_name.clone(), c.db_user().map(String::from)])
+        .flatten()
         .collect();
-    let referenced_users: BTreeSet<String> = everywhere
-        .iter()
-        .filter_map(|s| s.config.as_ref()?.db_user().map(String::from))
-        .collect();
+    Ok(Scan {
+        catalog,
+        registry,
+        live: live_rows.iter().map(|r| r.db_name.clone()).collect(),
+        guard: Guard::fixed(ctx).knowing(&everywhere, &live_rows),
+        facts,
+        sites,
+        referenced,
+        unread,
+    })
+}
 
-    let guard = Guard::fixed(ctx).knowing(&everywhere, &live_rows);
-    // --pattern: sites of SITE_DOMAIN whose subdomain matches, each the instance its
-    // folder's config names.
-    let mut matched: BTreeSet<String> = BTreeSet::new();
-    if let Some(pattern) = &opts.pattern {
-        let suffix = format!(".{}", ctx.site_domain);
-        let hits: Vec<&SiteDir> = sites
-            .iter()
-            .filter(|s| {
-                s.name
-                    .strip_suffix(&suffix)
-                    .is_some_and(|sub| !sub.contains('.') && glob_match(pattern, sub))
-            })
-            .collect();
-        let names: Vec<String> = hits.iter().map(|s| s.name.clone()).collect();
-        let rows = match (&facts.bench_id, registry_exists) {
-            (Some(id), true) => ctx
-                .registry
-                .rows_of_sites(db, id, &names)
+/// The sites of the inventory's other benches (they share the server: a database only one
+/// of their sites names, a site made there by hand, is nobody's orphan), and the benches
+/// that could not be read.
+async fn other_benches(
+    ctx: &Context,
+    db: &mut Db,
+    opts: &Options,
+    facts: &BenchFacts,
+    deadline: Instant,
+) -> Result<(Vec<SiteDir>, Vec<String>), Error> {
+    let (mut sites, mut unread) = (vec![], vec![]);
+    for b in ctx.registry.benches(db).await? {
+        if Some(&b.bench_id) == facts.bench_id.as_ref() {
+            continue;
+        }
+        let listed = match Context::for_bench(&opts.conn, &b) {
+            Ok(other) => other
+                .bench
+                .list_sites(deadline)
                 .await
-                .map_err(|e| e.to_string())?,
-            _ => vec![],
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        for s in hits {
-            let db_name = s.config.as_ref().and_then(|c| c.db_name.clone());
-            let mut item = item("site", &s.name, db_name.clone(), None);
-            if !db.try_lock_site(&s.name).await.map_err(|e| e.to_string())? {
-                item.reason = Some("another run (a provision or cleanup) holds its lock".into());
-                report.skipped.push(item);
-                continue;
-            }
-            let mine: Vec<&Row> = rows.iter().filter(|r| r.site == s.name).collect();
-            let live = mine.iter().find(|r| r.status.is_live());
-            let refusal = match (&db_name, live) {
-                (Some(d), Some(l)) if &l.db_name != d => Some(format!(
-                    "its folder holds database {d}, but its live registry row {} names {}: \
-                     left alone (see `verify`)",
-                    l.id, l.db_name
-                )),
-                (None, Some(l)) => Some(format!(
-                    "a folder without site_config.json, while registry row {} says {}: left alone",
-                    l.id,
-                    l.status.as_str()
-                )),
-                (Some(d), Some(l)) => guard.database(d, &s.name, Some(l.id)),
-                // Only the folder says whose the database is: it must look like a site's.
-                (Some(d), None) => match guard.database(d, &s.name, None) {
-                    Some(why) => Some(why),
-                    None => not_a_site_database(db, d).await?,
-                },
-                (None, None) => None,
-            };
-            if let Some(why) = refusal {
-                item.reason = Some(why);
-                report.skipped.push(item);
-                let _ = db.unlock_site(&s.name).await;
-                continue;
-            }
-            // The row of the instance the folder holds: its live row, else its latest.
-            let row = live.copied().or_else(|| {
-                mine.iter()
-                    .rev()
-                    .find(|r| Some(&r.db_name) == db_name.as_ref())
-                    .copied()
-            });
-            matched.insert(s.name.clone());
-            if s.config.is_none() {
-                item.reason = Some("folder without site_config.json".into());
-            }
-            work.push((
-                item,
-                Work::Site {
-                    site: s.name.clone(),
-                    db_name,
-                    row: row.map(|r| (r.id, r.status)),
-                },
-            ));
+        match listed {
+            Ok(s) => sites.extend(s),
+            Err(e) => unread.push(format!("bench {} ({e})", b.name)),
         }
     }
-    let Some(catalog) = catalog else {
-        return Ok((work, facts, guard));
+    Ok((sites, unread))
+}
+
+/// `--pattern`: the sites of SITE_DOMAIN whose subdomain matches, each the instance its
+/// folder's config names; returns their names.
+async fn pattern_sites(
+    ctx: &Context,
+    db: &mut Db,
+    scan: &Scan,
+    pattern: &str,
+    report: &mut CleanupReport,
+    work: &mut Vec<(Item, Work)>,
+) -> Result<BTreeSet<String>, Error> {
+    let suffix = format!(".{}", ctx.site_domain);
+    let hits: Vec<&SiteDir> = scan
+        .sites
+        .iter()
+        .filter(|s| {
+            s.name
+                .strip_suffix(&suffix)
+                .is_some_and(|sub| !sub.contains('.') && glob_match(pattern, sub))
+        })
+        .collect();
+    let names: Vec<String> = hits.iter().map(|s| s.name.clone()).collect();
+    let rows = match (&scan.facts.bench_id, scan.registry) {
+        (Some(id), true) => ctx.registry.rows_of_sites(db, id, &names).await?,
+        _ => vec![],
     };
-    // Runs killed midway (or rolled back only partly): their registry rows.
-    let mut handled: BTreeSet<String> = BTreeSet::new();
-    if let (true, Some(bench_id)) = (registry_exists, &facts.bench_id) {
-        let rows = ctx
-            .registry
-            .rows_with_status(
-                db,
-                bench_id,
-                &[
-                    Status::Provisioning,
-                    Status::Claimed,
-                    Status::Failed,
-                    Status::Dropping,
-                    Status::Active,
-                    Status::Standby,
-                ],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        for row in &rows {
-            if matched.contains(&row.site) || !glob_match(&opts.db_pattern, &row.db_name) {
-                continue;
+    let mut matched = BTreeSet::new();
+    for s in hits {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.site == s.name).collect();
+        match pattern_site(db, scan, s, &mine).await? {
+            Ok(planned) => {
+                matched.insert(s.name.clone());
+                work.push(planned);
             }
-            if matches!(row.status, Status::Active | Status::Standby) {
-                // Its instance is its database: gone when that is, and no folder holds it.
-                let folder = sites.iter().find(|d| d.name == row.site);
-                let gone = !catalog.databases.contains(&row.db_name)
-                    && !folder.is_some_and(|f| f.config.is_none() || config_names(f, &row.db_name));
-                if gone {
-                    let reason = format!(
-                        "registry says {} but its database is gone and no folder holds it",
-                        row.status.as_str()
-                    );
-                    let it = item("row", &row.site, Some(row.db_name.clone()), Some(reason));
-                    work.push((it, Work::Forget(row.id)));
-                }
-                continue;
-            }
-            // The site was made again later and is live: this row's run is over, and what
-            // it names is (for an earlier version's row, whose database name every attempt
-            // shared) or may be the live tenant's. Never removed on this row's word.
-            let again = rows
-                .iter()
-                .find(|l| l.site == row.site && l.id != row.id && l.status.is_live());
-            if let Some(l) = again.filter(|l| !row.db_unique || l.db_name == row.db_name) {
-                let reason = format!(
-                    "{} at step {}, but {} was made again (row {}, {}): closed, nothing removed",
-                    row.status.as_str(),
-                    row.step.as_deref().unwrap_or("?"),
-                    row.site,
-                    l.id,
-                    l.status.as_str()
-                );
-                let it = item("run", &row.site, Some(row.db_name.clone()), Some(reason));
-                work.push((
-                    it,
-                    Work::Superseded {
-                        id: row.id,
-                        by: l.id,
-                    },
-                ));
-                continue;
-            }
-            let mut it = item("run", &row.site, Some(row.db_name.clone()), None);
-            if !db
-                .try_lock_site(&row.site)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                it.reason = Some(format!("{} and still running", row.status.as_str()));
-                report.skipped.push(it);
-                continue;
-            }
-            handled.insert(row.db_name.clone());
-            // A claim killed before its rename left the standby whole under its own name.
-            let back_to_pool = row.status == Status::Claimed
-                && row.standby_site.as_ref().is_some_and(|s| {
-                    sites
-                        .iter()
-                        .any(|d| &d.name == s && config_names(d, &row.db_name))
-                })
-                && !sites.iter().any(|d| d.name == row.site);
-            it.reason = Some(format!(
-                "{} at step {}{}",
-                row.status.as_str(),
-                row.step.as_deref().unwrap_or("?"),
-                if back_to_pool {
-                    ": back to the pool"
-                } else {
-                    ""
-                }
-            ));
-            work.push((
-                it,
-                Work::Run {
-                    row: Box::new(row.clone()),
-                    back_to_pool,
-                },
-            ));
+            Err(skipped) => report.skipped.push(skipped),
         }
     }
-    let orphans: Vec<String> = catalog
+    Ok(matched)
+}
+
+/// One matched site: its item and work, or the item skipped with why (under its lock, or
+/// busy).
+async fn pattern_site(
+    db: &mut Db,
+    scan: &Scan,
+    s: &SiteDir,
+    rows: &[&Row],
+) -> Result<Result<(Item, Work), Item>, Error> {
+    let db_name = s.config.as_ref().and_then(|c| c.db_name.clone());
+    let mut item = item("site", &s.name, db_name.clone(), None);
+    if !db.try_lock_site(&s.name).await? {
+        item.reason = Some("another run (a provision or cleanup) holds its lock".into());
+        return Ok(Err(item));
+    }
+    let live = rows.iter().find(|r| r.status.is_live());
+    let refusal = match (&db_name, live) {
+        (Some(d), Some(l)) if &l.db_name != d => Some(format!(
+            "its folder holds database {d}, but its live registry row {} names {}: \
+             left alone (see `verify`)",
+            l.id, l.db_name
+        )),
+        (None, Some(l)) => Some(format!(
+            "a folder without site_config.json, while registry row {} says {}: left alone",
+            l.id,
+            l.status.as_str()
+        )),
+        (Some(d), Some(l)) => scan.guard.database(d, &s.name, Some(l.id)),
+        // Only the folder says whose the database is: it must look like a site's.
+        (Some(d), None) => match scan.guard.database(d, &s.name, None) {
+            Some(why) => Some(why),
+            None => not_a_site_database(db, d).await?,
+        },
+        (None, None) => None,
+    };
+    if let Some(why) = refusal {
+        item.reason = Some(why);
+        let _ = db.unlock_site(&s.name).await;
+        return Ok(Err(item));
+    }
+    // The row of the instance the folder holds: its live row, else its latest.
+    let row = live.copied().or_else(|| {
+        rows.iter()
+            .rev()
+            .find(|r| Some(&r.db_name) == db_name.as_ref())
+            .copied()
+    });
+    if s.config.is_none() {
+        item.reason = Some("folder without site_config.json".into());
+    }
+    let work = Work::Site {
+        site: s.name.clone(),
+        db_name,
+        row: row.map(|r| (r.id, r.status)),
+    };
+    Ok(Ok((item, work)))
+}
+
+/// `--orphans`, the registry's side: rows of runs killed midway (or rolled back only
+/// partly) and live rows whose instance is gone. Returns the databases of the runs
+/// taken on, which the orphan scan leaves to them.
+#[allow(clippy::too_many_arguments)]
+async fn runs(
+    ctx: &Context,
+    db: &mut Db,
+    opts: &Options,
+    scan: &Scan,
+    matched: &BTreeSet<String>,
+    report: &mut CleanupReport,
+    work: &mut Vec<(Item, Work)>,
+) -> Result<BTreeSet<String>, Error> {
+    let mut handled = BTreeSet::new();
+    let (true, Some(bench_id), Some(catalog)) =
+        (scan.registry, &scan.facts.bench_id, &scan.catalog)
+    else {
+        return Ok(handled);
+    };
+    let statuses = [
+        Status::Provisioning,
+        Status::Claimed,
+        Status::Failed,
+        Status::Dropping,
+        Status::Active,
+        Status::Standby,
+    ];
+    let rows = ctx
+        .registry
+        .rows_with_status(db, bench_id, &statuses)
+        .await?;
+    for row in &rows {
+        if matched.contains(&row.site) || !glob_match(&opts.db_pattern, &row.db_name) {
+            continue;
+        }
+        if matches!(row.status, Status::Active | Status::Standby) {
+            if let Some(planned) = gone(scan, catalog, row) {
+                work.push(planned);
+            }
+            continue;
+        }
+        if let Some(planned) = superseded(&rows, row) {
+            work.push(planned);
+            continue;
+        }
+        let mut it = item("run", &row.site, Some(row.db_name.clone()), None);
+        if !db.try_lock_site(&row.site).await? {
+            it.reason = Some(format!("{} and still running", row.status.as_str()));
+            report.skipped.push(it);
+            continue;
+        }
+        handled.insert(row.db_name.clone());
+        work.push(killed_run(scan, row, it));
+    }
+    Ok(handled)
+}
+
+/// A live row whose instance is its database: gone when that is and no folder holds it.
+fn gone(scan: &Scan, catalog: &Catalog, row: &Row) -> Option<(Item, Work)> {
+    let folder = scan.sites.iter().find(|d| d.name == row.site);
+    let held = folder.is_some_and(|f| f.config.is_none() || config_names(f, &row.db_name));
+    if catalog.databases.contains(&row.db_name) || held {
+        return None;
+    }
+    let reason = format!(
+        "registry says {} but its database is gone and no folder holds it",
+        row.status.as_str()
+    );
+    let it = item("row", &row.site, Some(row.db_name.clone()), Some(reason));
+    Some((it, Work::Forget(row.id)))
+}
+
+/// A run's row whose site was made again later and is live: the run is over, and what it
+/// names is (for an earlier version's row, whose database name every attempt shared) or
+/// may be the live tenant's. Never removed on this row's word: only closed.
+fn superseded(rows: &[Row], row: &Row) -> Option<(Item, Work)> {
+    let again = rows
+        .iter()
+        .find(|l| l.site == row.site && l.id != row.id && l.status.is_live())
+        .filter(|l| !row.db_unique || l.db_name == row.db_name)?;
+    let reason = format!(
+        "{} at step {}, but {} was made again (row {}, {}): closed, nothing removed",
+        row.status.as_str(),
+        row.step.as_deref().unwrap_or("?"),
+        row.site,
+        again.id,
+        again.status.as_str()
+    );
+    let it = item("run", &row.site, Some(row.db_name.clone()), Some(reason));
+    let work = Work::Superseded {
+        id: row.id,
+        by: again.id,
+    };
+    Some((it, work))
+}
+
+/// A run killed midway, under its site's lock now: undone, or (a claim killed before its
+/// rename left the standby whole under its own name) its standby put back.
+fn killed_run(scan: &Scan, row: &Row, mut it: Item) -> (Item, Work) {
+    let back_to_pool = row.status == Status::Claimed
+        && row.standby_site.as_ref().is_some_and(|s| {
+            scan.sites
+                .iter()
+                .any(|d| &d.name == s && config_names(d, &row.db_name))
+        })
+        && !scan.sites.iter().any(|d| d.name == row.site);
+    it.reason = Some(format!(
+        "{} at step {}{}",
+        row.status.as_str(),
+        row.step.as_deref().unwrap_or("?"),
+        if back_to_pool {
+            ": back to the pool"
+        } else {
+            ""
+        }
+    ));
+    let work = Work::Run {
+        row: Box::new(row.clone()),
+        back_to_pool,
+    };
+    (it, work)
+}
+
+/// `--orphans`, the server's side: databases holding Frappe's tables that no site and no
+/// live row names, and DB users named like a site's whose database is gone. None at all
+/// while another bench's sites could not be read.
+fn orphans(
+    ctx: &Context,
+    opts: &Options,
+    scan: &Scan,
+    catalog: &Catalog,
+    handled: &BTreeSet<String>,
+    work: &mut Vec<(Item, Work)>,
+) {
+    if !scan.unread.is_empty() {
+        return;
+    }
+    let unclaimed = |name: &String| {
+        !scan.referenced.contains(name)
+            && !scan.live.contains(name)
+            && !handled.contains(name)
+            && glob_match(&opts.db_pattern, name)
+    };
+    let databases: Vec<String> = catalog
         .frappe
         .iter()
-        .filter(|_| unread.is_empty())
         .filter(|d| !SYSTEM_SCHEMAS.contains(&d.as_str()) && d.as_str() != ctx.registry.name())
-        .filter(|d| !referenced.contains(*d) && !live.contains(*d) && !handled.contains(*d))
-        .filter(|d| guard.database(d, "", None).is_none())
-        .filter(|d| glob_match(&opts.db_pattern, d))
+        .filter(|d| unclaimed(d) && scan.guard.database(d, "", None).is_none())
         .cloned()
         .collect();
-    for d in &orphans {
-        work.push((
-            item(
-                "database",
-                d,
-                Some(d.clone()),
-                Some("Frappe schema, no site references it".into()),
-            ),
-            Work::Database(d.clone()),
-        ));
+    for d in &databases {
+        let reason = "Frappe schema, no site references it".to_string();
+        let it = item("database", d, Some(d.clone()), Some(reason));
+        work.push((it, Work::Database(d.clone())));
     }
     for (user, hosts) in &catalog.users {
-        let in_use = referenced_users.contains(user)
-            || live.contains(user)
-            || handled.contains(user)
-            || orphans.contains(user)
-            || *user == ctx.db.user;
-        if in_use
-            || !unread.is_empty()
-            || !looks_like_site_user(user)
-            || catalog.databases.contains(user)
-            || guard.user(user, "", None).is_some()
-        {
+        let orphan = unclaimed(user)
+            && !databases.contains(user)
+            && *user != ctx.db.user
+            && looks_like_site_user(user)
+            && !catalog.databases.contains(user)
+            && scan.guard.user(user, "", None).is_none();
+        if !orphan {
             continue;
         }
-        if !glob_match(&opts.db_pattern, user) {
-            continue;
-        }
-        work.push((
-            item(
-                "db-user",
-                user,
-                None,
-                Some("named like a site's DB user; its database is gone".into()),
-            ),
-            Work::User {
-                user: user.clone(),
-                hosts: hosts.clone(),
-            },
-        ));
+        let reason = "named like a site's DB user; its database is gone".to_string();
+        let work_item = Work::User {
+            user: user.clone(),
+            hosts: hosts.clone(),
+        };
+        work.push((item("db-user", user, None, Some(reason)), work_item));
     }
-    report.scan = Some(ScanStats {
-        databases: catalog.databases.len(),
-        frappe_databases: catalog.frappe.len(),
-        catalog_queries: catalog.queries,
-        seconds: round2(scan_clock.elapsed().as_secs_f64()),
-    });
-    Ok((work, facts, guard))
 }
 
 /// Why `d`, which only a site folder's config names, is not to be dropped: it exists
 /// without Frappe's tables (someone else's data), or `None`.
-async fn not_a_site_database(db: &mut Db, d: &str) -> Result<Option<String>, String> {
-    if !db.database_exists(d).await.map_err(|e| e.to_string())? {
+async fn not_a_site_database(db: &mut Db, d: &str) -> Result<Option<String>, Error> {
+    if !db.database_exists(d).await? {
         return Ok(None);
     }
-    let n = db.marker_tables(d).await.map_err(|e| e.to_string())?;
+    let n = db.marker_tables(d).await?;
     Ok((n < FRAPPE_MARKER_TABLES.len()).then(|| {
         format!("its config names database {d}, which does not hold Frappe's tables: left alone")
     }))

@@ -6,10 +6,12 @@ use crate::cli::PoolDrainArgs;
 use crate::context::Context;
 use crate::error::Error;
 use crate::lifecycle::guard::Guard;
-use crate::lifecycle::removal::{remove_site, Proof, Target};
+use crate::lifecycle::removal::{remove_site, Proof, Removal, Target};
 use crate::output::{CleanupReport, Output, Undo};
-use crate::outside::bench::run_tag;
+use crate::outside::bench::{run_tag, BenchFacts};
+use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::Status;
+use crate::outside::mariadb::Db;
 use crate::progress::progress;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,11 +29,17 @@ pub async fn run_drain(args: PoolDrainArgs) -> Result<Output, Error> {
 pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
     let started = Instant::now();
     let mut report = CleanupReport::default();
-    let prepared = prepare(ctx).await;
-    let (mut db, facts) = match prepared {
+    let prepared = async {
+        let (mut db, facts) = prepare(ctx).await?;
+        // What no drop may take: read once, before the first.
+        let guard = guard_for(ctx, &mut db).await?;
+        Ok::<_, Error>((db, facts, guard))
+    }
+    .await;
+    let (mut db, facts, guard) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            report.error = Some(e);
+            report.error = Some(e.to_string());
             return report;
         }
     };
@@ -39,17 +47,9 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         report.success = true;
         return report;
     };
-    // What no drop may take: read once, before the first.
-    let guard = match guard_for(ctx, &mut db).await {
-        Ok(g) => g,
-        Err(e) => {
-            report.error = Some(e);
-            return report;
-        }
-    };
     let mut tried = vec![];
     loop {
-        let row = match ctx
+        let claimed = ctx
             .registry
             .claim_standby(
                 &mut db,
@@ -59,8 +59,8 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
                 &tried,
                 run_tag(),
             )
-            .await
-        {
+            .await;
+        let row = match claimed {
             Ok(Some(row)) => row,
             Ok(None) => break,
             Err(e) => {
@@ -69,10 +69,9 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
             }
         };
         tried.push(row.id);
-        let site = row.site.clone();
-        let mut entry = item("standby", site.clone(), None);
+        let mut entry = item("standby", row.site.clone(), None);
         entry.db_name = Some(row.db_name.clone());
-        if !db.try_lock_site(&site).await.unwrap_or(false) {
+        if !db.try_lock_site(&row.site).await.unwrap_or(false) {
             let _ = ctx
                 .registry
                 .unclaim(&mut db, row.id, Status::Standby, None)
@@ -81,51 +80,60 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
             report.skipped.push(entry);
             continue;
         }
-        progress(&format!("[{}] Dropping standby {site}...", tried.len()));
+        progress(&format!(
+            "[{}] Dropping standby {}...",
+            tried.len(),
+            row.site
+        ));
         report.planned.push(entry.clone());
-        let target = Target {
-            site: &site,
-            db_name: &row.db_name,
-            proof: Proof::Row(row.id),
-        };
         let deadline = Instant::now() + timeout;
-        let mut removal = remove_site(ctx, &mut db, &facts.common, &target, &guard, deadline).await;
+        let mut removal = drop_standby(ctx, &mut db, &facts, &guard, &row, deadline).await;
         removal.warn_into(&mut report.warnings);
-        let mut ok = removal.complete();
         entry.removed_by = removal.removed_by;
         entry.actions = removal.steps;
-        let status = if ok { Status::Dropped } else { Status::Failed };
-        if let Err(e) = ctx.registry.finish(&mut db, row.id, status, None).await {
-            ok = false;
-            entry.actions.push(Undo {
-                action: format!("mark {site} {} in the registry", status.as_str()),
-                ok: false,
-                detail: Some(e.to_string()),
-            });
-        }
-        let _ = db.unlock_site(&site).await;
-        if ok {
-            report.dropped.push(entry);
-        } else {
-            report.failed.push(entry);
+        let _ = db.unlock_site(&row.site).await;
+        match entry.actions.iter().all(|u| u.ok) {
+            true => report.dropped.push(entry),
+            false => report.failed.push(entry),
         }
     }
     report.conclude("Pool drain", started.into_std());
     report
 }
 
+/// One claimed standby removed by its row's instance, and its row ended.
+async fn drop_standby(
+    ctx: &Context,
+    db: &mut Db,
+    facts: &BenchFacts,
+    guard: &Guard,
+    row: &Row,
+    deadline: Instant,
+) -> Removal {
+    let target = Target {
+        site: &row.site,
+        db_name: &row.db_name,
+        proof: Proof::Row(row.id),
+    };
+    let mut removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
+    let status = match removal.complete() {
+        true => Status::Dropped,
+        false => Status::Failed,
+    };
+    if let Err(e) = ctx.registry.finish(db, row.id, status, None).await {
+        removal.steps.push(Undo {
+            action: format!("mark {} {} in the registry", row.site, status.as_str()),
+            ok: false,
+            detail: Some(e.to_string()),
+        });
+    }
+    removal
+}
+
 /// The guard of this bench: its site folders and every live registry row.
-async fn guard_for(ctx: &Context, db: &mut crate::outside::mariadb::Db) -> Result<Guard, String> {
+async fn guard_for(ctx: &Context, db: &mut Db) -> Result<Guard, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let sites = ctx
-        .bench
-        .list_sites(deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let live = ctx
-        .registry
-        .live_rows(db)
-        .await
-        .map_err(|e| e.to_string())?;
+    let sites = ctx.bench.list_sites(deadline).await?;
+    let live = ctx.registry.live_rows(db).await?;
     Ok(Guard::fixed(ctx).knowing(&sites, &live))
 }

@@ -20,7 +20,7 @@ pub use status::run_status;
 use crate::basics::secret::Secret;
 use crate::cli::PoolFillArgs;
 use crate::context::{install_apps, Context};
-use crate::error::Error;
+use crate::error::{Code, Error};
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
@@ -75,116 +75,53 @@ pub async fn fill(
 ) -> PoolFillReport {
     let started = Instant::now();
     let mut report = PoolFillReport::default();
-    let setup_deadline = Instant::now() + Duration::from_secs(60);
-    let prepared = async {
-        let (mut db, facts) = prepare(ctx).await?;
-        let bench_id = match facts.bench_id.clone() {
-            Some(id) => id,
-            None => ctx
-                .bench
-                .bench_id(true, setup_deadline)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("could not create the bench id")?,
-        };
-        // Standbys made on a bench that is not the inventory's would be claimed as its.
-        if let Some(want) = ctx.bench_id.as_ref().filter(|w| **w != bench_id) {
-            return Err(format!(
-                "this bench's id is {bench_id}, not the inventory's {want}: another bench at \
-                 that address? Nothing was made"
-            ));
-        }
-        // Count and make under one lock per bench, held by this connection until it
-        // closes: fills from cron on several hosts never make more than the target.
-        if !ctx
-            .registry
-            .try_bench_lock(&mut db, "pool-fill", &bench_id)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Err(BUSY.to_string());
-        }
-        let ready = ctx
-            .registry
-            .rows_with_status(&mut db, &bench_id, &[Status::Standby])
-            .await
-            .map_err(|e| e.to_string())?
-            .len();
-        Ok::<_, String>((db, facts, bench_id, ready))
-    }
-    .await;
-    let (mut db, facts, bench_id, ready) = match prepared {
+    let (mut db, facts, bench_id, ready) = match lock_pool(ctx).await {
         Ok(p) => p,
-        Err(e) if e == BUSY => {
+        Err(e) if e.code == Code::SiteBusy => {
             progress(&format!("⚠ {e}"));
-            report.warnings.push(e);
+            report.warnings.push(e.message);
             report.success = true;
             report.elapsed = round2(started.elapsed().as_secs_f64());
             return report;
         }
         Err(e) => {
-            report.error = Some(e);
+            report.error = Some(e.message);
             return report;
         }
     };
-    let (wanted, missing) = wanted_apps(install_apps, &facts.apps);
-    for app in missing {
-        report.warnings.push(format!(
-            "app {app} is not available on this bench; standby sites do not have it"
-        ));
-    }
-    let template = if use_template {
-        match template::check(&ctx.bench, &facts, &wanted, setup_deadline).await {
-            Ok(Ok(meta)) => Some(meta),
-            Ok(Err(why)) => {
-                report.warnings.push(format!("template not used: {why}"));
-                None
-            }
-            Err(e) => {
-                report.warnings.push(format!("template not used: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let (wanted, template) = what_standbys_get(
+        ctx,
+        &facts,
+        install_apps,
+        use_template,
+        &mut report.warnings,
+    )
+    .await;
     let need = (size as usize).saturating_sub(ready);
+    let how = match template {
+        Some(_) => "from the template",
+        None => "fresh new-site",
+    };
     progress(&format!(
-        "Pool: {ready} standby site(s) ready, {need} to make ({})",
-        if template.is_some() {
-            "from the template"
-        } else {
-            "fresh new-site"
-        }
+        "Pool: {ready} standby site(s) ready, {need} to make ({how})"
     ));
+    let fill = Filling {
+        ctx,
+        facts: &facts,
+        bench_id: &bench_id,
+        apps: &wanted,
+        template: template.as_ref(),
+    };
     for k in 1..=need {
         let clock = Instant::now();
-        let deadline = clock + timeout;
         let id = Secret::random(10).expose().to_ascii_lowercase();
         let site = site_name(&format!("{TOOL_SITE_PREFIX}standby-{id}"), &ctx.site_domain);
         progress(&format!("[{k}/{need}] Creating standby {site}..."));
-        match make_standby(
-            ctx,
-            &mut db,
-            &facts,
-            &bench_id,
-            &site,
-            &wanted,
-            template.as_ref(),
-            deadline,
-            &mut report.warnings,
-        )
-        .await
-        {
+        match make_standby(&fill, &mut db, &site, clock + timeout, &mut report.warnings).await {
             Ok(made) => {
-                progress(&format!(
-                    "  ✓ ready in {:.2}s",
-                    clock.elapsed().as_secs_f64()
-                ));
-                report.created.push(Made {
-                    seconds: round2(clock.elapsed().as_secs_f64()),
-                    ..made
-                });
+                let seconds = round2(clock.elapsed().as_secs_f64());
+                progress(&format!("  ✓ ready in {seconds:.2}s"));
+                report.created.push(Made { seconds, ..made });
             }
             Err(failed) => report.failed.push(failed),
         }
@@ -204,145 +141,237 @@ pub async fn fill(
     report
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn make_standby(
+/// The bench's fill lock, with its facts, its id and how many standbys are ready. Counted
+/// and made under one lock per bench, held by this connection until it closes: fills from
+/// cron on several hosts never make more than the target (`SITE_BUSY` when another holds
+/// it).
+async fn lock_pool(ctx: &Context) -> Result<(Db, BenchFacts, String, usize), Error> {
+    let (mut db, facts) = prepare(ctx).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bench_id = match facts.bench_id.clone() {
+        Some(id) => id,
+        None => ctx
+            .bench
+            .bench_id(true, deadline)
+            .await?
+            .ok_or_else(|| Error::new(Code::BenchFailed, "could not create the bench id"))?,
+    };
+    // Standbys made on a bench that is not the inventory's would be claimed as its.
+    if let Some(want) = ctx.bench_id.as_ref().filter(|w| **w != bench_id) {
+        return Err(Error::config(format!(
+            "this bench's id is {bench_id}, not the inventory's {want}: another bench at \
+             that address? Nothing was made"
+        )));
+    }
+    if !ctx
+        .registry
+        .try_bench_lock(&mut db, "pool-fill", &bench_id)
+        .await?
+    {
+        return Err(Error::new(Code::SiteBusy, BUSY));
+    }
+    let ready = ctx
+        .registry
+        .rows_with_status(&mut db, &bench_id, &[Status::Standby])
+        .await?
+        .len();
+    Ok((db, facts, bench_id, ready))
+}
+
+/// The apps every standby gets, and the template they are restored from if it fits.
+async fn what_standbys_get(
     ctx: &Context,
-    db: &mut Db,
     facts: &BenchFacts,
-    bench_id: &str,
+    install_apps: &[String],
+    use_template: bool,
+    warnings: &mut Vec<String>,
+) -> (Vec<String>, Option<TemplateMeta>) {
+    let (wanted, missing) = wanted_apps(install_apps, &facts.apps);
+    for app in missing {
+        warnings.push(format!(
+            "app {app} is not available on this bench; standby sites do not have it"
+        ));
+    }
+    if !use_template {
+        return (wanted, None);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let template = match template::check(&ctx.bench, facts, &wanted, deadline).await {
+        Ok(Ok(meta)) => Some(meta),
+        Ok(Err(why)) => {
+            warnings.push(format!("template not used: {why}"));
+            None
+        }
+        Err(e) => {
+            warnings.push(format!("template not used: {e}"));
+            None
+        }
+    };
+    (wanted, template)
+}
+
+/// What every standby of one fill is made with.
+struct Filling<'a> {
+    ctx: &'a Context,
+    facts: &'a BenchFacts,
+    bench_id: &'a str,
+    apps: &'a [String],
+    template: Option<&'a TemplateMeta>,
+}
+
+/// One standby: registered under its own lock and a database name drawn for it, made,
+/// proven to answer over HTTP, then `standby`; removed again (and its row ended) if any of
+/// that fails.
+async fn make_standby(
+    f: &Filling<'_>,
+    db: &mut Db,
     site: &str,
-    wanted: &[String],
-    template: Option<&TemplateMeta>,
     deadline: Instant,
     warnings: &mut Vec<String>,
 ) -> Result<Made, Item> {
-    let db_name = new_db_name();
-    let subdomain = site.split('.').next().unwrap_or_default();
-    let path = if template.is_some() {
-        SitePath::Template
-    } else {
-        SitePath::Fresh
-    };
+    let ctx = f.ctx;
     let fail = |e: String| item("standby", site.to_string(), Some(e));
-    if !db
-        .try_lock_site(site)
-        .await
-        .map_err(|e| fail(e.to_string()))?
-    {
-        return Err(fail("its name is locked by another run".into()));
-    }
-    let row_id = ctx
-        .registry
-        .insert(
-            db,
-            &NewRow {
-                bench_id,
-                site,
-                subdomain,
-                db_name: &db_name,
-                organization: None,
-                email: None,
-                status: Status::Provisioning,
-                path,
-                step: "create-site",
-                run_tag: run_tag(),
-            },
-        )
+    let path = match f.template {
+        Some(_) => SitePath::Template,
+        None => SitePath::Fresh,
+    };
+    let db_name = new_db_name();
+    let row_id = register_standby(f, db, site, &db_name, path)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let made: Result<(), String> = async {
-        let admin = Secret::random(24);
-        ctx.bench
-            .new_site(
-                site,
-                &db_name,
-                &ctx.root(),
-                &admin,
-                &facts.common,
-                template.map(|t| t.sql.as_str()),
-                deadline,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        install_missing_apps(ctx, db, site, &db_name, wanted, deadline)
-            .await
-            .map_err(|e| e.to_string())?;
-        // Prove the site answers over HTTP before calling it ready. The password is
-        // forgotten afterwards; a claim sets its own.
-        db.set_administrator_password(&db_name, &admin)
-            .await
-            .map_err(|e| e.to_string())?;
-        Frappe::new(&ctx.frappe_url, site)
-            .login("Administrator", &admin)
-            .await
-            .map_err(|e| format!("the standby does not answer over HTTP: {e}"))?;
-        Ok(())
-    }
-    .await;
-    let result = match made {
+    let result = match build_standby(f, db, site, &db_name, deadline).await {
         Ok(()) => {
             // Not `?`: the site's lock below is released whatever the registry says.
             let recorded = match ctx.registry.set_step(db, row_id, "ready").await {
                 Ok(()) => ctx.registry.finish(db, row_id, Status::Standby, None).await,
                 Err(e) => Err(e),
             };
-            match recorded {
-                Ok(()) => Ok(Made {
-                    site: site.to_string(),
-                    db_name: db_name.clone(),
-                    path,
-                    seconds: 0.0,
-                }),
-                Err(e) => Err(fail(e.to_string())),
-            }
-        }
-        Err(e) => {
-            progress(&format!("  ✗ {e}"));
-            let undo_deadline = Instant::now() + Duration::from_secs(90);
-            let target = Target {
-                site,
-                db_name: &db_name,
-                proof: Proof::MadeByThisRun,
-            };
-            let guard = Guard::fixed(ctx);
-            let mut removal =
-                remove_site(ctx, db, &facts.common, &target, &guard, undo_deadline).await;
-            removal.warn_into(warnings);
-            let status = if removal.complete() {
-                Status::RolledBack
-            } else {
-                Status::Failed
-            };
-            let _ = ctx.registry.finish(db, row_id, status, Some(&e)).await;
-            Err(Item {
-                kind: "standby",
-                name: site.to_string(),
-                db_name: Some(db_name.clone()),
-                reason: Some(e),
-                actions: removal.steps,
-                removed_by: removal.removed_by,
+            recorded.map_err(|e| fail(e.to_string())).map(|()| Made {
+                site: site.to_string(),
+                db_name: db_name.clone(),
+                path,
+                seconds: 0.0,
             })
         }
+        Err(e) => Err(undo_standby(f, db, site, &db_name, row_id, e, warnings).await),
     };
     let _ = db.unlock_site(site).await;
     result
+}
+
+/// The standby's lock and registry row, before anything is made.
+async fn register_standby(
+    f: &Filling<'_>,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    path: SitePath,
+) -> Result<u64, Error> {
+    if !db.try_lock_site(site).await? {
+        return Err(Error::new(
+            Code::SiteBusy,
+            "its name is locked by another run",
+        ));
+    }
+    let row = NewRow {
+        bench_id: f.bench_id,
+        site,
+        subdomain: site.split('.').next().unwrap_or_default(),
+        db_name,
+        organization: None,
+        email: None,
+        status: Status::Provisioning,
+        path,
+        step: "create-site",
+        run_tag: run_tag(),
+    };
+    Ok(f.ctx.registry.insert(db, &row).await?)
+}
+
+/// new-site, the apps, and the proof that it answers over HTTP. The Administrator
+/// password is forgotten afterwards; a claim sets its own.
+async fn build_standby(
+    f: &Filling<'_>,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    deadline: Instant,
+) -> Result<(), String> {
+    let ctx = f.ctx;
+    let admin = Secret::random(24);
+    let sql = f.template.map(|t| t.sql.as_str());
+    ctx.bench
+        .new_site(
+            site,
+            db_name,
+            &ctx.root(),
+            &admin,
+            &f.facts.common,
+            sql,
+            deadline,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    install_missing_apps(ctx, db, site, db_name, f.apps, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.set_administrator_password(db_name, &admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    Frappe::new(&ctx.frappe_url, site)
+        .login("Administrator", &admin)
+        .await
+        .map_err(|e| format!("the standby does not answer over HTTP: {e}"))?;
+    Ok(())
+}
+
+/// A standby that failed: removed (this run made it, under its lock), its row ended.
+async fn undo_standby(
+    f: &Filling<'_>,
+    db: &mut Db,
+    site: &str,
+    db_name: &str,
+    row_id: u64,
+    e: String,
+    warnings: &mut Vec<String>,
+) -> Item {
+    let ctx = f.ctx;
+    progress(&format!("  ✗ {e}"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let target = Target {
+        site,
+        db_name,
+        proof: Proof::MadeByThisRun,
+    };
+    let guard = Guard::fixed(ctx);
+    let mut removal = remove_site(ctx, db, &f.facts.common, &target, &guard, deadline).await;
+    removal.warn_into(warnings);
+    let status = match removal.complete() {
+        true => Status::RolledBack,
+        false => Status::Failed,
+    };
+    let _ = ctx.registry.finish(db, row_id, status, Some(&e)).await;
+    Item {
+        kind: "standby",
+        name: site.to_string(),
+        db_name: Some(db_name.to_string()),
+        reason: Some(e),
+        actions: removal.steps,
+        removed_by: removal.removed_by,
+    }
 }
 
 /// Another fill of the bench holds its lock: it will bring the pool to its target.
 const BUSY: &str = "another pool fill of this bench is running; nothing made by this one";
 
 /// A connection with the registry migrated, and the bench's facts.
-pub(super) async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), String> {
-    let mut db = ctx.db.connect().await.map_err(|e| e.to_string())?;
-    ctx.registry
-        .ensure(&mut db)
-        .await
-        .map_err(|e| e.to_string())?;
+pub(super) async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), Error> {
+    let mut db = ctx.db.connect().await?;
+    ctx.registry.ensure(&mut db).await?;
     let facts = ctx
         .bench
         .facts(Instant::now() + Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok((db, facts))
 }
 

@@ -77,79 +77,10 @@ pub(super) async fn place(
         .await
         .map_err(|e| Error::from(e).at("preflight"))?;
     let load = |i: usize| loads.get(&candidates[i].bench_id).map_or(0, |l| l.tenants);
-    let mut eligible = vec![];
-    let mut reasons = vec![];
-    for (i, c) in candidates.iter().enumerate() {
-        if facts[i].is_none() {
-            reasons.push(format!("{}: unreachable", c.name));
-            continue;
-        }
-        if let Some(cap) = c.capacity.filter(|cap| load(i) >= u64::from(*cap)) {
-            progress(&format!(
-                "  bench {} is at capacity ({}/{cap}); not used",
-                c.name,
-                load(i)
-            ));
-            reasons.push(format!("{}: at capacity", c.name));
-            continue;
-        }
-        eligible.push(i);
-    }
-    eligible.sort_by_key(|&i| (load(i), i));
-    if eligible.is_empty() {
-        return Err(Error::config(format!(
-            "no bench of the inventory can take this sign-up ({})",
-            if reasons.is_empty() {
-                "no uncordoned bench".into()
-            } else {
-                reasons.join(", ")
-            }
-        ))
-        .at("preflight"));
-    }
-    let mut chosen = None;
-    let mut placed = Placed::Fresh;
-    if cfg.use_pool {
-        let pairs: Vec<(&str, &Context)> = eligible
-            .iter()
-            .map(|&i| (candidates[i].bench_id.as_str(), &candidates[i].ctx))
-            .collect();
-        let claimant = Claimant {
-            site: &t.site,
-            subdomain: &t.subdomain,
-            organization: &t.organization_name,
-            email: &t.email,
-        };
-        if let Some(c) = claim(&pairs, db, &claimant, deadline)
-            .await
-            .map_err(|e| Error::new(Code::DbUnavailable, e).at("preflight"))?
-        {
-            chosen = Some(eligible[c.bench]);
-            placed = Placed::Standby(Box::new(c));
-        }
-    }
-    let chosen = match chosen {
-        Some(i) => i,
-        None => {
-            let mut pick = eligible[0];
-            if cfg.use_template {
-                for &i in &eligible {
-                    let f = facts[i].as_ref().expect("eligible benches were probed");
-                    let (wanted, _) = wanted_apps(&cfg.install_apps, &f.apps);
-                    if let Ok(Ok(meta)) =
-                        template::check(&candidates[i].ctx.bench, f, &wanted, deadline).await
-                    {
-                        pick = i;
-                        placed = Placed::Template(meta);
-                        break;
-                    }
-                }
-                if matches!(placed, Placed::Fresh) {
-                    progress("  template not used: none fits on any bench placement could use");
-                }
-            }
-            pick
-        }
+    let eligible = eligible(&candidates, &facts, &load)?;
+    let (chosen, placed) = match claim_across(cfg, t, db, &candidates, &eligible, deadline).await? {
+        Some((i, claim)) => (i, Placed::Standby(Box::new(claim))),
+        None => template_or_fresh(cfg, &candidates, &facts, &eligible, deadline).await,
     };
     let c = &candidates[chosen];
     progress(&format!(
@@ -171,6 +102,96 @@ pub(super) async fn place(
         facts: facts[chosen].take().expect("the chosen bench was probed"),
         placed,
     })
+}
+
+/// The candidates that answered and are below capacity, least loaded first.
+fn eligible(
+    candidates: &[Candidate],
+    facts: &[Option<BenchFacts>],
+    load: &dyn Fn(usize) -> u64,
+) -> Result<Vec<usize>, Error> {
+    let mut eligible = vec![];
+    let mut reasons = vec![];
+    for (i, c) in candidates.iter().enumerate() {
+        if facts[i].is_none() {
+            reasons.push(format!("{}: unreachable", c.name));
+            continue;
+        }
+        if let Some(cap) = c.capacity.filter(|cap| load(i) >= u64::from(*cap)) {
+            progress(&format!(
+                "  bench {} is at capacity ({}/{cap}); not used",
+                c.name,
+                load(i)
+            ));
+            reasons.push(format!("{}: at capacity", c.name));
+            continue;
+        }
+        eligible.push(i);
+    }
+    eligible.sort_by_key(|&i| (load(i), i));
+    if eligible.is_empty() {
+        let why = match reasons.is_empty() {
+            true => "no uncordoned bench".into(),
+            false => reasons.join(", "),
+        };
+        return Err(Error::config(format!(
+            "no bench of the inventory can take this sign-up ({why})"
+        ))
+        .at("preflight"));
+    }
+    Ok(eligible)
+}
+
+/// The oldest standby across the eligible benches, claimed for the tenant, with the
+/// candidate it is on (`None`: no pool has one, or the pool is not to be used).
+async fn claim_across(
+    cfg: &Config,
+    t: &Tenant,
+    db: &mut Db,
+    candidates: &[Candidate],
+    eligible: &[usize],
+    deadline: Instant,
+) -> Result<Option<(usize, Claim)>, Error> {
+    if !cfg.use_pool {
+        return Ok(None);
+    }
+    let pairs: Vec<(&str, &Context)> = eligible
+        .iter()
+        .map(|&i| (candidates[i].bench_id.as_str(), &candidates[i].ctx))
+        .collect();
+    let claimant = Claimant {
+        site: &t.site,
+        subdomain: &t.subdomain,
+        organization: &t.organization_name,
+        email: &t.email,
+    };
+    let claimed = claim(&pairs, db, &claimant, deadline)
+        .await
+        .map_err(|e| Error::new(Code::DbUnavailable, e).at("preflight"))?;
+    Ok(claimed.map(|c| (eligible[c.bench], c)))
+}
+
+/// Without a standby: the least-loaded bench whose template fits, else the least loaded.
+async fn template_or_fresh(
+    cfg: &Config,
+    candidates: &[Candidate],
+    facts: &[Option<BenchFacts>],
+    eligible: &[usize],
+    deadline: Instant,
+) -> (usize, Placed) {
+    if cfg.use_template {
+        for &i in eligible {
+            let f = facts[i].as_ref().expect("eligible benches were probed");
+            let (wanted, _) = wanted_apps(&cfg.install_apps, &f.apps);
+            if let Ok(Ok(meta)) =
+                template::check(&candidates[i].ctx.bench, f, &wanted, deadline).await
+            {
+                return (i, Placed::Template(meta));
+            }
+        }
+        progress("  template not used: none fits on any bench placement could use");
+    }
+    (eligible[0], Placed::Fresh)
 }
 
 /// Every candidate's facts (`None`: skipped with a warning), read concurrently; the

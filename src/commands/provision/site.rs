@@ -13,7 +13,7 @@ use crate::error::{Code, Error};
 use crate::lifecycle::claim::{claim, Claim};
 use crate::lifecycle::removal::lost_lock;
 use crate::output::TemplateMeta;
-use crate::outside::bench::run_tag;
+use crate::outside::bench::{run_tag, BenchError};
 use crate::outside::mariadb::registry::{Claimant, NewRow, SitePath, Status};
 use crate::outside::mariadb::{new_db_name, DbError};
 use crate::progress::progress;
@@ -195,7 +195,8 @@ async fn new_site(
         path,
     });
     let ctx = run.cfg.ctx.clone();
-    if let Err(e) = ctx
+    let sql = template.map(|m| m.sql.as_str());
+    let made = ctx
         .bench
         .new_site(
             &t.site,
@@ -203,33 +204,12 @@ async fn new_site(
             &ctx.root(),
             &admin_password,
             &common,
-            template.map(|m| m.sql.as_str()),
+            sql,
             deadline,
         )
-        .await
-    {
-        // Someone outside this tool (no lock) made the site folder between our check and
-        // new-site. Bench refused before creating anything: nothing there is ours. The row
-        // is ended by the failure; its database was never made.
-        if e.to_string()
-            .contains(&format!("Site {} already exists", t.site))
-        {
-            run.made = None;
-            let registry = ctx.registry.clone();
-            let _ = registry
-                .finish(
-                    run.db(),
-                    row_id,
-                    Status::RolledBack,
-                    Some("the site existed"),
-                )
-                .await;
-            return Err(
-                Error::new(Code::SiteExists, format!("site {} already exists", t.site))
-                    .at("create-site"),
-            );
-        }
-        return Err(at(e));
+        .await;
+    if let Err(e) = made {
+        return Err(not_made(run, t, row_id, e).await);
     }
     if template.is_some() {
         // The dump has no Administrator password (template build removes it), and
@@ -237,6 +217,25 @@ async fn new_site(
         return admin.write(run.db(), &db_name).await;
     }
     Ok(admin_password)
+}
+
+/// A new-site that failed. Someone outside this tool (no lock) may have made the site
+/// folder between our check and new-site: bench refused before creating anything, so
+/// nothing there is ours; the row is ended, its database was never made.
+async fn not_made(run: &mut Run, t: &Tenant, row_id: u64, e: BenchError) -> Error {
+    if !e
+        .to_string()
+        .contains(&format!("Site {} already exists", t.site))
+    {
+        return at(e);
+    }
+    run.made = None;
+    let registry = run.cfg.ctx.registry.clone();
+    let note = Some("the site existed");
+    let _ = registry
+        .finish(run.db(), row_id, Status::RolledBack, note)
+        .await;
+    Error::new(Code::SiteExists, format!("site {} already exists", t.site)).at("create-site")
 }
 
 /// The tenant's registry row, before anything is made: the registry refuses a second

@@ -5,7 +5,7 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::placement::{place, Placed};
+use super::placement::{place, Placed, Placement};
 use super::plan::{plan, Plan};
 use super::{ApiKeys, Made, Run};
 use crate::basics::secret::Secret;
@@ -47,26 +47,12 @@ pub(super) async fn prepare(
         _ => e,
     };
     run.db = Some(locked.map_err(input_wins)?);
-    let placement = if run.cfg.auto.is_some() {
-        if let Some(e) = refused {
-            return Err(e);
-        }
-        let mut warnings = vec![];
-        let db = run.db.as_mut().expect("locked above");
-        let placed = place(&mut run.cfg, t, db, &mut warnings, deadline).await;
-        run.warnings.extend(warnings);
-        let placement = placed?;
-        run.bench = Some(placement.bench.clone());
-        if let Placed::Standby(c) = &placement.placed {
-            run.made = Some(Made::Claimed {
-                row_id: c.row.id,
-                standby: c.standby.clone(),
-                db_name: c.row.db_name.clone(),
-            });
-        }
-        Some(placement)
-    } else {
-        None
+    let placement = match run.cfg.auto.is_some() {
+        true => match refused {
+            Some(e) => return Err(e),
+            None => Some(placed(run, t, deadline).await?),
+        },
+        false => None,
     };
     let cfg = run.cfg.clone();
     let plan = plan(&cfg, t, run.db(), placement, deadline)
@@ -103,6 +89,25 @@ pub(super) async fn prepare(
             })?,
     };
     Ok((plan, bench_id))
+}
+
+/// `--bench auto`: the bench placement chose (`run` now works on it), and what it made
+/// there already: a claimed standby is the run's to return if anything fails.
+async fn placed(run: &mut Run, t: &Tenant, deadline: Instant) -> Result<Placement, Error> {
+    let mut warnings = vec![];
+    let db = run.db.as_mut().expect("the site is locked first");
+    let placed = place(&mut run.cfg, t, db, &mut warnings, deadline).await;
+    run.warnings.extend(warnings);
+    let placement = placed?;
+    run.bench = Some(placement.bench.clone());
+    if let Placed::Standby(c) = &placement.placed {
+        run.made = Some(Made::Claimed {
+            row_id: c.row.id,
+            standby: c.standby.clone(),
+            db_name: c.row.db_name.clone(),
+        });
+    }
+    Ok(placement)
 }
 
 /// The site's lock, on a new connection that keeps it until the run ends.

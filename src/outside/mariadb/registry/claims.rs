@@ -6,6 +6,9 @@ use crate::outside::mariadb::{q, Db, DbError};
 use mysql_async::prelude::*;
 use mysql_async::TxOpts;
 
+/// What the errors of a claim say it was doing.
+const CLAIMING: &str = "claiming a standby site";
+
 /// How many of the oldest standbys a claim across benches tries to lock.
 const CANDIDATES: usize = 32;
 
@@ -41,65 +44,20 @@ impl Registry {
         exclude: &[u64],
         run_tag: &str,
     ) -> Result<Option<Row>, DbError> {
-        let what = "claiming a standby site";
         if bench_ids.is_empty() {
             return Ok(None);
         }
-        // Ids are integers we read back from this table: safe to inline.
-        let skip = if exclude.is_empty() {
-            String::new()
-        } else {
-            let ids: Vec<String> = exclude.iter().map(u64::to_string).collect();
-            format!("AND id NOT IN ({}) ", ids.join(","))
-        };
         db.queries += 3;
         let _waiting = crate::basics::waits::waiting();
         let mut tx = db
             .conn
             .start_transaction(TxOpts::default())
             .await
-            .map_err(q(what))?;
-        let picked: Option<mysql_async::Row> = if let [bench_id] = bench_ids {
-            // One bench: the (bench_id, status, created_at) index gives the rows in age
-            // order, so the locking read locks only the one it returns.
-            let pick = format!(
-                "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
-                 ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                self.table()
-            );
-            tx.exec_first(pick, (bench_id,)).await.map_err(q(what))?
-        } else {
-            // Several benches: no index orders their rows together, and a locking read
-            // that sorts locks every row it sorts, so racing claims would find them all
-            // taken. Instead: the oldest candidates by a plain read, then each locked
-            // alone by its primary key (status checked again under the lock), skipping
-            // any another claim holds. Two claims still never get one row.
-            let marks = vec!["?"; bench_ids.len()].join(",");
-            let candidates = format!(
-                "SELECT id FROM {} WHERE bench_id IN ({marks}) AND status = 'standby' {skip}\
-                 ORDER BY created_at, id LIMIT {CANDIDATES}",
-                self.table()
-            );
-            let ids: Vec<u64> = tx
-                .exec(candidates, bench_ids.to_vec())
-                .await
-                .map_err(q(what))?;
-            let lock = format!(
-                "SELECT {COLUMNS} FROM {} WHERE id = ? AND status = 'standby' FOR UPDATE SKIP LOCKED",
-                self.table()
-            );
-            let mut got = None;
-            for id in ids {
-                db.queries += 1;
-                if let Some(r) = tx.exec_first(&lock, (id,)).await.map_err(q(what))? {
-                    got = Some(r);
-                    break;
-                }
-            }
-            got
-        };
+            .map_err(q(CLAIMING))?;
+        let (picked, reads) = self.lock_oldest(&mut tx, bench_ids, exclude).await?;
+        db.queries += reads;
         let Some(mut r) = picked.and_then(row) else {
-            tx.rollback().await.map_err(q(what))?;
+            tx.rollback().await.map_err(q(CLAIMING))?;
             return Ok(None);
         };
         // A claimant's row names the tenant from here on; a drain's keeps the standby's.
@@ -110,21 +68,17 @@ impl Registry {
              organization = ?, email = ?, run_tag = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?",
             self.table()
         );
-        tx.exec_drop(
-            update,
-            (
-                step,
-                claimant.map(|c| c.site),
-                claimant.map(|c| c.subdomain),
-                claimant.map(|c| c.organization),
-                claimant.map(|c| c.email),
-                run_tag,
-                r.id,
-            ),
-        )
-        .await
-        .map_err(q(what))?;
-        tx.commit().await.map_err(q(what))?;
+        let values = (
+            step,
+            claimant.map(|c| c.site),
+            claimant.map(|c| c.subdomain),
+            claimant.map(|c| c.organization),
+            claimant.map(|c| c.email),
+            run_tag,
+            r.id,
+        );
+        tx.exec_drop(update, values).await.map_err(q(CLAIMING))?;
+        tx.commit().await.map_err(q(CLAIMING))?;
         r.standby_site = Some(r.site.clone());
         if let Some(c) = claimant {
             r.site = c.site.into();
@@ -136,6 +90,65 @@ impl Registry {
         r.step = Some(step.into());
         r.run_tag = Some(run_tag.into());
         Ok(Some(r))
+    }
+
+    /// The oldest standby of these benches, locked in `tx` (`None`: every one is taken or
+    /// there is none), and how many more reads that took.
+    async fn lock_oldest(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        bench_ids: &[&str],
+        exclude: &[u64],
+    ) -> Result<(Option<mysql_async::Row>, u64), DbError> {
+        // Ids are integers we read back from this table: safe to inline.
+        let skip = match exclude.is_empty() {
+            true => String::new(),
+            false => {
+                let ids: Vec<String> = exclude.iter().map(u64::to_string).collect();
+                format!("AND id NOT IN ({}) ", ids.join(","))
+            }
+        };
+        if let [bench_id] = bench_ids {
+            // One bench: the (bench_id, status, created_at) index gives the rows in age
+            // order, so the locking read locks only the one it returns.
+            let pick = format!(
+                "SELECT {COLUMNS} FROM {} WHERE bench_id = ? AND status = 'standby' {skip}\
+                 ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                self.table()
+            );
+            let picked = tx
+                .exec_first(pick, (bench_id,))
+                .await
+                .map_err(q(CLAIMING))?;
+            return Ok((picked, 0));
+        }
+        // Several benches: no index orders their rows together, and a locking read that
+        // sorts locks every row it sorts, so racing claims would find them all taken.
+        // Instead: the oldest candidates by a plain read, then each locked alone by its
+        // primary key (status checked again under the lock), skipping any another claim
+        // holds. Two claims still never get one row.
+        let marks = vec!["?"; bench_ids.len()].join(",");
+        let candidates = format!(
+            "SELECT id FROM {} WHERE bench_id IN ({marks}) AND status = 'standby' {skip}\
+             ORDER BY created_at, id LIMIT {CANDIDATES}",
+            self.table()
+        );
+        let ids: Vec<u64> = tx
+            .exec(candidates, bench_ids.to_vec())
+            .await
+            .map_err(q(CLAIMING))?;
+        let lock = format!(
+            "SELECT {COLUMNS} FROM {} WHERE id = ? AND status = 'standby' FOR UPDATE SKIP LOCKED",
+            self.table()
+        );
+        let mut reads = 0;
+        for id in ids {
+            reads += 1;
+            if let Some(r) = tx.exec_first(&lock, (id,)).await.map_err(q(CLAIMING))? {
+                return Ok((Some(r), reads));
+            }
+        }
+        Ok((None, reads))
     }
 
     /// Undoes a claim before the standby's folder moved: the row names the standby again
