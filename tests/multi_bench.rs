@@ -715,6 +715,35 @@ fn a_failed_auto_sign_up_says_which_bench_it_was_on_and_rolls_back_there() {
 }
 
 #[test]
+fn a_failed_auto_sign_up_whose_drop_site_fails_is_still_rolled_back_there() {
+    let w = World::new(1);
+    w.add("web1", 0, &[]);
+    let gone = ClosedPort::new();
+    sql(&format!(
+        "UPDATE `{}`.benches SET frappe_url = '{}' WHERE name = 'web1'",
+        w.registry,
+        gone.http_url()
+    ));
+    // Bench cannot drop the site either: the tool removes the folder and MariaDB's
+    // share itself, and every bit of it must go (a folder emptied of its
+    // site_config.json is still a folder left).
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("gone"));
+    cmd.args(["--bench", "auto"])
+        .env("BENCH_DOUBLE_FAIL", "drop-site");
+    let r = run(cmd);
+    assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["removedBy"], "mariadb", "{}", r.json);
+    assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
+    let site = r.json["site"].as_str().unwrap();
+    assert!(
+        w.databases_left(site).is_empty(),
+        "{:?}",
+        w.databases_left(site)
+    );
+}
+
+#[test]
 fn auto_placement_refuses_benches_on_different_site_domains() {
     let w = World::new(2);
     w.add("web1", 0, &[]);

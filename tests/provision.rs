@@ -111,7 +111,7 @@ fn installs_present_apps_and_writes_the_plan_when_the_doctype_exists() {
     assert_eq!(c.frappe.calls("saas-settings"), 1);
     // What the site holds now: the plan, under the DocType's own field names (Frappe
     // drops any other key without a word).
-    let stored: std::collections::BTreeMap<String, String> = sql(&format!(
+    let stored: std::collections::BTreeMap<String, Option<String>> = sql(&format!(
         "SELECT field, value FROM `{}`.tabSingles WHERE doctype = 'SaaS Settings' \
          AND field IN ('plan_name', 'max_users', 'max_storage')",
         c.db()
@@ -127,7 +127,7 @@ fn installs_present_apps_and_writes_the_plan_when_the_doctype_exists() {
             ("plan_name", "Free")
         ]
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
         .collect()
     );
     let v = run({
