@@ -568,6 +568,37 @@ fn changed_plan_settings_fail_saas_settings() {
 }
 
 #[test]
+fn a_dropped_db_user_fails_the_db_user_check_only() {
+    let (c, t) = healthy(false);
+    for host in sql_with(
+        "SELECT Host FROM mysql.user WHERE User = ?",
+        vec![t.db.clone().into()],
+    )
+    .into_iter()
+    .map(mysql_async::from_row::<String>)
+    {
+        sql(&format!("DROP USER '{}'@'{host}'", t.db));
+    }
+    let r = c.verify(&t, false);
+    assert_fails_only(&r, &["db-user"], &checks_but(&["db-user", "token-auth"]));
+    assert_eq!(checks(&r)["db-user"].1, format!("no DB user {}", t.db));
+}
+
+#[test]
+fn a_key_other_than_the_sites_fails_the_key_and_token_checks() {
+    let (c, t) = healthy(false);
+    let mut cmd = c.cmd(&["verify", &t.sub, "--api-key", "0123456789abcdefghij"]);
+    cmd.env("TENANT_API_SECRET", &t.secret);
+    let r = run(cmd);
+    let others = checks_but(&["api-key", "token-auth"]);
+    assert_fails_only(&r, &["api-key", "token-auth"], &others);
+    assert_eq!(
+        checks(&r)["api-key"].1,
+        "the site's api_key differs from --api-key"
+    );
+}
+
+#[test]
 fn a_dropped_database_fails_database_schema_and_user_checks() {
     let (c, t) = healthy(false);
     sql(&format!("DROP DATABASE `{}`", t.db));
