@@ -2,10 +2,17 @@
 """Re-records fixtures/frappe-v15/*.json from a running Frappe: every HTTP exchange
 frappe-tenant makes, in its success and failure shapes.
 
-Usage: record-fixtures.py FRAPPE_URL SITE   (Administrator password on stdin)
+Usage: record-fixtures.py FRAPPE_URL SITE [OTHER_SITE [--strict-only]]
+(Administrator password on stdin, the same for both sites)
+
 The site must be a fresh one made for recording; it gains users and a custom
 "SaaS Settings" DocType. Secrets in the responses (sid, keys) are replaced by
 placeholders the fake server in tests/ fills in.
+
+With OTHER_SITE (a second fresh site of the same bench) it also records what makes the
+fake strict: a login as the new user, what a session of another site (or none) gets,
+a SaaS Settings write with a field the DocType lacks, and Frappe's 417 for a table of
+weak passwords under the site's password policy. --strict-only records only those.
 """
 import json
 import secrets
@@ -51,8 +58,17 @@ def save(name, method, path, status, headers, body, replace=()):
 
 
 def main():
-    base, site = sys.argv[1], sys.argv[2]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    base, site = args[0], args[1]
+    other = args[2] if len(args) > 2 else None
     admin = sys.stdin.readline().rstrip("\n")
+    if "--strict-only" not in sys.argv:
+        record_exchanges(base, site, admin)
+    if other:
+        record_strictness(base, site, other, admin)
+
+
+def record_exchanges(base, site, admin):
     login = "/api/method/login"
     st, h, b = call(base, site, "POST", login, {"usr": "Administrator", "pwd": admin + "x"})
     save("login-wrong-password", "POST", login, st, h, b)
@@ -93,21 +109,121 @@ def main():
     plan = {"plan_name": "Free", "max_users": 5, "max_storage": 1.0}
     st, h, b = call(base, site, "PUT", settings, plan, cookie=sid)
     save("saas-settings-missing", "PUT", settings, st, h, b)
-    doctype = {
-        "doctype": "DocType", "name": "SaaS Settings", "module": "Custom", "custom": 1, "issingle": 1,
-        "fields": [
-            {"fieldname": "plan_name", "label": "Plan Name", "fieldtype": "Data"},
-            {"fieldname": "max_users", "label": "Max Users", "fieldtype": "Int"},
-            {"fieldname": "max_storage", "label": "Max Storage (GB)", "fieldtype": "Float"},
-        ],
-        "permissions": [{"role": "System Manager", "read": 1, "write": 1}],
-    }
-    st, h, b = call(base, site, "GET", "/api/resource/DocType/SaaS%20Settings", cookie=sid)
-    if st == 404:
-        st, h, b = call(base, site, "POST", "/api/resource/DocType", doctype, cookie=sid)
-        print(f"created DocType SaaS Settings: {st}", file=sys.stderr)
+    ensure_saas_settings(base, site, sid)
     st, h, b = call(base, site, "PUT", settings, plan, cookie=sid)
     save("saas-settings-ok", "PUT", settings, st, h, b)
+
+
+# The fields the tool writes (src/commands/provision/steps.rs); the fake knows these three.
+SAAS_SETTINGS = {
+    "doctype": "DocType", "name": "SaaS Settings", "module": "Custom", "custom": 1, "issingle": 1,
+    "fields": [
+        {"fieldname": "plan_name", "label": "Plan Name", "fieldtype": "Data"},
+        {"fieldname": "max_users", "label": "Max Users", "fieldtype": "Int"},
+        {"fieldname": "max_storage", "label": "Max Storage (GB)", "fieldtype": "Float"},
+    ],
+    "permissions": [{"role": "System Manager", "read": 1, "write": 1}],
+}
+
+
+def ensure_saas_settings(base, site, sid):
+    st, h, b = call(base, site, "GET", "/api/resource/DocType/SaaS%20Settings", cookie=sid)
+    if st == 404:
+        st, h, b = call(base, site, "POST", "/api/resource/DocType", SAAS_SETTINGS, cookie=sid)
+        print(f"created DocType SaaS Settings: {st}", file=sys.stderr)
+
+
+
+def login(base, site, usr, pwd):
+    st, h, b = call(base, site, "POST", "/api/method/login", {"usr": usr, "pwd": pwd})
+    assert st == 200, (site, usr, st, b)
+    return next(c.split(";")[0][4:] for c in h.get_all("Set-Cookie") if c.startswith("sid="))
+
+
+def message_of(body):
+    """The human message of a Frappe error body (`_server_messages`), as the tool reads it."""
+    v = json.loads(body)
+    msgs = [json.loads(m).get("message", "") for m in json.loads(v.get("_server_messages", "[]"))]
+    return " ".join(msgs)
+
+
+def record_strictness(base, site, other, admin):
+    users = "/api/resource/User"
+    settings = "/api/resource/SaaS%20Settings/SaaS%20Settings"
+    sid = login(base, site, "Administrator", admin)
+    foreign = login(base, other, "Administrator", admin)
+
+    # The tenant's own login: what the tests do with the password the tool set.
+    email = f"rec-{secrets.token_hex(4)}@example.com"
+    password = "Tr1cky-Lantern-42"
+    user = {
+        "email": email, "first_name": "Jane", "last_name": "Roe", "enabled": 1,
+        "user_type": "System User", "send_welcome_email": 0, "new_password": password,
+        "roles": [{"role": "System Manager"}],
+    }
+    st, h, b = call(base, site, "POST", users, user, cookie=sid)
+    assert st == 200, (st, b)
+    login_path = "/api/method/login"
+    st, h, b = call(base, site, "POST", login_path, {"usr": email, "pwd": password})
+    save("login-ok-user", "POST", login_path, st, h, b, [("Jane Roe", "{{fullName}}")])
+    st, h, b = call(base, site, "POST", login_path, {"usr": email, "pwd": password + "x"})
+    save("login-wrong-password-user", "POST", login_path, st, h, b)
+
+    # A session is the site's: another site's sid (or none) is a guest here.
+    guest = dict(user, email=f"rec-{secrets.token_hex(4)}@example.com")
+    st, h, b = call(base, site, "POST", users, guest, cookie=foreign)
+    save("create-user-session-expired", "POST", users, st, h, b)
+    st, h, b = call(base, site, "POST", users, guest)
+    save("create-user-as-guest", "POST", users, st, h, b)
+    ensure_saas_settings(base, site, sid)
+    plan = {"plan_name": "Free", "max_users": 5, "max_storage": 1.0}
+    st, h, b = call(base, site, "PUT", settings, plan, cookie=foreign)
+    save("saas-settings-session-expired", "PUT", settings, st, h, b)
+    st, h, b = call(base, site, "PUT", settings, plan)
+    save("saas-settings-as-guest", "PUT", settings, st, h, b)
+    st, h, b = call(base, site, "GET", "/api/method/ping", cookie=foreign)
+    save("ping-session-expired", "GET", "/api/method/ping", st, h, b)
+    who = "/api/method/frappe.auth.get_logged_user"
+    st, h, b = call(base, site, "GET", who)
+    save("get-logged-user-as-guest", "GET", who, st, h, b)
+
+    # A field the DocType lacks: Frappe keeps only its own fields (get_valid_dict).
+    ensure_saas_settings(base, site, sid)
+    st, h, b = call(base, site, "PUT", settings, plan, cookie=sid)
+    assert st == 200, (st, b)
+    typo = {"plan_nmae": "Pro", "max_users": 7, "max_storage": 2.5}
+    st, h, b = call(base, site, "PUT", settings, typo, cookie=sid)
+    save("saas-settings-unknown-field", "PUT", settings, st, h, b)
+    st, h, b = call(base, site, "PUT", settings, {"plan_name": "Free", "max_users": "5", "max_storage": "1.0"}, cookie=sid)
+    save("saas-settings-strings", "PUT", settings, st, h, b)
+
+    # Frappe's verdict and message per password, under the default policy and two others.
+    table = []
+    system = "/api/resource/System%20Settings/System%20Settings"
+    policies = [
+        ({"enable_password_policy": 1, "minimum_password_score": 2},
+         ["alice123", "password", "qwertyuiop", "abcabcabc", "Jane2019", "None2255", "Bluebird7", "Lantern-42"]),
+        ({"enable_password_policy": 1, "minimum_password_score": 3}, ["Lantern-42", "Acme1234x"]),
+        ({"enable_password_policy": 1, "minimum_password_score": 4}, ["Acme1234x"]),
+        ({"enable_password_policy": 0, "minimum_password_score": 2}, ["password"]),
+    ]
+    for policy, passwords in policies:
+        # A fresh site has no language or time zone yet, and System Settings needs both.
+        required = {"language": "en", "time_zone": "Asia/Kolkata"}
+        st, h, b = call(base, site, "PUT", system, dict(policy, **required), cookie=sid)
+        assert st == 200, (policy, st, b)
+        for pw in passwords:
+            who = dict(user, email=f"rec-{secrets.token_hex(4)}@example.com", new_password=pw)
+            st, h, b = call(base, site, "POST", users, who, cookie=sid)
+            v = json.loads(b)
+            table.append({
+                "policy": policy, "first_name": "Jane", "last_name": "Roe", "email": who["email"],
+                "password": pw, "status": st, "exc_type": v.get("exc_type"),
+                "message": message_of(b) if st != 200 else None,
+            })
+            print(f"weak-passwords: {pw!r} under {policy} -> {st}", file=sys.stderr)
+    call(base, site, "PUT", system, dict(policies[0][0], **required), cookie=sid)
+    (OUT / "weak-passwords.json").write_text(json.dumps(table, indent=2) + "\n")
 
 
 if __name__ == "__main__":

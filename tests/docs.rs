@@ -86,15 +86,26 @@ fn check_link(from: &Path, target: &str) -> Result<(), String> {
     if let Some(fragment) = fragment {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{target}: {e}"))?;
         if !anchors(&text).contains(fragment) {
-            return Err(format!("{target}: no heading #{fragment} in {}", path.display()));
+            return Err(format!(
+                "{target}: no heading #{fragment} in {}",
+                path.display()
+            ));
         }
     }
     Ok(())
 }
 
 const TOP_FOLDERS: [&str; 10] = [
-    "src/", "tests/", "crates/", "scripts/", "clients/", "schema/", "benches/", "fixtures/",
-    "docs/", ".ci/",
+    "src/",
+    "tests/",
+    "crates/",
+    "scripts/",
+    "clients/",
+    "schema/",
+    "benches/",
+    "fixtures/",
+    "docs/",
+    ".ci/",
 ];
 
 /// Paths in backticks that start with one of the repository's folders, as far as they are
@@ -138,7 +149,11 @@ fn every_path_the_docs_name_exists() {
             }
         }
     }
-    assert!(missing.is_empty(), "named but absent:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "named but absent:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -153,7 +168,9 @@ fn every_page_of_docs_is_reachable_from_the_readme() {
                 continue;
             }
             let path = doc.parent().unwrap().join(file);
-            let Ok(path) = path.canonicalize() else { continue };
+            let Ok(path) = path.canonicalize() else {
+                continue;
+            };
             if reached.insert(path.display().to_string()) {
                 queue.push(path);
             }
@@ -175,7 +192,10 @@ fn the_link_checker_sees_a_broken_link_and_anchor() {
     assert!(check_link(&readme, "docs/no-such-page.md").is_err());
     assert!(check_link(&readme, "docs/json.md#exit-codes").is_ok());
     assert!(check_link(&readme, "docs/json.md#no-such-heading").is_err());
-    assert_eq!(anchor(" Use from signup.ts (TypeScript)"), "use-from-signupts-typescript");
+    assert_eq!(
+        anchor(" Use from signup.ts (TypeScript)"),
+        "use-from-signupts-typescript"
+    );
     assert_eq!(
         relative_links("see [a](docs/a.md#b) and [c](https://x.y) ```"),
         vec!["docs/a.md#b".to_string()]

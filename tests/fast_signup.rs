@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -26,15 +25,8 @@ fn argv(call: &Value) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_for(what, 30, done);
 }
 
 fn site_of(sub: &str) -> String {
@@ -969,6 +961,23 @@ fn set_template_policy(f: &Fast, policy: Value) {
     std::fs::write(&path, meta.to_string()).unwrap();
 }
 
+/// Changes one System Settings value in the template's dump, as if its reference site
+/// had been built with it.
+fn set_template_dump_setting(f: &Fast, field: &str, from: &str, to: &str) {
+    let dump = std::fs::read_dir(f.template_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .expect("the template's dump");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let (was, now) = (
+        format!("'System Settings','{field}','{from}'"),
+        format!("'System Settings','{field}','{to}'"),
+    );
+    assert!(text.contains(&was), "{field}={from} not in the dump");
+    std::fs::write(&dump, text.replace(&was, &now)).unwrap();
+}
+
 #[test]
 fn the_benchs_recorded_password_policy_decides_before_anything_is_made() {
     let f = Fast::new(&[]);
@@ -993,8 +1002,11 @@ fn the_benchs_recorded_password_policy_decides_before_anything_is_made() {
         calls,
         "a refused sign-up ran new-site"
     );
-    // No policy at all accepts a password the default refuses.
+    // No policy at all accepts a password the default refuses. The template's sites
+    // must really have none (the fake Frappe holds each site to its own System
+    // Settings), as a template built from a reference site without one would.
     set_template_policy(&f, serde_json::json!({"enabled": false, "minimumScore": 0}));
+    set_template_dump_setting(&f, "enable_password_policy", "1", "0");
     let weak = "Password123";
     let r = provision_with_password(&f, &unique("pol"), weak);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
@@ -1181,19 +1193,25 @@ fn one_template_build_at_a_time_per_bench_but_benches_build_side_by_side() {
     for f in [&a, &b] {
         f.set_version("frappe", "15.14.1");
     }
-    let start = |f: &Fast, delay: &str| {
+    let pause = a.bench.path().join("pause");
+    let start = |f: &Fast, pause: Option<&std::path::Path>| {
         let mut cmd = f.tool();
-        cmd.env("BENCH_DOUBLE_DELAY", delay)
-            .args(["template", "build"]);
+        if let Some(p) = pause {
+            cmd.env("BENCH_DOUBLE_PAUSE", p);
+        }
+        cmd.args(["template", "build"]);
         spawn(cmd)
     };
-    // Bench a's first build holds its lock through a slow new-site ...
-    let first = start(&a, "2");
-    std::thread::sleep(Duration::from_millis(500));
+    // Bench a's first build holds its lock while its new-site is under way ...
+    let first = start(&a, Some(&pause));
+    wait_for("the first build's new-site is under way", 30, || {
+        pause.with_extension("reached").exists()
+    });
     // ... so a second build of bench a is refused and touches nothing ...
-    let second = finish(start(&a, "0"));
+    let second = finish(start(&a, None));
     // ... while bench b, on the same MariaDB server and site domain, builds its own.
-    let other = finish(start(&b, "0"));
+    let other = finish(start(&b, None));
+    std::fs::write(&pause, "").unwrap();
     let first = finish(first);
     assert_eq!(first.code, 0, "{}\n{}", first.json, first.stderr);
     assert_eq!(other.code, 0, "{}\n{}", other.json, other.stderr);

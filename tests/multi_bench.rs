@@ -189,17 +189,30 @@ impl World {
             .unwrap()
     }
 
-    /// Site folders of node `i` that are not the tool's own.
+    /// Everything in node `i`'s sites folder but the bench's own files and the tool's
+    /// folder: a site folder with or without its site_config.json (a failed new-site can
+    /// leave either), or any other leftover.
     fn site_folders(&self, i: usize) -> Vec<String> {
         let sites = self.nodes[i].bench.path().join("sites");
         let mut out: Vec<String> = std::fs::read_dir(sites)
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("site_config.json").exists())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !["apps.txt", "common_site_config.json", ".frappe-tenant"].contains(&n.as_str())
+            })
             .collect();
         out.sort();
         out
+    }
+
+    /// The databases any bench of this world made for `site` that still exist.
+    fn databases_left(&self, site: &str) -> Vec<String> {
+        made_databases(&self.log)
+            .into_iter()
+            .filter(|(s, db)| s == site && (database_exists(db) || db_user_exists(db)))
+            .map(|(_, db)| db)
+            .collect()
     }
 }
 
@@ -674,14 +687,60 @@ fn a_failed_auto_sign_up_says_which_bench_it_was_on_and_rolls_back_there() {
     let w = World::new(1);
     w.add("web1", 0, &[]);
     // Frappe of that bench is gone: the site is made, then login fails and it is undone.
+    let gone = ClosedPort::new();
     sql(&format!(
-        "UPDATE `{}`.benches SET frappe_url = 'http://127.0.0.1:9' WHERE name = 'web1'",
-        w.registry
+        "UPDATE `{}`.benches SET frappe_url = '{}' WHERE name = 'web1'",
+        w.registry,
+        gone.http_url()
     ));
     let r = &w.burst(&unique("gone"), 1)[0];
     assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
     assert_eq!(r.json["bench"], "web1", "{}", r.json);
+    assert_eq!(r.json["step"], "create-user", "{}", r.json);
     assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
+    let site = r.json["site"].as_str().unwrap();
+    assert_eq!(
+        made_databases(&w.log)
+            .iter()
+            .filter(|(s, _)| s == site)
+            .count(),
+        1,
+        "new-site ran for {site}"
+    );
+    assert!(
+        w.databases_left(site).is_empty(),
+        "{:?}",
+        w.databases_left(site)
+    );
+}
+
+#[test]
+fn a_failed_auto_sign_up_whose_drop_site_fails_is_still_rolled_back_there() {
+    let w = World::new(1);
+    w.add("web1", 0, &[]);
+    let gone = ClosedPort::new();
+    sql(&format!(
+        "UPDATE `{}`.benches SET frappe_url = '{}' WHERE name = 'web1'",
+        w.registry,
+        gone.http_url()
+    ));
+    // Bench cannot drop the site either: the tool removes the folder and MariaDB's
+    // share itself, and every bit of it must go (a folder emptied of its
+    // site_config.json is still a folder left).
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("gone"));
+    cmd.args(["--bench", "auto"])
+        .env("BENCH_DOUBLE_FAIL", "drop-site");
+    let r = run(cmd);
+    assert_eq!(r.code, 3, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["removedBy"], "mariadb", "{}", r.json);
+    assert!(w.site_folders(0).is_empty(), "{:?}", w.site_folders(0));
+    let site = r.json["site"].as_str().unwrap();
+    assert!(
+        w.databases_left(site).is_empty(),
+        "{:?}",
+        w.databases_left(site)
+    );
 }
 
 #[test]

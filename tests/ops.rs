@@ -140,8 +140,11 @@ impl Case {
     /// The status of the site's latest registry row on this bench.
     fn registry_status(&self, site: &str) -> Option<String> {
         sql_value(
-            "SELECT status FROM frappe_tenant.tenants WHERE bench_id = ? AND site = ? \
-             ORDER BY id DESC LIMIT 1",
+            &format!(
+                "SELECT status FROM `{}`.tenants WHERE bench_id = ? AND site = ? \
+                 ORDER BY id DESC LIMIT 1",
+                self.bench.registry
+            ),
             vec![self.bench_id()?.into(), site.into()],
         )
     }
@@ -172,19 +175,6 @@ impl Case {
         assert!(self.bench.archived(site), "{site}: folder not archived");
         assert!(!database_exists(db), "{site}: database left");
         assert!(!db_user_exists(db), "{site}: DB user left");
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // Registry rows of this bench (its id is this test's alone): a stale 'active' row
-        // would keep its database name "live" for every bench's orphan cleanup.
-        if let Some(id) = self.bench_id() {
-            sql_with(
-                "DELETE FROM frappe_tenant.tenants WHERE bench_id = ?",
-                vec![id.into()],
-            );
-        }
     }
 }
 
@@ -578,6 +568,37 @@ fn changed_plan_settings_fail_saas_settings() {
 }
 
 #[test]
+fn a_dropped_db_user_fails_the_db_user_check_only() {
+    let (c, t) = healthy(false);
+    for host in sql_with(
+        "SELECT Host FROM mysql.user WHERE User = ?",
+        vec![t.db.clone().into()],
+    )
+    .into_iter()
+    .map(mysql_async::from_row::<String>)
+    {
+        sql(&format!("DROP USER '{}'@'{host}'", t.db));
+    }
+    let r = c.verify(&t, false);
+    assert_fails_only(&r, &["db-user"], &checks_but(&["db-user", "token-auth"]));
+    assert_eq!(checks(&r)["db-user"].1, format!("no DB user {}", t.db));
+}
+
+#[test]
+fn a_key_other_than_the_sites_fails_the_key_and_token_checks() {
+    let (c, t) = healthy(false);
+    let mut cmd = c.cmd(&["verify", &t.sub, "--api-key", "0123456789abcdefghij"]);
+    cmd.env("TENANT_API_SECRET", &t.secret);
+    let r = run(cmd);
+    let others = checks_but(&["api-key", "token-auth"]);
+    assert_fails_only(&r, &["api-key", "token-auth"], &others);
+    assert_eq!(
+        checks(&r)["api-key"].1,
+        "the site's api_key differs from --api-key"
+    );
+}
+
+#[test]
 fn a_dropped_database_fails_database_schema_and_user_checks() {
     let (c, t) = healthy(false);
     sql(&format!("DROP DATABASE `{}`", t.db));
@@ -604,19 +625,15 @@ fn a_dropped_database_fails_database_schema_and_user_checks() {
 #[test]
 fn ops_commands_fail_untouched_when_mariadb_is_unreachable() {
     let c = Case::new(&[]);
-    // A port nothing listens on any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A MariaDB that is down: every connection closed at once.
+    let down = ClosedPort::new();
     for args in [
         vec!["verify", "acme"],
         vec!["list", "--json"],
         vec!["cleanup", "--pattern", "test-*", "--yes"],
     ] {
         let mut cmd = c.cmd(&args);
-        cmd.env("MARIADB_URL", format!("mysql://root@127.0.0.1:{port}"));
+        cmd.env("MARIADB_URL", down.mysql_url());
         let r = run(cmd);
         assert_eq!(r.code, 1, "{args:?}: {}\n{}", r.json, r.stderr);
         assert_eq!(r.json["success"], false, "{args:?}");
@@ -760,8 +777,7 @@ fn ctrl_c_during_the_countdown_aborts_with_nothing_removed() {
         "no countdown: {:?}",
         w.seen
     );
-    // The countdown has begun; a moment in, Ctrl-C.
-    sleep(Duration::from_secs(1));
+    // The countdown has begun (it said so): Ctrl-C now.
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
     let r = w.finish();
@@ -796,10 +812,16 @@ fn without_yes_cleanup_waits_five_seconds_before_dropping() {
         "no countdown: {:?}",
         w.seen
     );
-    // Three seconds into the countdown nothing is gone yet.
-    sleep(Duration::from_secs(3));
+    // The countdown has begun (it said so) and nothing is gone yet: the removal waits
+    // for its end, five seconds after this line (no fixed sleep of ours races it).
     c.assert_intact(&t);
+    assert!(
+        !w.seen.iter().any(|l| l.contains("Removing site")),
+        "removed before the countdown ended: {:?}",
+        w.seen
+    );
     let r = w.finish();
+    // The tool cannot have finished sooner than its own countdown after it started.
     let took = started.elapsed();
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     assert_eq!(
@@ -857,7 +879,7 @@ fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
         "information_schema",
         "performance_schema",
         "sys",
-        "frappe_tenant",
+        &c.bench.registry,
         &plain,
         &half,
         &referenced,

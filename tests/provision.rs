@@ -76,6 +76,23 @@ fn provisions_a_tenant_and_reports_the_seed_contract() {
     for n in 1..=5 {
         assert!(r.stderr.contains(&format!("[{n}/5]")), "{}", r.stderr);
     }
+    // The tenant's admin logs in with the password the sign-up chose, on its own site.
+    c.frappe
+        .assert_can_log_in(&c.site, "jane@acme.com", PASSWORD);
+    // The tool's one session was the Administrator's, made on this site.
+    let tool_sessions: Vec<Session> = c
+        .frappe
+        .sessions()
+        .into_values()
+        .filter(|s| s.user == "Administrator")
+        .collect();
+    assert_eq!(
+        tool_sessions,
+        vec![Session {
+            site: c.site.clone(),
+            user: "Administrator".into()
+        }]
+    );
 }
 
 #[test]
@@ -92,6 +109,33 @@ fn installs_present_apps_and_writes_the_plan_when_the_doctype_exists() {
     );
     assert_eq!(c.bench.calls_of("install-app"), 1);
     assert_eq!(c.frappe.calls("saas-settings"), 1);
+    // What the site holds now: the plan, under the DocType's own field names (Frappe
+    // drops any other key without a word).
+    let stored: std::collections::BTreeMap<String, Option<String>> = sql(&format!(
+        "SELECT field, value FROM `{}`.tabSingles WHERE doctype = 'SaaS Settings' \
+         AND field IN ('plan_name', 'max_users', 'max_storage')",
+        c.db()
+    ))
+    .into_iter()
+    .map(mysql_async::from_row)
+    .collect();
+    assert_eq!(
+        stored,
+        [
+            ("max_storage", "1"),
+            ("max_users", "5"),
+            ("plan_name", "Free")
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+        .collect()
+    );
+    let v = run({
+        let mut cmd = tool(&c.bench, &c.frappe);
+        cmd.args(["verify", &c.sub]);
+        cmd
+    });
+    assert_eq!(v.code, 0, "{}", v.json);
 }
 
 #[test]
@@ -200,6 +244,20 @@ fn a_json_request_on_stdin_keeps_the_password_out_of_argv() {
         (Some(0), &serde_json::json!(true)),
         "{j}"
     );
+    // The password came from stdin and went where it belongs: the tenant logs in with it.
+    c.frappe
+        .assert_can_log_in(&c.site, "jane@acme.com", PASSWORD);
+    // No argv carried it: every bench call is logged with its argv (and the tool's own
+    // argv is the one above).
+    let calls = c.bench.calls();
+    assert!(!calls.is_empty(), "bench ran");
+    for call in &calls {
+        assert!(
+            !call["argv"].to_string().contains(PASSWORD),
+            "password in bench argv: {call}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 }
 
 #[test]
@@ -219,7 +277,12 @@ fn no_secret_reaches_stderr_or_child_argv_even_at_trace_level() {
     );
     let api_secret = r.json["apiSecret"].as_str().unwrap();
     let argv = std::fs::read_to_string(&c.bench.log).unwrap();
-    for secret in [PASSWORD, admin, api_secret, "fake-sid-1234"] {
+    let sids: Vec<String> = c.frappe.sessions().into_keys().collect();
+    assert!(!sids.is_empty(), "the tool logged in");
+    for secret in [PASSWORD, admin, api_secret]
+        .into_iter()
+        .chain(sids.iter().map(String::as_str))
+    {
         assert!(!r.stderr.contains(secret), "secret in stderr: {secret}");
         assert!(!argv.contains(secret), "secret in bench argv: {secret}");
     }
@@ -273,10 +336,35 @@ fn a_rest_call_that_hangs_hits_the_deadline_and_rolls_back() {
     let mut c = Case::new(&[]);
     c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Hang);
     let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("PROVISION_TIMEOUT", "4");
+    cmd.env("PROVISION_TIMEOUT", "4").env("PROGRESS", "json");
     provision_args(&mut cmd, &c.sub);
     let r = run(cmd);
     assert_eq!(r.json["code"], "TIMEOUT", "{}", r.json);
+    // It is the REST call that hung: new-site had finished (its call is logged on exit,
+    // with both passwords answered), the Administrator had logged in, the insert was
+    // sent once, and the create-user step began and never ended.
+    let events = progress_events(&r.stderr);
+    for done in ["create-site", "install-apps"] {
+        assert!(events.contains(&("done".into(), done.into())), "{events:?}");
+    }
+    assert!(
+        events.contains(&("start".into(), "create-user".into())),
+        "{events:?}"
+    );
+    assert!(
+        !events.contains(&("done".into(), "create-user".into())),
+        "{events:?}"
+    );
+    let new_sites: Vec<serde_json::Value> = c
+        .bench
+        .calls()
+        .into_iter()
+        .filter(|call| call["argv"][0] == "new-site")
+        .collect();
+    assert_eq!(new_sites.len(), 1, "{new_sites:?}");
+    assert_eq!(new_sites[0]["stdin_lines"], 3, "{new_sites:?}");
+    assert_eq!(c.frappe.calls_on("login", Some(&c.site)), 1);
+    assert_eq!(c.frappe.calls_on("create-user", Some(&c.site)), 1);
     c.assert_rolled_back(&r);
 }
 
@@ -285,25 +373,75 @@ fn a_hanging_bench_is_killed_at_the_deadline_and_rolled_back() {
     let c = Case::new(&[]);
     let mut cmd = tool(&c.bench, &c.frappe);
     cmd.env("PROVISION_TIMEOUT", "4")
+        .env("PROGRESS", "json")
         .env("BENCH_DOUBLE_HANG", "new-site");
     provision_args(&mut cmd, &c.sub);
-    let started = std::time::Instant::now();
     let r = run(cmd);
-    assert!(started.elapsed().as_secs() < 30);
     assert_eq!(r.json["code"], "TIMEOUT", "{}", r.json);
+    let events = progress_events(&r.stderr);
+    assert!(
+        events.contains(&("start".into(), "create-site".into())),
+        "{events:?}"
+    );
+    assert!(
+        !events.contains(&("done".into(), "create-site".into())),
+        "{events:?}"
+    );
+    // Killed, not left hanging: no process of this bench's double is alive.
+    let needle = format!("BENCH_DOUBLE_LOG={}", c.bench.log.display());
+    wait_for("the hanging new-site is gone", 15, || {
+        processes_with_env(&needle).is_empty()
+    });
     c.assert_rolled_back(&r);
 }
 
 #[test]
 fn a_new_site_failing_midway_is_cleaned_by_bench_or_mariadb() {
-    for phase in ["after-db", "before-db"] {
-        let c = Case::new(&[]);
-        let mut cmd = tool(&c.bench, &c.frappe);
-        cmd.env("BENCH_DOUBLE_FAIL", format!("new-site:{phase}"));
-        provision_args(&mut cmd, &c.sub);
-        let r = run(cmd);
-        assert_eq!(r.json["code"], "BENCH_FAILED", "{}", r.json);
-        c.assert_rolled_back(&r);
+    // Neither 15.14.1 nor the later v15 code undoes a failed new-site whose stdin is no
+    // terminal: whatever it made is the tool's to remove, on either version.
+    for version in ["15.14.1", "15.47.2"] {
+        for phase in ["after-db", "before-db"] {
+            let c = Case::new(&[]);
+            let mut cmd = tool(&c.bench, &c.frappe);
+            cmd.env("BENCH_DOUBLE_FAIL", format!("new-site:{phase}"))
+                .env("BENCH_DOUBLE_FRAPPE_VERSION", version)
+                .env("BENCH_DB_HOST_FLAG", host_flag_for(version));
+            provision_args(&mut cmd, &c.sub);
+            let r = run(cmd);
+            assert_eq!(
+                r.json["code"], "BENCH_FAILED",
+                "{version} {phase}: {}",
+                r.json
+            );
+            c.assert_rolled_back(&r);
+            // Something was left to undo, and the undo says what it removed.
+            let undone = r.json["rollback"].to_string();
+            assert!(undone.contains(&c.site), "{version} {phase}: {undone}");
+        }
+    }
+}
+
+/// The (event, step) pairs of `--progress json` on stderr, in order.
+fn progress_events(stderr: &str) -> Vec<(String, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] != "log")
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["step"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The DB host flag each Frappe version has (README: `BENCH_DB_HOST_FLAG`).
+fn host_flag_for(version: &str) -> &'static str {
+    if version == "15.14.1" {
+        "no-mariadb-socket"
+    } else {
+        "login-scope"
     }
 }
 
@@ -375,26 +513,94 @@ fn four_concurrent_provisions_on_one_bench_all_succeed() {
             spawn(cmd)
         })
         .collect();
-    for child in children {
-        let r = finish(child);
+    let runs: Vec<Run> = children.into_iter().map(finish).collect();
+    for r in &runs {
         assert_eq!(r.code, 0, "{}", r.json);
     }
+    // Four tenants, each whole and each its own: its site, its database (named in its
+    // folder's config), its user who logs in there and nowhere else, its keys.
+    let mut dbs = std::collections::BTreeSet::new();
+    for (sub, r) in subs.iter().zip(&runs) {
+        let site = format!("{sub}.localhost");
+        let email = format!("{sub}@acme.com");
+        assert_eq!(r.json["site"], site, "{}", r.json);
+        assert_eq!(r.json["email"], email.as_str(), "{}", r.json);
+        let db = r.json["dbName"].as_str().unwrap().to_string();
+        assert_eq!(bench.databases_of(&site), vec![db.clone()]);
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(bench.site_dir(&site).join("site_config.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["db_name"], db.as_str());
+        let users = sql(&format!(
+            "SELECT name FROM `{db}`.tabUser WHERE name NOT IN ('Administrator', 'Guest')"
+        ));
+        let users: Vec<String> = users.into_iter().map(mysql_async::from_row).collect();
+        assert_eq!(users, vec![email.clone()], "{site}");
+        frappe.assert_can_log_in(&site, &email, PASSWORD);
+        for other in subs.iter().filter(|o| *o != sub) {
+            assert!(
+                frappe
+                    .login(&format!("{other}.localhost"), &email, PASSWORD)
+                    .is_none(),
+                "{email} logs in on {other}"
+            );
+        }
+        let (status, _, body) = http(
+            &frappe.url,
+            "GET",
+            &site,
+            "/api/method/frappe.auth.get_logged_user",
+            &[(
+                "Authorization",
+                &format!(
+                    "token {}:{}",
+                    r.json["apiKey"].as_str().unwrap(),
+                    r.json["apiSecret"].as_str().unwrap()
+                ),
+            )],
+            "",
+        );
+        assert_eq!(status, 200, "{site}: {body}");
+        assert!(body.contains(&email), "{site}: {body}");
+        dbs.insert(db);
+    }
+    assert_eq!(dbs.len(), 4, "{dbs:?}");
+    // Keys are per tenant too: none shared, none reused.
+    for field in ["apiKey", "apiSecret"] {
+        let distinct: std::collections::BTreeSet<&str> = runs
+            .iter()
+            .map(|r| r.json[field].as_str().unwrap())
+            .collect();
+        assert_eq!(distinct.len(), 4, "{field}s shared");
+    }
+    assert_eq!(
+        frappe.calls("get-logged-user"),
+        4 + 4,
+        "the tool proved each key once"
+    );
 }
 
 #[test]
 fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() {
     let c = Case::new(&[]);
-    let start = || {
-        let mut cmd = tool(&c.bench, &c.frappe);
-        cmd.env("BENCH_DOUBLE_DELAY", "1.5");
-        provision_args(&mut cmd, &c.sub);
-        spawn(cmd)
-    };
-    let (a, b) = (start(), start());
-    let json: Vec<serde_json::Value> = [finish(a), finish(b)].into_iter().map(|r| r.json).collect();
-    let winners = json.iter().filter(|j| j["success"] == true).count();
-    assert_eq!(winners, 1, "{json:?}");
-    let loser = json.iter().find(|j| j["success"] == false).unwrap();
+    let pause = c.bench.path().join("pause");
+    // The first run is inside new-site, holding the site's lock, folder and database made.
+    let mut first = tool(&c.bench, &c.frappe);
+    first.env("BENCH_DOUBLE_PAUSE", &pause);
+    provision_args(&mut first, &c.sub);
+    let first = spawn(first);
+    wait_for("the first run is inside new-site", 30, || {
+        pause.with_extension("reached").exists()
+    });
+    // The second comes now, and is turned away without touching anything.
+    let mut second = tool(&c.bench, &c.frappe);
+    provision_args(&mut second, &c.sub);
+    let loser = finish(spawn(second)).json;
+    std::fs::write(&pause, "").unwrap();
+    let winner = finish(first).json;
+    assert_eq!(winner["success"], true, "{winner}");
+    assert_eq!(loser["success"], false, "{loser}");
     assert!(
         ["SITE_BUSY", "SITE_EXISTS"].contains(&loser["code"].as_str().unwrap()),
         "{loser}"
@@ -402,20 +608,28 @@ fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() 
     assert_eq!(loser["rollback"].as_array().unwrap().len(), 0, "{loser}");
     assert_eq!(c.bench.calls_of("new-site"), 1);
     assert!(database_exists(&c.db()), "the winner's database survives");
+    c.frappe
+        .assert_can_log_in(&c.site, "jane@acme.com", PASSWORD);
 }
 
 #[test]
 fn both_spellings_of_the_db_host_flag_reach_new_site() {
-    for (setting, flag) in [
-        ("no-mariadb-socket", "--no-mariadb-socket"),
-        ("login-scope", "--mariadb-user-host-login-scope=%"),
+    for (setting, flag, version) in [
+        ("no-mariadb-socket", "--no-mariadb-socket", "15.14.1"),
+        ("no-mariadb-socket", "--no-mariadb-socket", "15.47.2"),
+        (
+            "login-scope",
+            "--mariadb-user-host-login-scope=%",
+            "15.47.2",
+        ),
     ] {
         let c = Case::new(&[]);
         let mut cmd = tool(&c.bench, &c.frappe);
-        cmd.env("BENCH_DB_HOST_FLAG", setting);
+        cmd.env("BENCH_DB_HOST_FLAG", setting)
+            .env("BENCH_DOUBLE_FRAPPE_VERSION", version);
         provision_args(&mut cmd, &c.sub);
         let r = run(cmd);
-        assert_eq!(r.code, 0, "{}", r.json);
+        assert_eq!(r.code, 0, "{setting} on {version}: {}", r.json);
         let argv = c.bench.calls()[0]["argv"].clone();
         assert!(argv.as_array().unwrap().iter().any(|a| a == flag), "{argv}");
         // Either way the site's DB user must be reachable from every container.
@@ -426,6 +640,30 @@ fn both_spellings_of_the_db_host_flag_reach_new_site() {
         let hosts: Vec<String> = hosts.into_iter().map(mysql_async::from_row).collect();
         assert_eq!(hosts, vec!["%".to_string()]);
     }
+}
+
+#[test]
+fn the_login_scope_flag_on_a_15_14_bench_fails_before_new_site_makes_anything() {
+    // 15.14.1 has no --mariadb-user-host-login-scope: click refuses it (exit 2) before
+    // new-site runs, as the real bench does.
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("BENCH_DB_HOST_FLAG", "login-scope")
+        .env("BENCH_DOUBLE_FRAPPE_VERSION", "15.14.1");
+    provision_args(&mut cmd, &c.sub);
+    let r = run(cmd);
+    assert_eq!(r.json["code"], "BENCH_FAILED", "{}", r.json);
+    assert!(
+        r.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such option: --mariadb-user-host-login-scope"),
+        "{}",
+        r.json
+    );
+    assert!(!c.bench.site_dir(&c.site).exists());
+    assert!(!database_exists(&c.db()));
+    assert_eq!(c.frappe.calls("login"), 0);
 }
 
 #[test]
@@ -454,18 +692,23 @@ fn sigterm_rolls_back_like_a_failure() {
 #[test]
 fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
     let c = Case::new(&[]);
+    let pause = c.bench.path().join("pause");
     let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("BENCH_DOUBLE_DELAY", "2");
+    cmd.env("BENCH_DOUBLE_PAUSE_START", &pause);
     provision_args(&mut cmd, &c.sub);
     let child = spawn(cmd);
-    // Someone runs bench by hand (no tool lock) while our new-site is starting.
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Someone runs bench by hand (no tool lock) while our new-site is starting: after
+    // the tool saw no folder, before new-site looks for one.
+    wait_for("new-site is starting", 30, || {
+        pause.with_extension("reached").exists()
+    });
     std::fs::create_dir_all(c.bench.site_dir(&c.site)).unwrap();
     std::fs::write(
         c.bench.site_dir(&c.site).join("site_config.json"),
         "{\"db_name\":\"theirs\"}",
     )
     .unwrap();
+    std::fs::write(&pause, "").unwrap();
     let r = finish(child);
     let j = &r.json;
     assert_eq!(
@@ -501,8 +744,9 @@ fn a_weak_password_is_refused_as_input_even_when_mariadb_is_down() {
     // The strength check runs while the read-only preflight waits on MariaDB; its
     // verdict must still win over whatever the preflight ran into.
     let c = Case::new(&[]);
+    let down = ClosedPort::new();
     let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("MARIADB_URL", "mysql://root@127.0.0.1:9");
+    cmd.env("MARIADB_URL", down.mysql_url());
     provision_args_with(&mut cmd, &c.sub, "Password123");
     let r = run(cmd);
     assert_eq!(
@@ -592,11 +836,145 @@ fn as_root_the_tools_own_files_belong_to_the_benchs_owner() {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
-        .unwrap_or(false)
+#[test]
+fn bench_gets_no_terminal_so_its_prompts_read_the_tools_stdin() {
+    // The tool run as from a shell, with a controlling terminal. Bench must not inherit
+    // it: Python's getpass asks /dev/tty when it can open one, and only otherwise reads
+    // the answers the tool writes on bench's stdin. The tool starts bench in a session
+    // of its own; had it not, the prompt would appear on this terminal and wait there.
+    let c = Case::new(&[]);
+    let pty = Pty::open();
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("PROVISION_TIMEOUT", "20");
+    provision_args(&mut cmd, &c.sub);
+    pty.make_controlling_terminal_of(&mut cmd);
+    let r = run(cmd);
+    let on_terminal = pty.read_all();
+    assert!(
+        !on_terminal.contains("password"),
+        "bench asked the terminal: {on_terminal:?}"
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let calls = c.bench.calls();
+    assert!(calls.iter().all(|call| call["tty"] == false), "{calls:?}");
+    assert_eq!(calls[0]["stdin_lines"], 3, "{calls:?}");
+}
+
+/// A pseudo-terminal: the master end for the test to read, the slave end for a child to
+/// take as its controlling terminal.
+struct Pty {
+    master: std::os::fd::OwnedFd,
+    slave: std::ffi::CString,
+}
+
+impl Pty {
+    fn open() -> Self {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain libc calls on a descriptor we own; ptsname's static buffer is
+        // copied at once.
+        unsafe {
+            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK);
+            assert!(fd >= 0, "posix_openpt");
+            assert_eq!(libc::grantpt(fd), 0);
+            assert_eq!(libc::unlockpt(fd), 0);
+            let name = std::ffi::CStr::from_ptr(libc::ptsname(fd)).to_owned();
+            Pty {
+                master: std::os::fd::OwnedFd::from_raw_fd(fd),
+                slave: name,
+            }
+        }
+    }
+
+    /// The child starts a session and takes the slave as its controlling terminal.
+    fn make_controlling_terminal_of(&self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let slave = self.slave.clone();
+        // SAFETY: setsid, open, ioctl and close are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
+                if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            });
+        }
+    }
+
+    /// Everything written to the terminal so far.
+    fn read_all(&self) -> String {
+        use std::os::fd::AsRawFd;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: reading into our own buffer from our own descriptor.
+            let n =
+                unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// A user with a group of the same name, as bench's privilege drop needs.
+fn a_bench_user() -> &'static str {
+    ["www-data", "daemon", "bin"]
+        .into_iter()
+        .find(|u| {
+            let name = std::ffi::CString::new(*u).unwrap();
+            // SAFETY: lookups whose results are only tested for null.
+            unsafe {
+                !libc::getpwnam(name.as_ptr()).is_null() && !libc::getgrnam(name.as_ptr()).is_null()
+            }
+        })
+        .expect("a user with a same-named group (www-data, daemon or bin)")
+}
+
+#[test]
+fn a_bench_that_drops_to_its_own_user_can_use_the_tools_files() {
+    // The real arrangement: the tool runs as root, bench refuses root and drops to the
+    // bench's `frappe_user`, who owns the bench. The template's dump is written by
+    // bench (backup) into the tool's folder and read back by bench (--source-sql).
+    if !is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipped: needs root to drop to another user");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let w = World::new(&[]);
+    w.set_version("frappe", "15.14.1");
+    let user = a_bench_user();
+    let (uid, gid) = w.bench.owned_by(user);
+    let built = w.build_template();
+    let r = w.provision(&unique("own"), &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["path"], "template", "{} (template: {built})", r.json);
+    let site = r.json["site"].as_str().unwrap();
+    // Bench did its work as that user, every time.
+    let calls = w.bench.calls();
+    assert!(calls.len() >= 3, "{calls:?}");
+    assert!(calls.iter().all(|c| c["uid"] == uid), "{calls:?}");
+    // What bench made is the user's, and so is the tool's own folder and template.
+    let sites = w.bench.path().join("sites");
+    for p in [
+        sites.join(site),
+        sites.join(site).join("site_config.json"),
+        w.template_dir(),
+        w.template_dir().join("template.json"),
+    ] {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", p.display());
+    }
+    w.frappe.assert_can_log_in(site, "jane@acme.com", PASSWORD);
 }

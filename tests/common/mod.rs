@@ -1,11 +1,13 @@
 //! Test doubles for the outside systems: a temporary bench driven by the bench double
 //! (tests/bench-double/bench), a strict fake Frappe that serves the responses recorded in
-//! fixtures/frappe-v15/, and the real MariaDB.
+//! fixtures/frappe-v15/ (`frappe`), and the real MariaDB.
 #![allow(dead_code, unused_imports)]
 
+pub mod frappe;
 pub mod server;
 pub mod world;
 
+pub use frappe::{fixture, fixture_json, http, FakeFrappe, Inject, Session};
 pub use server::MariaDbServer;
 pub use world::World;
 
@@ -118,6 +120,50 @@ pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A local port whose every connection is accepted and closed at once: a server that is
+/// down, deterministically. Not a fixed port (something may listen on 9) and not a port
+/// bound and released (another process may take it in between); held until dropped.
+pub struct ClosedPort {
+    pub port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                drop(conn);
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+            }
+        });
+        Self { port, stop }
+    }
+
+    /// `mysql://root@127.0.0.1:<port>`.
+    pub fn mysql_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ClosedPort {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so its thread ends with the test.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
@@ -130,6 +176,9 @@ pub struct TestBench {
     pub log: PathBuf,
     /// The MariaDB server its sites live on.
     pub url: String,
+    /// The registry `tool` gives the tool: this bench's own, so no test leaves rows (or
+    /// the database) in the shared server's `frappe_tenant`; dropped with the bench.
+    pub registry: String,
 }
 
 impl TestBench {
@@ -149,7 +198,9 @@ impl TestBench {
         }
         std::fs::write(sites.join("apps.txt"), apps_txt).unwrap();
         let parsed = url::Url::parse(url).unwrap();
-        let common = serde_json::json!({"db_host": parsed.host_str().unwrap(), "db_port": parsed.port().unwrap_or(3306)});
+        // As root, bench refuses to run unless it is told which user to drop to; the
+        // tests run as root in CI, so their benches are root's (see `owned_by`).
+        let common = serde_json::json!({"db_host": parsed.host_str().unwrap(), "db_port": parsed.port().unwrap_or(3306), "frappe_user": "root"});
         std::fs::write(sites.join("common_site_config.json"), common.to_string()).unwrap();
         // A real bench has its own interpreter here; the tool runs it in the container
         // to stop its own commands there.
@@ -160,7 +211,30 @@ impl TestBench {
             dir,
             log,
             url: url.to_string(),
+            registry: format!("ft_test_reg_{:08x}", rand::random::<u32>()),
         }
+    }
+
+    /// Gives the bench to `user`, as a real bench belongs to its `frappe_user`: every
+    /// file chowned to the user and its same-named group, and bench told to drop to it.
+    /// Returns the (uid, gid). Needs root.
+    pub fn owned_by(&self, user: &str) -> (u32, u32) {
+        let (uid, gid) = user_ids(user);
+        let common = self.path().join("sites/common_site_config.json");
+        let mut conf: Value =
+            serde_json::from_str(&std::fs::read_to_string(&common).unwrap()).unwrap();
+        conf["frappe_user"] = user.into();
+        std::fs::write(&common, conf.to_string()).unwrap();
+        fn chown_all(p: &Path, uid: u32, gid: u32) {
+            std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+            if p.is_dir() && !p.is_symlink() {
+                for e in std::fs::read_dir(p).unwrap() {
+                    chown_all(&e.unwrap().path(), uid, gid);
+                }
+            }
+        }
+        chown_all(self.path(), uid, gid);
+        (uid, gid)
     }
 
     /// Every database a new-site of this bench was asked to make, with its site.
@@ -205,47 +279,6 @@ impl TestBench {
     }
 }
 
-/// How the fake answers one call, besides its realistic default.
-#[derive(Clone)]
-pub enum Inject {
-    /// Answer with a recorded fixture instead (e.g. "create-user-weak-password").
-    Fixture(&'static str),
-    /// Answer with this status and plain-text body (a proxy error, not Frappe's).
-    Status(u16, &'static str),
-    /// Never answer within the test's deadline.
-    Hang,
-}
-
-#[derive(Default)]
-struct FakeState {
-    saas_settings_exists: bool,
-    inject: HashMap<&'static str, Inject>,
-    calls: Vec<(String, String)>,
-    unexpected: Vec<String>,
-}
-
-/// A strict fake of Frappe's REST API for sites of one bench, backed like Frappe by each
-/// site's own database in the real MariaDB: responses are the recorded fixtures; login
-/// checks the Administrator's passlib hash in `__Auth`; a user insert writes `tabUser`,
-/// `tabHas Role` and the api_secret in `__Auth`; token auth reads them back; SaaS Settings
-/// go to `tabSingles`. Any request it does not know fails the test.
-pub struct FakeFrappe {
-    pub url: String,
-    state: Arc<Mutex<FakeState>>,
-    server: Arc<tiny_http::Server>,
-}
-
-pub fn fixture(name: &str) -> (u16, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/frappe-v15")
-        .join(format!("{name}.json"));
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    (
-        v["status"].as_u64().unwrap() as u16,
-        v["body"].as_str().unwrap().to_owned(),
-    )
-}
-
 fn python3() -> PathBuf {
     ["/usr/local/bin/python3", "/usr/bin/python3"]
         .iter()
@@ -266,7 +299,33 @@ impl Drop for TestBench {
         for (_, db) in self.made_databases() {
             drop_database_and_user_at(&self.url, &db);
         }
+        sql_at(
+            &self.url,
+            &format!("DROP DATABASE IF EXISTS `{}`", self.registry),
+            vec![],
+        );
     }
+}
+
+/// The uid of `user` and the gid of the group named like it (bench's `drop_privileges`
+/// takes both by that one name).
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let name = std::ffi::CString::new(user).unwrap();
+    // SAFETY: getpwnam/getgrnam return pointers into static storage, read at once, and
+    // the tests look users up from one thread at a time.
+    unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        assert!(!pw.is_null(), "no user {user}");
+        let gr = libc::getgrnam(name.as_ptr());
+        assert!(!gr.is_null(), "no group {user}");
+        ((*pw).pw_uid, (*gr).gr_gid)
+    }
+}
+
+/// Whether the tests run as root (CI does).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Pids of running processes whose environment holds `needle` (`NAME=value`): the test's
@@ -325,262 +384,17 @@ pub fn made_databases(log: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Drops a database and the DB users named like it (as Frappe v15 makes them).
+/// Drops a database and the DB users named like it, at whatever host new-site made them.
 pub fn drop_database_and_user_at(url: &str, db: &str) {
     sql_at(url, &format!("DROP DATABASE IF EXISTS `{db}`"), vec![]);
-    for host in ["%", "localhost"] {
+    let hosts = sql_at(
+        url,
+        "SELECT Host FROM mysql.user WHERE User = ?",
+        vec![db.into()],
+    );
+    for host in hosts.into_iter().map(mysql_async::from_row::<String>) {
         sql_at(url, &format!("DROP USER IF EXISTS '{db}'@'{host}'"), vec![]);
     }
-}
-
-impl FakeFrappe {
-    pub fn start(bench: &TestBench) -> Self {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let sites = bench.path().join("sites");
-        let (srv, st) = (server.clone(), state.clone());
-        // Like Frappe, it keeps each site's state in that site's database.
-        let db_url = bench.url.clone();
-        thread::spawn(move || {
-            for req in srv.incoming_requests() {
-                let (st, sites, db_url) = (st.clone(), sites.clone(), db_url.clone());
-                thread::spawn(move || handle(req, &st, &sites, &db_url));
-            }
-        });
-        Self { url, state, server }
-    }
-
-    pub fn with_saas_settings(self) -> Self {
-        self.state.lock().unwrap().saas_settings_exists = true;
-        self
-    }
-
-    pub fn inject(self, call: &'static str, how: Inject) -> Self {
-        self.state.lock().unwrap().inject.insert(call, how);
-        self
-    }
-
-    pub fn calls(&self, call: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .calls
-            .iter()
-            .filter(|(c, _)| c == call)
-            .count()
-    }
-
-    /// Fails the test if the tool sent anything the fake does not know.
-    pub fn assert_no_unexpected(&self) {
-        let st = self.state.lock().unwrap();
-        assert!(
-            st.unexpected.is_empty(),
-            "unexpected requests to fake Frappe: {:?}",
-            st.unexpected
-        );
-    }
-}
-
-impl Drop for FakeFrappe {
-    fn drop(&mut self) {
-        self.server.unblock();
-    }
-}
-
-fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, sites: &Path, url: &str) {
-    let sql_value = |q: &str, p: Vec<mysql_async::Value>| sql_value_at(url, q, p);
-    let sql_with = |q: &str, p: Vec<mysql_async::Value>| sql_at(url, q, p);
-    let sql = |q: &str| sql_at(url, q, vec![]);
-    let header = |name: &'static str| {
-        req.headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.to_string())
-    };
-    let host = header("Host").unwrap_or_default();
-    let cookie = header("Cookie").unwrap_or_default();
-    let auth = header("Authorization").unwrap_or_default();
-    let mut body = String::new();
-    let _ = req.as_reader().read_to_string(&mut body);
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let call = match (req.method().as_str(), req.url()) {
-        ("POST", "/api/method/login") => "login",
-        ("GET", "/api/method/ping") => "ping",
-        ("POST", "/api/resource/User") => "create-user",
-        ("PUT", "/api/resource/SaaS%20Settings/SaaS%20Settings") => "saas-settings",
-        ("GET", "/api/method/frappe.auth.get_logged_user") => "get-logged-user",
-        (m, u) => {
-            state.lock().unwrap().unexpected.push(format!("{m} {u}"));
-            return respond(req, 599, "unexpected request".into());
-        }
-    };
-    let inject = {
-        let mut st = state.lock().unwrap();
-        st.calls.push((call.into(), host.clone()));
-        st.inject.get(call).cloned()
-    };
-    // Frappe routes by Host to sites/<host>; no site_config.json there is werkzeug's 404.
-    let db = std::fs::read_to_string(sites.join(&host).join("site_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|c| c["db_name"].as_str().map(|d| format!("`{d}`")));
-    let Some(db) = db else {
-        let (s, b) = fixture("unknown-site");
-        return respond(req, s, b.replace("no-such-site.localhost", &host));
-    };
-    match inject {
-        Some(Inject::Fixture(name)) => {
-            let (s, b) = fixture(name);
-            return respond(req, s, b);
-        }
-        Some(Inject::Status(s, b)) => return respond(req, s, b.into()),
-        Some(Inject::Hang) => {
-            thread::sleep(Duration::from_secs(60));
-            return respond(req, 504, "too late".into());
-        }
-        None => {}
-    }
-    let logged_in = cookie.contains("sid=fake-sid-");
-    let text = |v: &Value| mysql_async::Value::from(v.as_str().unwrap_or_default());
-    let (status, text) = match call {
-        "ping" => fixture("ping-ok"),
-        "login" => {
-            let stored = sql_value(
-                &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'password' AND encrypted = 0"),
-                vec![],
-            );
-            if body["usr"] == "Administrator"
-                && stored
-                    .is_some_and(|h| passlib_verify(body["pwd"].as_str().unwrap_or_default(), &h))
-            {
-                let (s, b) = fixture("login-ok");
-                let resp = tiny_http::Response::from_string(b)
-                    .with_status_code(s)
-                    .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap())
-                    .with_header(tiny_http::Header::from_bytes("Set-Cookie", "sid=fake-sid-1234; Expires=Thu, 01 Jan 2099 00:00:00 GMT; HttpOnly; Path=/; SameSite=Lax").unwrap());
-                let _ = req.respond(resp);
-                return;
-            }
-            fixture("login-wrong-password")
-        }
-        _ if !logged_in && call != "get-logged-user" => fixture("list-users-as-guest"),
-        "create-user" => {
-            let email = body["email"].as_str().unwrap_or_default().to_owned();
-            let key = body["api_key"].as_str().unwrap_or_default().to_owned();
-            let exists = sql_value(
-                &format!("SELECT COUNT(*) FROM {db}.tabUser WHERE name = ?"),
-                vec![email.clone().into()],
-            );
-            if exists.as_deref() != Some("0") {
-                let (s, b) = fixture("create-user-duplicate");
-                (s, b.replace("{{email}}", &email))
-            } else {
-                sql_with(
-                    &format!("INSERT INTO {db}.tabUser (name, creation, email, first_name, last_name, enabled, user_type, api_key) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?)"),
-                    vec![email.clone().into(), email.clone().into(), text(&body["first_name"]), text(&body["last_name"]), body["enabled"].as_i64().unwrap_or(0).into(), text(&body["user_type"]), key.clone().into()],
-                );
-                for (i, r) in body["roles"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                {
-                    sql_with(
-                        &format!("INSERT INTO {db}.`tabHas Role` (name, parent, parentfield, parenttype, role) VALUES (?, ?, 'roles', 'User', ?)"),
-                        vec![format!("{email}-{i}").into(), email.clone().into(), text(&r["role"])],
-                    );
-                }
-                // Frappe encrypts Password fields with the site's key; the fake's "encryption" is a prefix.
-                sql_with(
-                    &format!("INSERT INTO {db}.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', ?, 'api_secret', ?, 1)"),
-                    vec![email.clone().into(), format!("fake-encrypted:{}", body["api_secret"].as_str().unwrap_or_default()).into()],
-                );
-                let (s, b) = fixture("create-user-ok");
-                (
-                    s,
-                    b.replace("{{email}}", &email).replace("{{apiKey}}", &key),
-                )
-            }
-        }
-        "saas-settings" => {
-            if state.lock().unwrap().saas_settings_exists {
-                sql(&format!("INSERT IGNORE INTO {db}.tabDocType (name, issingle) VALUES ('SaaS Settings', 1)"));
-                for (field, value) in body.as_object().cloned().unwrap_or_default() {
-                    sql_with(&format!("DELETE FROM {db}.tabSingles WHERE doctype = 'SaaS Settings' AND field = ?"), vec![field.clone().into()]);
-                    let value = match value {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    sql_with(
-                        &format!("INSERT INTO {db}.tabSingles (doctype, field, value) VALUES ('SaaS Settings', ?, ?)"),
-                        vec![field.into(), value.into()],
-                    );
-                }
-                fixture("saas-settings-ok")
-            } else {
-                fixture("saas-settings-missing")
-            }
-        }
-        _ => {
-            let (key, secret) = auth
-                .strip_prefix("token ")
-                .and_then(|t| t.split_once(':'))
-                .unwrap_or_default();
-            let user = sql_value(
-                &format!("SELECT name FROM {db}.tabUser WHERE api_key = ?"),
-                vec![key.into()],
-            );
-            let stored = user.as_ref().and_then(|u| {
-                sql_value(
-                    &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret' AND encrypted = 1"),
-                    vec![u.clone().into()],
-                )
-            });
-            match (user, stored) {
-                (Some(email), Some(s)) if s == format!("fake-encrypted:{secret}") => {
-                    let (st, b) = fixture("get-logged-user-token-ok");
-                    (st, b.replace("{{email}}", &email))
-                }
-                _ => fixture("get-logged-user-token-bad"),
-            }
-        }
-    };
-    respond(req, status, text)
-}
-
-/// passlib's pbkdf2_sha256 verify, with the tool's own hash function (itself checked
-/// against passlib in a unit test).
-fn passlib_verify(password: &str, stored: &str) -> bool {
-    use base64::Engine;
-    let parts: Vec<&str> = stored.split('$').collect();
-    let [_, "pbkdf2-sha256", "29000", salt, _] = parts.as_slice() else {
-        return false;
-    };
-    let Ok(salt) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(salt.replace('.', "+"))
-    else {
-        return false;
-    };
-    let Ok(salt) = <[u8; 16]>::try_from(salt.as_slice()) else {
-        return false;
-    };
-    frappe_tenant::outside::mariadb::tenant::frappe_password_hash(
-        &frappe_tenant::basics::secret::Secret::new(password),
-        salt,
-    ) == stored
-}
-
-fn respond(req: tiny_http::Request, status: u16, body: String) {
-    let ct = if body.starts_with('{') {
-        "application/json"
-    } else {
-        "text/html; charset=utf-8"
-    };
-    let resp = tiny_http::Response::from_string(body)
-        .with_status_code(status)
-        .with_header(tiny_http::Header::from_bytes("Content-Type", ct).unwrap());
-    let _ = req.respond(resp);
 }
 
 /// The tool run as a user would run it: env configured for the local executor with the
@@ -595,7 +409,8 @@ pub fn tool(bench: &TestBench, frappe: &FakeFrappe) -> Command {
         .env("BENCH_PATH", bench.path())
         .env("BENCH_DOUBLE_LOG", &bench.log)
         .env("FRAPPE_URL", &frappe.url)
-        .env("MARIADB_URL", mariadb_url())
+        .env("MARIADB_URL", &bench.url)
+        .env("REGISTRY_DB", &bench.registry)
         .env("PROVISION_TIMEOUT", "60");
     cmd
 }

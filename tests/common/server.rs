@@ -12,6 +12,8 @@ pub struct MariaDbServer {
     dir: tempfile::TempDir,
     child: Child,
     pub port: u16,
+    /// root's password, once `protect_root` gave it one.
+    root_password: Option<String>,
 }
 
 fn binary(name: &str) -> PathBuf {
@@ -78,7 +80,12 @@ impl MariaDbServer {
                     break; // exited: most likely the port; try another
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let server = MariaDbServer { dir, child, port };
+                    let server = MariaDbServer {
+                        dir,
+                        child,
+                        port,
+                        root_password: None,
+                    };
                     // Accepting TCP is not yet answering queries.
                     server.wait_ready(deadline);
                     return server;
@@ -120,9 +127,34 @@ impl MariaDbServer {
         }
     }
 
-    /// `mysql://root@127.0.0.1:<port>`: root without a password, as on the CI server.
+    /// `mysql://root@127.0.0.1:<port>`: root without a password, as on the CI server,
+    /// unless `protect_root` gave it one.
     pub fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}", self.port)
+        match &self.root_password {
+            Some(p) => format!("mysql://root:{p}@127.0.0.1:{}", self.port),
+            None => format!("mysql://root@127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Gives root a random password (as a real server's admin has), so a test can look
+    /// for it where no secret may go. Returns it.
+    pub fn protect_root(&mut self) -> String {
+        let password = format!("Root{:016x}", rand::random::<u64>());
+        // Every root account a local client can reach: TCP from 127.0.0.1 or ::1, and
+        // the socket mysql_async switches to for a local server (`prefer_socket`), which
+        // logs in as root@localhost. One statement: the first change would lock the next
+        // out. (Host-name accounts are dead with --skip-name-resolve.)
+        let accounts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .iter()
+            .map(|h| format!("'root'@'{h}' IDENTIFIED BY '{password}'"))
+            .collect();
+        super::sql_at(
+            &self.url(),
+            &format!("ALTER USER {}", accounts.join(", ")),
+            vec![],
+        );
+        self.root_password = Some(password.clone());
+        password
     }
 
     pub fn path(&self) -> &Path {
