@@ -10,6 +10,11 @@
 //!
 //! RUNS (default 5) provisions per path against the doubles, REAL_RUNS (default 3) against
 //! the real bench. Everything it makes it removes again, with the tool's own cleanup.
+//!
+//! With BASELINE_BIN=<an older frappe-tenant>, template and pool sign-ups of that binary and
+//! of this one alternate in the same run, and the ratios this/baseline are printed: a
+//! change's cost measured on one machine under one load. This one is also measured signing
+//! up with another country than the standbys and the template were set up with.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -24,6 +29,10 @@ fn main() {
     let runs = env_number("RUNS", 5);
     println!("frappe-tenant sign-up benchmark ({runs} runs per path against the doubles)\n");
     let doubles = Target::doubles();
+    let baseline = std::env::var("BASELINE_BIN").ok();
+    if let Some(old) = &baseline {
+        compare(&doubles, old, runs, "test doubles");
+    }
     let report = measure(&doubles, runs);
     report.print("test doubles (bench double + fake Frappe + real MariaDB)");
     orphan_scan(&doubles);
@@ -35,6 +44,9 @@ fn main() {
             "\nreal bench at {} ({real_runs} runs per path)",
             real.describe()
         );
+        if let Some(old) = &baseline {
+            compare(&real, old, real_runs, "real Frappe bench");
+        }
         measure(&real, real_runs).print("real Frappe bench");
     } else {
         println!("\n(set FRAPPE_E2E=1 and the tool's env to measure a real bench as well)");
@@ -101,6 +113,38 @@ impl Target {
             r.stderr
         );
         (r.json, wall)
+    }
+
+    /// `cmd`, but running the binary at `bin` (same environment).
+    fn cmd_of(&self, bin: &str) -> Command {
+        let mine = self.cmd();
+        let mut c = Command::new(bin);
+        if self.doubles.is_some() {
+            c.env_clear();
+        }
+        for (k, v) in mine.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
+    /// One sign-up by the binary at `bin` (`None`: this one): its wall time.
+    fn provision_with(&self, bin: Option<&str>, sub: &str, extra: &[&str]) -> f64 {
+        let email = format!("{sub}@bench.example.com");
+        let mut c = match bin {
+            Some(b) => self.cmd_of(b),
+            None => self.cmd(),
+        };
+        c.args(["provision", sub, &email, "Jane Roe", PASSWORD, "Bench Co"])
+            .args(extra);
+        let started = Instant::now();
+        let r = run(c);
+        let wall = started.elapsed().as_secs_f64();
+        assert_eq!(r.code, 0, "provision {sub}: {}\n{}", r.json, r.stderr);
+        wall
     }
 
     fn provision(&self, sub: &str, extra: &[&str]) -> Provision {
@@ -240,6 +284,51 @@ impl Report {
             self.concurrent_paths
         );
     }
+}
+
+/// Template and pool sign-ups of the baseline binary and of this one, alternating in one
+/// run; this one also with a country its sites were not set up with (the setup wizard's
+/// values changed at sign-up).
+fn compare(t: &Target, baseline: &str, runs: usize, title: &str) {
+    let id = &t.run_id;
+    let other = [
+        "--country",
+        "Germany",
+        "--timezone",
+        "Europe/Berlin",
+        "--currency",
+        "EUR",
+    ];
+    t.run(&["template", "build"]);
+    // (path, baseline's times, this one's, this one's with another country)
+    type Row<'a> = (&'a str, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut rows: Vec<Row> = vec![];
+    for (path, extra) in [("template", &["--no-pool"][..]), ("pool", &[][..])] {
+        if path == "pool" {
+            t.run(&["pool", "fill", "--size", &(3 * runs).to_string()]);
+        }
+        let (mut old, mut new, mut differ) = (vec![], vec![], vec![]);
+        for i in 0..runs {
+            let sub = |who: &str| format!("{id}-cmp{}-{who}{i}", &path[..1]);
+            old.push(t.provision_with(Some(baseline), &sub("o"), extra));
+            new.push(t.provision_with(None, &sub("n"), extra));
+            let mut args = extra.to_vec();
+            args.extend(other);
+            differ.push(t.provision_with(None, &sub("d"), &args));
+        }
+        rows.push((path, old, new, differ));
+    }
+    t.clean();
+    println!("{title}: this binary against BASELINE_BIN, alternating, median wall time of {runs}");
+    for (path, old, new, differ) in rows {
+        let (o, n, d) = (median(old), median(new), median(differ));
+        println!(
+            "  {path:<9} baseline {o:>7.3} s   this {n:>7.3} s ({:.2}x)   this, another country {d:>7.3} s ({:.2}x)",
+            n / o,
+            d / o
+        );
+    }
+    println!();
 }
 
 /// `cleanup --orphans --dry-run` over 1,000 planted databases (50 of them Frappe-shaped

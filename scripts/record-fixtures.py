@@ -3,6 +3,7 @@
 frappe-tenant makes, in its success and failure shapes.
 
 Usage: record-fixtures.py FRAPPE_URL SITE [OTHER_SITE [--strict-only]]
+       record-fixtures.py FRAPPE_URL SITE --setup-only
 (Administrator password on stdin, the same for both sites)
 
 The site must be a fresh one made for recording; it gains users and a custom
@@ -13,6 +14,12 @@ With OTHER_SITE (a second fresh site of the same bench) it also records what mak
 fake strict: a login as the new user, what a session of another site (or none) gets,
 a SaaS Settings write with a field the DocType lacks, and Frappe's 417 for a table of
 weak passwords under the site's password policy. --strict-only records only those.
+
+--setup-only (SITE a fresh site whose setup wizard never ran) records the setup wizard as
+the tool runs it (as Administrator, without an email: the wizard makes no user), its
+refusals, Frappe's lists (countries and time zones, languages) the tool checks a sign-up
+against, and the System Settings and User updates a sign-up makes on a site set up with
+other values.
 """
 import json
 import secrets
@@ -62,6 +69,9 @@ def main():
     base, site = args[0], args[1]
     other = args[2] if len(args) > 2 else None
     admin = sys.stdin.readline().rstrip("\n")
+    if "--setup-only" in sys.argv:
+        record_setup(base, site, admin)
+        return
     if "--strict-only" not in sys.argv:
         record_exchanges(base, site, admin)
     if other:
@@ -225,6 +235,53 @@ def record_strictness(base, site, other, admin):
     call(base, site, "PUT", system, dict(policies[0][0], **required), cookie=sid)
     (OUT / "weak-passwords.json").write_text(json.dumps(table, indent=2) + "\n")
 
+SETUP = "/api/method/frappe.desk.page.setup_wizard.setup_wizard.setup_complete"
+DEFAULTS = {"language": "English", "country": "United States", "timezone": "America/New_York", "currency": "USD"}
+
+
+def record_setup(base, site, admin):
+    import time
+
+    sid = login(base, site, "Administrator", admin)
+    st, h, b = call(base, site, "POST", SETUP, {"args": DEFAULTS})
+    save("setup-complete-as-guest", "POST", SETUP, st, h, b)
+    st, h, b = call(base, site, "POST", SETUP, {"args": {}}, cookie=sid)
+    save("setup-complete-empty-args", "POST", SETUP, st, h, b)
+    st, h, b = call(base, site, "POST", SETUP, {"args": dict(DEFAULTS, country="Narnia")}, cookie=sid)
+    save("setup-complete-bad-country", "POST", SETUP, st, h, b)
+    started = time.monotonic()
+    st, h, b = call(base, site, "POST", SETUP, {"args": DEFAULTS}, cookie=sid)
+    print(f"setup wizard: {time.monotonic() - started:.2f} s", file=sys.stderr)
+    save("setup-complete-ok", "POST", SETUP, st, h, b)
+    st, h, b = call(base, site, "POST", SETUP, {"args": DEFAULTS}, cookie=sid)
+    save("setup-complete-again", "POST", SETUP, st, h, b)
+    info = "/api/method/frappe.geo.country_info.get_country_timezone_info"
+    st, h, b = call(base, site, "GET", info)
+    save("setup-country-timezone-info-guest", "GET", info, st, h, b)
+    langs = "/api/method/frappe.desk.page.setup_wizard.setup_wizard.load_languages"
+    st, h, b = call(base, site, "GET", langs, cookie=sid)
+    save("setup-load-languages", "GET", langs, st, h, b)
+    settings = "/api/resource/System%20Settings/System%20Settings"
+    germany = {"country": "Germany", "language": "de", "time_zone": "Europe/Berlin",
+               "number_format": "#.###,##", "date_format": "dd.mm.yyyy", "time_format": "HH:mm"}
+    st, h, b = call(base, site, "PUT", settings, germany)
+    save("system-settings-as-guest", "PUT", settings, st, h, b)
+    st, h, b = call(base, site, "PUT", settings, dict(germany, country="Narnia"), cookie=sid)
+    save("system-settings-bad-country", "PUT", settings, st, h, b)
+    st, h, b = call(base, site, "PUT", settings, germany, cookie=sid)
+    save("system-settings-update", "PUT", settings, st, h, b, replace=[(sid, "{{sid}}")])
+    admin_user = "/api/resource/User/Administrator"
+    st, h, b = call(base, site, "PUT", admin_user, {"time_zone": "Europe/Berlin"})
+    save("user-update-as-guest", "PUT", admin_user, st, h, b)
+    st, h, b = call(base, site, "PUT", admin_user, {"time_zone": "Europe/Berlin"}, cookie=sid)
+    save("user-update-time-zone", "PUT", admin_user, st, h, b)
+    guest = "/api/resource/User/Guest"
+    st, h, b = call(base, site, "PUT", guest, {"time_zone": "Europe/Berlin"}, cookie=sid)
+    save("user-update-time-zone-guest", "PUT", guest, st, h, b)
+    st, h, b = call(base, site, "PUT", settings, {"setup_complete": 0}, cookie=sid)
+    save("system-settings-reopen-setup", "PUT", settings, st, h, b)
+
 
 if __name__ == "__main__":
     main()
+

@@ -2,12 +2,12 @@
 //! flags (or from a bench of the inventory, `--bench NAME`) before any side effect: the
 //! bench, Frappe's URL, the site domain, MariaDB and the registry.
 
-use crate::cli::{ConnectOpts, ExecutorKind, PlanOpts};
+use crate::cli::{ConnectOpts, ExecutorKind, PlanOpts, SetupOpts};
 use crate::error::Error;
 use crate::outside::bench::{Bench, Executor, RootCredentials};
 use crate::outside::mariadb::registry::{InventoryBench, Registry};
 use crate::outside::mariadb::DbTarget;
-use crate::signup;
+use crate::signup::{self, SetupChoices};
 
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -21,6 +21,9 @@ pub struct Context {
     /// The bench id the inventory knows that bench by: a bench answering with another id
     /// is not the one that was added (something else now at that address).
     pub bench_id: Option<String>,
+    /// REDIS_CACHE_URL: where Frappe's cache is reached from here, when the bench's own
+    /// `redis_cache` (an address inside its network) is not.
+    pub redis_cache_url: Option<String>,
 }
 
 impl Context {
@@ -68,6 +71,7 @@ impl Context {
             registry,
             bench_name: None,
             bench_id: None,
+            redis_cache_url: c.redis_cache_url.clone(),
         })
     }
 
@@ -195,6 +199,7 @@ fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> Result<ConnectOpts, Error
         site_domain: b.site_domain.clone(),
         mariadb_url: base.mariadb_url.clone(),
         registry_db: base.registry_db.clone(),
+        redis_cache_url: base.redis_cache_url.clone(),
     })
 }
 
@@ -213,6 +218,21 @@ impl SaasPlan {
             max_users: p.max_users,
             max_storage_gb: p.max_storage,
         }
+    }
+}
+
+/// The setup wizard's defaults from the flags (a sign-up's own values win).
+pub fn setup_defaults(o: &SetupOpts) -> SetupChoices {
+    let given = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    SetupChoices {
+        language: given(&o.language),
+        country: given(&o.country),
+        timezone: given(&o.timezone),
+        currency: given(&o.currency),
     }
 }
 

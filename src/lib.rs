@@ -33,7 +33,9 @@ pub mod signup;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, PoolCommand, TemplateCommand};
-use crate::commands::{bench, cleanup, list, pool, provision, schema, template, verify};
+use crate::commands::{
+    bench, cleanup, list, login_link, pool, provision, schema, template, verify,
+};
 use crate::error::{Code, Error};
 use crate::output::{print_json, Failure, Output};
 use crate::progress::progress;
@@ -73,6 +75,7 @@ async fn dispatch(command: Command) -> Result<Output, Error> {
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
+        Command::LoginLink(args) => login_link::run(args).await,
         Command::Schema(args) => schema::run(args.name.as_deref(), args.write.as_deref()),
         Command::Completions(args) => {
             let mut text = vec![];

@@ -57,12 +57,33 @@ pub struct SignupRequest {
     pub full_name: String,
     pub password: Secret,
     pub organization_name: String,
+    /// The setup wizard's choices: a code or name for the language, Frappe's names for
+    /// country, time zone and currency; each absent one is the default's (checked against
+    /// Frappe's lists on the bench, before anything is made).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret::new)
     }
+}
+
+/// What the setup wizard is given: the language, country, time zone and currency a
+/// sign-up asks for (each may be absent), or the defaults the flags give.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupChoices {
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub timezone: Option<String>,
+    pub currency: Option<String>,
 }
 
 /// A request that passed validation, with everything derived from it.
@@ -75,6 +96,7 @@ pub struct Tenant {
     pub last_name: String,
     pub password: Secret,
     pub organization_name: String,
+    pub setup: SetupChoices,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -100,6 +122,19 @@ impl SignupRequest {
         let (first_name, last_name) = split_full_name(&self.full_name)?;
         password_rules(&self.password)?;
         let organization_name = validate_name("organizationName", &self.organization_name)?;
+        let choice =
+            |field: &'static str, v: &Option<String>| -> Result<Option<String>, InvalidInput> {
+                match v.as_deref().map(str::trim) {
+                    None | Some("") => Ok(None),
+                    Some(v) => validate_name(field, v).map(Some),
+                }
+            };
+        let setup = SetupChoices {
+            language: choice("language", &self.language)?,
+            country: choice("country", &self.country)?,
+            timezone: choice("timezone", &self.timezone)?,
+            currency: choice("currency", &self.currency)?,
+        };
         let site = site_name(&self.subdomain, site_domain);
         Ok(Tenant {
             site,
@@ -109,6 +144,7 @@ impl SignupRequest {
             last_name,
             password: self.password,
             organization_name,
+            setup,
         })
     }
 }
@@ -331,7 +367,21 @@ mod tests {
             full_name: "John Doe".into(),
             password: Secret::new("Tr1cky-Lantern-42"),
             organization_name: "Acme Corporation".into(),
+            language: None,
+            country: None,
+            timezone: Some("  ".into()),
+            currency: Some(" EUR ".into()),
         }
+    }
+
+    #[test]
+    fn setup_choices_are_trimmed_and_blank_is_absent() {
+        let t = request("acme-corp").validate("localhost").unwrap();
+        assert_eq!(t.setup.timezone, None);
+        assert_eq!(t.setup.currency.as_deref(), Some("EUR"));
+        let mut r = request("acme-corp");
+        r.country = Some("Ger\u{7}many".into());
+        assert_eq!(r.validate("localhost").unwrap_err().field, "country");
     }
 
     #[test]

@@ -492,3 +492,71 @@ fn mismatched_administrator_passwords_are_asked_again() {
     let frappe = FakeFrappe::start(&bench);
     admin_session(&frappe, "m.localhost", "Adm1n-Passw0rd-77");
 }
+
+#[test]
+fn the_fake_runs_the_setup_wizard_as_a_real_site_answered_it() {
+    let bench = TestBench::new(&[]);
+    let frappe = FakeFrappe::start(&bench);
+    let (site, db) = new_site(&bench, "Adm1n-Pass-77");
+    let path = "/api/method/frappe.desk.page.setup_wizard.setup_wizard.setup_complete";
+    let wizard = |cookie: Option<&str>, args: Value| {
+        let headers: Vec<(&str, String)> = cookie
+            .map(|s| ("Cookie", format!("sid={s}")))
+            .into_iter()
+            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = json!({ "args": args }).to_string();
+        let (status, _, text) = http(&frappe.url, "POST", &site, path, &headers, &body);
+        (status, text)
+    };
+    let defaults = json!({"language": "English", "country": "United States", "timezone": "America/New_York", "currency": "USD"});
+    // Each answer is the one a fresh 15.14.1 site gave (fixtures/frappe-v15/setup-complete-*).
+    assert_eq!(
+        wizard(None, defaults.clone()),
+        fixture("setup-complete-as-guest")
+    );
+    let sid = admin_session(&frappe, &site, "Adm1n-Pass-77");
+    assert_eq!(
+        wizard(Some(&sid), json!({})),
+        fixture("setup-complete-empty-args")
+    );
+    let mut narnia = defaults.clone();
+    narnia["country"] = json!("Narnia");
+    assert_eq!(
+        wizard(Some(&sid), narnia),
+        fixture("setup-complete-bad-country")
+    );
+    let setting = |field: &str| {
+        sql_value(
+            &format!("SELECT value FROM `{db}`.tabSingles WHERE doctype = 'System Settings' AND field = ?"),
+            vec![field.into()],
+        )
+    };
+    assert_eq!(
+        setting("setup_complete").as_deref(),
+        Some("0"),
+        "refusals change nothing"
+    );
+    assert_eq!(
+        wizard(Some(&sid), defaults.clone()),
+        fixture("setup-complete-ok")
+    );
+    assert_eq!(setting("setup_complete").as_deref(), Some("1"));
+    assert_eq!(setting("country").as_deref(), Some("United States"));
+    // As recorded: once set up, the wizard answers ok and changes nothing.
+    let mut japan = defaults;
+    japan["country"] = json!("Japan");
+    assert_eq!(wizard(Some(&sid), japan), fixture("setup-complete-again"));
+    assert_eq!(setting("country").as_deref(), Some("United States"));
+    // System Settings refuse a country Frappe does not list, as recorded.
+    let (status, _, text) = http(
+        &frappe.url,
+        "PUT",
+        &site,
+        "/api/resource/System%20Settings/System%20Settings",
+        &[("Cookie", &format!("sid={sid}"))],
+        &json!({"country": "Narnia"}).to_string(),
+    );
+    assert_eq!((status, text), fixture("system-settings-bad-country"));
+    frappe.assert_no_unexpected();
+}

@@ -882,7 +882,7 @@ fn a_dry_run_plans_each_path_and_changes_nothing() {
         "{}",
         r.json
     );
-    assert_eq!(r.json["steps"].as_array().unwrap().len(), 5, "{}", r.json);
+    assert_eq!(r.json["steps"].as_array().unwrap().len(), 6, "{}", r.json);
     assert!(
         !database_exists_at(f.url(), &f.registry),
         "a dry run created the registry"

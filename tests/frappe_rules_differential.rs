@@ -4,7 +4,9 @@
 //! - the site names it accepts against Frappe v15.14.1's rules for a site name (there is
 //!   no naming rule, only a directory and a Host header), restated in Python because the
 //!   Frappe repository is not on PyPI;
-//! - the API key and secret it makes against how Frappe stores and parses them (restated).
+//! - the API key and secret it makes against how Frappe stores and parses them (restated);
+//! - the one-time login key's value it writes into Frappe's Redis cache against Python's
+//!   own `pickle`, which Frappe's cache uses to write and read it.
 //!
 //!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test frappe_rules_differential
 //!
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 
 use frappe_tenant::basics::secret::Secret;
 use frappe_tenant::commands::provision::new_api_credentials;
+use frappe_tenant::outside::frappe_cache::pickle_str;
 use frappe_tenant::outside::mariadb::tenant::frappe_password_hash;
 use frappe_tenant::signup::{site_name, validate_subdomain};
 use rand::rngs::StdRng;
@@ -237,4 +240,55 @@ fn api_keys_have_a_shape_frappe_stores_and_parses() {
     }
     let keys: std::collections::HashSet<&String> = made.iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), made.len(), "api_key is unique in Frappe");
+}
+
+#[test]
+fn login_key_values_are_what_python_pickles() {
+    let Some(py) = python::python("frappe_rules_differential") else {
+        return;
+    };
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut texts: Vec<String> = [
+        "a",
+        "jane.roe@example.test",
+        "Administrator",
+        "jörg.müller@beispiel.de",
+        "名前@例え.jp",
+    ]
+    .map(String::from)
+    .to_vec();
+    // Around the 255-byte boundary between Python's two string opcodes.
+    for n in [250, 254, 255, 256, 257, 300, 1000] {
+        texts.push("x".repeat(n));
+        texts.push(format!("{}é", "y".repeat(n - 1)));
+    }
+    for _ in 0..200 {
+        let n = rng.random_range(1..=140);
+        texts.push(random_text(&mut rng, n));
+    }
+    let requests: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let ours: String = pickle_str(t).iter().map(|b| format!("{b:02x}")).collect();
+            json!({ "text": t, "ours": ours })
+        })
+        .collect();
+    let answers = ask(&py, "pickle", &requests);
+    let bad: Vec<String> = texts
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a["same_bytes"] != true || a["loads"] != true)
+        .map(|(t, a)| format!("  {t:?} -> {a}"))
+        .collect();
+    println!(
+        "pickle differential, seed {seed}: {} strings, protocol {}",
+        texts.len(),
+        answers[0]["protocol"]
+    );
+    assert!(
+        bad.is_empty(),
+        "seed {seed}:\n{}",
+        bad[..bad.len().min(5)].join("\n")
+    );
 }

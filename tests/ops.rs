@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 const EMAIL: &str = "jane@acme.com";
 
 /// Every check `verify` runs on a tenant with a registry row when given its keys.
-const ALL_CHECKS: [&str; 15] = [
+const ALL_CHECKS: [&str; 16] = [
     "site-folder",
     "database",
     "frappe-schema",
@@ -38,6 +38,7 @@ const ALL_CHECKS: [&str; 15] = [
     "api-secret",
     "saas-settings",
     "installed-apps",
+    "setup-complete",
     "token-auth",
     "registry",
 ];

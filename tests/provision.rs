@@ -73,8 +73,8 @@ fn provisions_a_tenant_and_reports_the_seed_contract() {
         "keys must be proven before success"
     );
     c.frappe.assert_no_unexpected();
-    for n in 1..=5 {
-        assert!(r.stderr.contains(&format!("[{n}/5]")), "{}", r.stderr);
+    for n in 1..=6 {
+        assert!(r.stderr.contains(&format!("[{n}/6]")), "{}", r.stderr);
     }
     // The tenant's admin logs in with the password the sign-up chose, on its own site.
     c.frappe
@@ -780,7 +780,7 @@ fn progress_json_gives_a_progress_bar_one_json_line_per_event() {
         .iter()
         .filter(|e| e["event"] != "log")
         .map(|e| {
-            assert_eq!(e["of"], 5, "{e}");
+            assert_eq!(e["of"], 6, "{e}");
             (
                 e["event"].as_str().unwrap().to_string(),
                 e["n"].as_u64().unwrap(),
@@ -795,10 +795,12 @@ fn progress_json_gives_a_progress_bar_one_json_line_per_event() {
         ("done", 2, "install-apps"),
         ("start", 3, "create-user"),
         ("start", 4, "subscription"),
+        ("start", 5, "setup-wizard"),
         ("done", 3, "create-user"),
         ("done", 4, "subscription"),
-        ("start", 5, "api-keys"),
-        ("done", 5, "api-keys"),
+        ("done", 5, "setup-wizard"),
+        ("start", 6, "api-keys"),
+        ("done", 6, "api-keys"),
     ]
     .iter()
     .map(|(e, n, s)| (e.to_string(), *n, s.to_string()))

@@ -108,6 +108,19 @@ server without being in the inventory is unknown to it: scope it with --db-patte
     #[command(subcommand)]
     Bench(BenchCommand),
 
+    /// A one-time link that logs a tenant's admin straight into the desk.
+    #[command(after_help = "Examples:
+  frappe-tenant login-link acme-corp                   # the registry's admin of the tenant
+  frappe-tenant login-link acme-corp --email jane@acme.com --minutes 2
+
+The link is Frappe's own (frappe.www.login.login_via_key): a 224-bit random key kept in the
+site's Redis cache until it is used once or its minutes pass; opening it starts a normal desk
+session as that user (ended by logging out). Anyone holding the link can use it until then:
+hand it only to the user's own browser, over HTTPS. Frappe allows 5 uses of such links per
+hour from one IP address. A suspended site (maintenance mode) answers 503 to it.
+Exit codes: 0 success, 1 failed (site unknown, cache unreachable), 2 invalid input.")]
+    LoginLink(LoginLinkArgs),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -161,7 +174,7 @@ pub struct ProvisionArgs {
     /// Organization name, echoed in the result
     pub organization_name: Option<String>,
 
-    /// Read the sign-up as JSON {subdomain,email,fullName,password,organizationName} from FILE, or '-' for stdin
+    /// Read the sign-up as JSON {subdomain,email,fullName,password,organizationName[,language,country,timezone,currency]} from FILE, or '-' for stdin
     #[arg(long, value_name = "FILE", conflicts_with_all = ["subdomain", "email", "full_name", "password", "organization_name"])]
     pub request: Option<PathBuf>,
 
@@ -181,7 +194,20 @@ pub struct ProvisionArgs {
     /// would take and its steps) as JSON; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave Frappe's setup wizard to the tenant's admin: the first login opens it instead
+    /// of the desk
+    #[arg(long, env = "SKIP_SETUP_WIZARD", value_parser = boolish())]
+    pub skip_setup_wizard: bool,
+    /// Add "loginUrl" to the result: a one-time link that logs the tenant's admin into the
+    /// desk (see `login-link --help`)
+    #[arg(long)]
+    pub login_link: bool,
+    /// Minutes the login link stays valid, if nobody uses it first
+    #[arg(long, value_name = "MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub login_link_minutes: u32,
 
+    #[command(flatten)]
+    pub setup: SetupOpts,
     #[command(flatten)]
     pub plan: PlanOpts,
     #[command(flatten)]
@@ -269,6 +295,8 @@ pub struct TemplateArgs {
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
     #[command(flatten)]
+    pub setup: SetupOpts,
+    #[command(flatten)]
     pub apps: AppsOpts,
     #[command(flatten)]
     pub conn: ConnectOpts,
@@ -300,6 +328,8 @@ pub struct PoolFillArgs {
     /// Never restore the template; fresh new-sites only
     #[arg(long, env = "NO_TEMPLATE", value_parser = boolish())]
     pub no_template: bool,
+    #[command(flatten)]
+    pub setup: SetupOpts,
     #[command(flatten)]
     pub apps: AppsOpts,
     #[command(flatten)]
@@ -340,6 +370,40 @@ pub struct PlanOpts {
     /// Maximum storage in GB written to SaaS Settings
     #[arg(long, default_value_t = 1.0)]
     pub max_storage: f64,
+}
+
+/// What Frappe's setup wizard is given when a sign-up does not say: each must be in
+/// Frappe's own lists on the bench. Sites made ahead of time (standbys, the template) are
+/// set up with these.
+#[derive(Debug, Clone, Args)]
+pub struct SetupOpts {
+    /// Language: a code ("de") or a name ("Deutsch") of Frappe's list [default: English]
+    #[arg(long, env = "SETUP_LANGUAGE")]
+    pub language: Option<String>,
+    /// Country, as Frappe names it ("Germany", "United States") [default: United States]
+    #[arg(long, env = "SETUP_COUNTRY")]
+    pub country: Option<String>,
+    /// Time zone ("Europe/Berlin") [default: America/New_York; for a sign-up naming
+    /// another country, that country's first]
+    #[arg(long, env = "SETUP_TIMEZONE")]
+    pub timezone: Option<String>,
+    /// Currency ("EUR") [default: USD; for a sign-up naming a country, its currency]
+    #[arg(long, env = "SETUP_CURRENCY")]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginLinkArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// The user to log in (default: the registry's admin of the tenant)
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Minutes the link stays valid, if nobody uses it first
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub minutes: u32,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +482,10 @@ pub struct ConnectOpts {
     /// Database holding the tenant registry (created and migrated on first use)
     #[arg(long, env = "REGISTRY_DB", default_value = "frappe_tenant")]
     pub registry_db: String,
+    /// Frappe's Redis cache, for login links (default: redis_cache of the bench's
+    /// common_site_config.json, which must then be reachable from here)
+    #[arg(long, env = "REDIS_CACHE_URL", hide_env_values = true)]
+    pub redis_cache_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! One module per command family, the only code that orchestrates a whole run and prints
-//! its report: `provision`, `verify`, `list`, `cleanup`, `template`, `pool`, `bench`. Each exposes
-//! `run(args) -> exit code`; none imports another.
+//! its report: `provision`, `verify`, `list`, `cleanup`, `template`, `pool`, `bench`,
+//! `login-link`, `schema`. Each returns its output or the one error type; none imports
+//! another.
 
 pub mod bench;
 pub mod cleanup;
 pub mod list;
+pub mod login_link;
 pub mod pool;
 pub mod provision;
 pub mod schema;

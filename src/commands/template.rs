@@ -15,18 +15,20 @@ use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
 use crate::cli::TemplateArgs;
-use crate::context::{install_apps, Context};
+use crate::context::{install_apps, setup_defaults, Context};
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
+use crate::lifecycle::setup::{defaults_locale, set_up_ahead, Locale};
 use crate::lifecycle::template::check;
 use crate::output::{round2, AppVersion, Output, StepTiming, TemplateMeta, TemplateReport};
 use crate::outside::bench::{run_tag, BenchFacts, CommonConfig, TEMPLATE_META, TOOL_DIR};
+use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::outside::mariadb::{new_db_name, Db};
 use crate::progress::progress;
-use crate::signup::{site_name, TOOL_SITE_PREFIX};
+use crate::signup::{site_name, SetupChoices, TOOL_SITE_PREFIX};
 use frappe_password::policy_from_system_settings;
 
 /// `template status`.
@@ -60,14 +62,20 @@ pub async fn status(ctx: &Context, install_apps: &[String], timeout: Duration) -
 }
 
 /// `template build`: a reference site through bench, scrubbed, dumped, described, dropped.
-pub async fn build(ctx: &Context, install_apps: &[String], timeout: Duration) -> TemplateReport {
+pub async fn build(
+    ctx: &Context,
+    install_apps: &[String],
+    timeout: Duration,
+    defaults: &SetupChoices,
+) -> TemplateReport {
     let started = Instant::now();
     let deadline = started + timeout;
     let mut report = TemplateReport::default();
     let setup = async {
+        let locale = defaults_locale(&ctx.bench, defaults, deadline).await?;
         let mut db = ctx.db.connect().await?;
         let (facts, bench_id) = lock_bench(ctx, &mut db, deadline).await?;
-        let reference = register(ctx, &mut db, &bench_id).await?;
+        let reference = register(ctx, &mut db, &bench_id, locale).await?;
         Ok::<_, Error>((db, facts, reference))
     }
     .await;
@@ -151,11 +159,18 @@ struct Reference {
     /// Registered like every site the tool makes: a build killed midway leaves a row that
     /// `cleanup --orphans` resolves, by the reference site's own database.
     row_id: u64,
+    /// The setup wizard's defaults it is set up with.
+    locale: Locale,
 }
 
 /// Draws the reference site's names, takes its lock (its removal acts only while this
 /// run holds it) and registers it.
-async fn register(ctx: &Context, db: &mut Db, bench_id: &str) -> Result<Reference, Error> {
+async fn register(
+    ctx: &Context,
+    db: &mut Db,
+    bench_id: &str,
+    locale: Locale,
+) -> Result<Reference, Error> {
     let id = Secret::random(10).expose().to_ascii_lowercase();
     let site = site_name(
         &format!("{TOOL_SITE_PREFIX}template-{id}"),
@@ -187,6 +202,7 @@ async fn register(ctx: &Context, db: &mut Db, bench_id: &str) -> Result<Referenc
         site,
         db_name,
         row_id,
+        locale,
     })
 }
 
@@ -252,6 +268,7 @@ async fn make(
         progress(&format!("  installing {}...", app.app));
         ctx.bench.install_app(&r.site, &app.app, deadline).await?;
     }
+    set_up_reference(ctx, db, r, &admin, &apps).await?;
     let policy = db
         .system_settings(&r.db_name)
         .await?
@@ -298,6 +315,30 @@ async fn make(
     };
     describe(ctx, facts, &meta, deadline).await?;
     Ok(meta)
+}
+
+/// The setup wizard, completed on the reference site with the defaults, so every site
+/// restored from the template starts set up (a sign-up changes only what it asks
+/// differently).
+async fn set_up_reference(
+    ctx: &Context,
+    db: &mut Db,
+    r: &Reference,
+    admin: &Secret,
+    apps: &[AppVersion],
+) -> Result<(), Error> {
+    let frappe = Frappe::new(&ctx.frappe_url, &r.site);
+    let session = frappe.login("Administrator", admin).await.map_err(|e| {
+        Error::new(
+            Code::ApiError,
+            format!("the reference site does not answer over HTTP: {e}"),
+        )
+    })?;
+    let apps: Vec<String> = apps.iter().map(|a| a.app.clone()).collect();
+    if set_up_ahead(db, &frappe, &session, &r.db_name, &r.locale, &apps).await? {
+        progress("  ✓ setup wizard completed with the defaults");
+    }
+    Ok(())
 }
 
 /// Writes `template.json`, then removes older dumps but the one it replaced: a sign-up
@@ -388,7 +429,13 @@ fn timing(step: &'static str, since: Instant) -> StepTiming {
 pub async fn run_build(args: TemplateArgs) -> Result<Output, Error> {
     let ctx = Context::resolve(&args.conn).await?;
     let apps = install_apps(&args.apps.install_apps);
-    let report = build(&ctx, &apps, Duration::from_secs(args.timeout)).await;
+    let report = build(
+        &ctx,
+        &apps,
+        Duration::from_secs(args.timeout),
+        &setup_defaults(&args.setup),
+    )
+    .await;
     Ok(Output::Template(report))
 }
 

@@ -78,6 +78,8 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
             let email = tenant_checks(&mut c, &mut db, d, registry.as_ref(), opts).await;
             let apps = facts.as_ref().map(|f| f.apps.as_slice());
             plan_and_apps(&mut c, &mut db, d, opts, apps).await;
+            let organization = registry.as_ref().and_then(|r| r.organization.as_deref());
+            setup_checks(&mut c, &mut db, d, organization).await;
             email
         }
         _ => {
@@ -292,6 +294,42 @@ async fn user_checks(c: &mut Checks, db: &mut Db, d: &str, email: &str, how: &st
         ),
         None => c.add("api-secret", false, "no api_secret in __Auth"),
     };
+}
+
+/// setup-complete: the first login lands on the desk, not the setup wizard; with ERPNext,
+/// company: the wizard made the tenant's company.
+async fn setup_checks(c: &mut Checks, db: &mut Db, d: &str, organization: Option<&str>) {
+    match db.setup_state(d).await {
+        Ok(s) if s.complete => c.add(
+            "setup-complete",
+            true,
+            format!(
+                "System Settings: setup complete (country {}, time zone {}, language {})",
+                s.country.as_deref().unwrap_or("-"),
+                s.time_zone.as_deref().unwrap_or("-"),
+                s.language.as_deref().unwrap_or("-")
+            ),
+        ),
+        Ok(_) => c.add(
+            "setup-complete",
+            false,
+            "System Settings: setup not complete, so the first login opens the setup wizard",
+        ),
+        Err(e) => c.add("setup-complete", false, e.to_string()),
+    };
+    let Some(org) = organization else { return };
+    match db.company_exists(d, org).await {
+        Ok(None) => {}
+        Ok(Some(true)) => {
+            c.add("company", true, format!("ERPNext company {org:?} exists"));
+        }
+        Ok(Some(false)) => {
+            c.add("company", false, format!("ERPNext has no company {org:?}"));
+        }
+        Err(e) => {
+            c.add("company", false, e.to_string());
+        }
+    }
 }
 
 async fn plan_and_apps(

@@ -6,6 +6,7 @@
 
 mod bench;
 mod list;
+mod login_link;
 mod pool;
 mod provision;
 mod registration;
@@ -17,10 +18,13 @@ mod verify;
 
 pub use bench::{Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport};
 pub use list::{ListReport, SiteHealth};
+pub use login_link::LoginLinkReport;
 pub use pool::{
     BenchFill, Made, PoolFillAllReport, PoolFillOutput, PoolFillReport, PoolStatusReport, Standby,
 };
-pub use provision::{Failure, PlannedStep, ProvisionPlan, ProvisionSuccess, StepTiming};
+pub use provision::{
+    Company, Failure, PlannedStep, ProvisionPlan, ProvisionSuccess, Setup, StepTiming, WizardAction,
+};
 pub use registration::Registration;
 pub use removal::{CleanupReport, Item, RemovedBy, ScanStats, Undo};
 pub use schemas::{schema, schema_names};
@@ -59,6 +63,7 @@ pub enum Output {
     },
     Bench(BenchReport),
     BenchList(BenchListReport),
+    LoginLink(LoginLinkReport),
     /// Text, not JSON: `schema`, `completions`, `man`.
     Text(String),
     /// Written already, by the command itself, with this exit code: a sign-up's success
@@ -74,7 +79,7 @@ impl Output {
             Output::ProvisionFailed(f) => f.exit_code(),
             Output::Verify(r) => r.exit_code(),
             Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
-            Output::Bench(_) | Output::BenchList(_) => exit::OK,
+            Output::Bench(_) | Output::BenchList(_) | Output::LoginLink(_) => exit::OK,
             Output::Cleanup(r) => r.exit_code(),
             Output::Template(r) => r.exit_code(),
             Output::PoolFill(r) => r.exit_code(),
@@ -97,6 +102,7 @@ impl Output {
             Output::PoolStatus { report, json } => show(report, *json),
             Output::Bench(r) => print_json(r),
             Output::BenchList(r) => print_json(r),
+            Output::LoginLink(r) => print_json(r),
             Output::Text(t) => {
                 use std::io::Write;
                 let mut out = std::io::stdout();

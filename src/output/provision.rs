@@ -30,13 +30,51 @@ pub struct ProvisionPlan {
     /// The apps the site would have: frappe, then those of INSTALL_APPS the bench has.
     pub apps: Vec<String>,
     pub steps: Vec<PlannedStep>,
-    /// The policy the password was judged under (see the README: which policy when).
+    /// The policy the password was judged under (see docs/password.md: which policy when).
     pub password_policy: PasswordPolicy,
+    /// What the setup wizard would be given; absent with `--skip-setup-wizard`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
     pub warnings: Vec<String>,
     pub elapsed: f64,
 }
 
-/// One of the five steps, and what it would do.
+/// Frappe's setup wizard for the tenant: what it was given and what the run did.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Setup {
+    /// The language's name as Frappe lists it (e.g. "English", "Deutsch").
+    pub language: String,
+    pub country: String,
+    pub timezone: String,
+    pub currency: String,
+    /// ERPNext's company, when ERPNext is on the site and its wizard ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<Company>,
+    /// What the run did (absent in a plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wizard: Option<WizardAction>,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub name: String,
+    pub abbr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WizardAction {
+    /// The wizard ran for this sign-up.
+    Completed,
+    /// The site's setup was complete with other values: System Settings now say these.
+    Updated,
+    /// The site's setup was complete with these values already.
+    Unchanged,
+}
+
+/// One of the six steps, and what it would do.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlannedStep {
     pub n: u8,
@@ -75,6 +113,13 @@ pub struct ProvisionSuccess {
     /// The inventory bench the tenant is on (`--bench NAME` or the one `--bench auto` chose).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench: Option<String>,
+    /// The setup wizard: what it was given, and whether it ran or the site's settings were
+    /// changed; absent with `--skip-setup-wizard` (the first login opens the wizard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
+    /// With `--login-link`: a one-time link that logs the tenant's admin into the desk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepTiming>,
 }

@@ -8,14 +8,15 @@
 use schemars::JsonSchema;
 
 use super::{
-    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, PoolFillOutput,
-    PoolStatusReport, ProvisionPlan, ProvisionSuccess, TemplateReport, VerifyReport,
+    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport,
+    PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, TemplateReport,
+    VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
 #[derive(JsonSchema)]
 #[schemars(untagged)]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::large_enum_variant)]
 enum ProvisionOutput {
     Success(ProvisionSuccess),
     Failure(Failure),
@@ -55,6 +56,7 @@ outputs! {
     "pool-drain" => Or<CleanupReport>,
     "bench" => Or<BenchReport>,
     "bench-list" => Or<BenchListReport>,
+    "login-link" => Or<LoginLinkReport>,
 }
 
 /// The names of every output, in the table's order.

@@ -69,11 +69,20 @@ pub enum SettingsOutcome {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The wizard rebuilds Frappe's caches and installs fixtures: 6–10 s on two cores, far
+/// more on a loaded host.
+const WIZARD_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A DocType or document name as one URL path segment.
+fn url_segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
 
 impl Frappe {
     pub fn new(base_url: &str, site: &str) -> Self {
         let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client without custom TLS always builds");
@@ -97,6 +106,7 @@ impl Frappe {
                 Some(body),
                 None,
                 None,
+                REQUEST_TIMEOUT,
             )
             .await?;
         let sid = resp
@@ -198,6 +208,89 @@ impl Frappe {
         }
     }
 
+    /// POST frappe.desk.page.setup_wizard.setup_wizard.setup_complete with `args`, as any
+    /// logged-in user may while setup is not complete (once it is, Frappe answers ok at
+    /// once and changes nothing). v15.14.1 answers 200 `{"message": {"status": "ok"}}`;
+    /// a failed stage is the exception's status (417) with `setup_wizard_failure_message`.
+    /// `registered` (setup moved to a background job) and a `fail` in the message, which
+    /// other versions use, are failures here: the run cannot tell when or whether it ended.
+    pub async fn complete_setup_wizard(&self, s: &Session, args: Value) -> Result<(), ApiError> {
+        let _waiting = crate::basics::waits::waiting();
+        let call = "setup wizard";
+        let path = "/api/method/frappe.desk.page.setup_wizard.setup_wizard.setup_complete";
+        let v = self
+            .json_within(
+                call,
+                Method::POST,
+                path,
+                Some(json!({ "args": args })),
+                Some(s),
+                None,
+                WIZARD_TIMEOUT,
+            )
+            .await
+            .map_err(|e| match e {
+                ApiError::Status {
+                    call,
+                    status,
+                    exc_type,
+                    message,
+                } => ApiError::Status {
+                    call,
+                    status,
+                    exc_type,
+                    message: format!(
+                        "{message} (the wizard's stage failed; Frappe rolled it back)"
+                    ),
+                },
+                other => other,
+            })?;
+        let message = v.get("message").cloned().unwrap_or(Value::Null);
+        match message.get("status").and_then(Value::as_str) {
+            Some("ok") if message.get("fail").is_none() => Ok(()),
+            _ => Err(ApiError::Unexpected {
+                call,
+                detail: format!("the wizard answered {message} instead of {{\"status\": \"ok\"}}"),
+            }),
+        }
+    }
+
+    /// PUT a document's fields (a Single's name is its DocType): Frappe updates them and
+    /// saves the document, running its hooks (System Settings' `on_update` sets the site's
+    /// defaults from them).
+    pub async fn update_doc(
+        &self,
+        s: &Session,
+        doctype: &str,
+        name: &str,
+        values: Value,
+    ) -> Result<(), ApiError> {
+        let _waiting = crate::basics::waits::waiting();
+        let call = "update document";
+        let path = format!(
+            "/api/resource/{}/{}",
+            url_segment(doctype),
+            url_segment(name)
+        );
+        self.json(call, Method::PUT, &path, Some(values), Some(s), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                ApiError::Status {
+                    status,
+                    exc_type,
+                    message,
+                    ..
+                } => ApiError::Status {
+                    call: "update document",
+                    status,
+                    exc_type,
+                    message: format!("{doctype} {name}: {message}"),
+                },
+                other => other,
+            })
+    }
+
     /// GET /api/method/ping (`frappe.ping`, allowed for guests): `{"message": "pong"}`
     /// when Frappe serves this site at the base URL; werkzeug's 404 page when it does not.
     pub async fn ping(&self) -> Result<(), ApiError> {
@@ -254,7 +347,24 @@ impl Frappe {
         s: Option<&Session>,
         auth: Option<&Secret>,
     ) -> Result<Value, ApiError> {
-        let resp = self.send(call, method, path, body, s, auth).await?;
+        self.json_within(call, method, path, body, s, auth, REQUEST_TIMEOUT)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn json_within(
+        &self,
+        call: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        s: Option<&Session>,
+        auth: Option<&Secret>,
+        timeout: Duration,
+    ) -> Result<Value, ApiError> {
+        let resp = self
+            .send(call, method, path, body, s, auth, timeout)
+            .await?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| ApiError::Unexpected {
             call,
@@ -269,6 +379,7 @@ impl Frappe {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         call: &'static str,
@@ -277,11 +388,13 @@ impl Frappe {
         body: Option<Value>,
         s: Option<&Session>,
         auth: Option<&Secret>,
+        timeout: Duration,
     ) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self
             .client
             .request(method, &url)
+            .timeout(timeout)
             .header(HOST, &self.site)
             .header("Accept", "application/json");
         if let Some(b) = body {

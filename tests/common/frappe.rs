@@ -128,8 +128,13 @@ impl FakeFrappe {
     }
 
     pub fn inject(self, call: &'static str, how: Inject) -> Self {
-        self.state.lock().unwrap().inject.insert(call, how);
+        self.injecting(call, how);
         self
+    }
+
+    /// The same, on a fake a test already holds (in a `World`).
+    pub fn injecting(&self, call: &'static str, how: Inject) {
+        self.state.lock().unwrap().inject.insert(call, how);
     }
 
     /// How many times `call` was made (any site).
@@ -268,6 +273,14 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         ("POST", "/api/resource/User") => "create-user",
         ("PUT", "/api/resource/SaaS%20Settings/SaaS%20Settings") => "saas-settings",
         ("GET", "/api/method/frappe.auth.get_logged_user") => "get-logged-user",
+        ("POST", "/api/method/frappe.desk.page.setup_wizard.setup_wizard.setup_complete") => {
+            "setup-complete"
+        }
+        ("PUT", "/api/resource/System%20Settings/System%20Settings") => "system-settings",
+        ("PUT", "/api/resource/User/Administrator" | "/api/resource/User/Guest") => "update-user",
+        ("GET", u) if u.starts_with("/api/method/frappe.www.login.login_via_key?key=") => {
+            "login-via-key"
+        }
         (m, u) => {
             state
                 .lock()
@@ -320,11 +333,18 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
             "create-user" => Some("create-user"),
             "saas-settings" => Some("saas-settings"),
             "get-logged-user" => Some("get-logged-user"),
+            "setup-complete" => Some("setup-complete"),
+            "system-settings" => Some("system-settings"),
+            "update-user" => Some("user-update"),
             _ => None,
         };
         if let Some(what) = refused {
             let name = match (what, session_expired) {
                 ("get-logged-user", _) => "get-logged-user-as-guest".to_string(),
+                // Recorded without a session only: Frappe answers a stale sid as Guest.
+                ("setup-complete" | "system-settings" | "user-update", _) => {
+                    format!("{what}-as-guest")
+                }
                 (w, true) => format!("{w}-session-expired"),
                 (w, false) => format!("{w}-as-guest"),
             };
@@ -363,6 +383,10 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
             _ => fixture("ping-ok"),
         },
         "login" => return login(req, state, site, &db, &host, &body),
+        "login-via-key" => return login_via_key(req, state, site, &db, &host),
+        "setup-complete" => setup_complete(site, &db, &body),
+        "system-settings" => update_system_settings(site, &db, &body),
+        "update-user" => update_standard_user(site, &db, req.url(), &body),
         "create-user" => create_user(site, &db, &body),
         "saas-settings" => {
             if state.lock().unwrap().saas_settings_exists {
@@ -380,6 +404,207 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         }
     };
     respond(req, status, text, &[])
+}
+
+/// Frappe's lists as recorded from 15.14.1 (`get_country_timezone_info`): countries with
+/// their formats, and every time zone.
+fn country_info() -> Value {
+    let (_, body) = fixture("setup-country-timezone-info-guest");
+    serde_json::from_str::<Value>(&body).unwrap()["message"].clone()
+}
+
+/// Language name → code, as recorded (`load_languages`).
+fn language_code(name: &str) -> Option<String> {
+    let (_, body) = fixture("setup-load-languages");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["message"]["codes_to_names"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, n)| n.as_str() == Some(name))
+        .map(|(code, _)| code.clone())
+}
+
+fn set_single(site: &Site, db: &str, doctype: &str, field: &str, value: &str) {
+    site.sql(
+        &format!("DELETE FROM {db}.tabSingles WHERE doctype = ? AND field = ?"),
+        vec![doctype.into(), field.into()],
+    );
+    site.sql(
+        &format!("INSERT INTO {db}.tabSingles (doctype, field, value) VALUES (?, ?, ?)"),
+        vec![doctype.into(), field.into(), value.into()],
+    );
+}
+
+/// POST setup_wizard.setup_complete (setup_wizard.py): done at once when setup is complete;
+/// else the global settings stage, which refuses what System Settings' save refuses (a
+/// missing zone or country: MandatoryError; a country Frappe does not list:
+/// LinkValidationError), writes System Settings, the standard users' zone and the desk's
+/// home page; with ERPNext on the site, its company (install_company, whose failures
+/// make_records swallows). An unknown language silently becomes `en`, as in Frappe.
+fn setup_complete(site: &Site, db: &str, body: &Value) -> (u16, String) {
+    let complete = site.value(
+        &format!("SELECT value FROM {db}.tabSingles WHERE doctype = 'System Settings' AND field = 'setup_complete'"),
+        vec![],
+    );
+    if complete.as_deref() == Some("1") {
+        return fixture("setup-complete-again");
+    }
+    let args = match &body["args"] {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        v => v.clone(),
+    };
+    let arg = |k: &str| {
+        args[k]
+            .as_str()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (country, zone) = (arg("country"), arg("timezone"));
+    let info = country_info();
+    if country.is_empty() || zone.is_empty() {
+        return fixture("setup-complete-empty-args");
+    }
+    let Some(c) = info["country_info"].get(&country) else {
+        let (s, b) = fixture("setup-complete-bad-country");
+        return (s, b.replace("Narnia", &country));
+    };
+    let number_format = match c["number_format"].as_str().unwrap_or("#,###.##") {
+        "#.###" => "#.###,##",
+        "#,###" => "#,###.##",
+        other => other,
+    };
+    let language = language_code(&arg("language")).unwrap_or_else(|| "en".into());
+    for (field, value) in [
+        ("country", country.as_str()),
+        ("language", &language),
+        ("time_zone", &zone),
+        (
+            "date_format",
+            c["date_format"].as_str().unwrap_or("dd-mm-yyyy"),
+        ),
+        (
+            "time_format",
+            c["time_format"].as_str().unwrap_or("HH:mm:ss"),
+        ),
+        ("number_format", number_format),
+        ("float_precision", "3"),
+        ("enable_scheduler", "1"),
+        ("enable_onboarding", "1"),
+        ("setup_complete", "1"),
+    ] {
+        set_single(site, db, "System Settings", field, value);
+    }
+    site.sql(
+        &format!("UPDATE {db}.tabUser SET time_zone = ? WHERE name IN ('Administrator', 'Guest')"),
+        vec![zone.into()],
+    );
+    site.sql(
+        &format!("UPDATE {db}.tabDefaultValue SET defvalue = 'workspace' WHERE defkey = 'desktop:home_page'"),
+        vec![],
+    );
+    let erpnext = site.value(
+        &format!("SELECT COUNT(*) FROM {db}.tabDocType WHERE name = 'Company'"),
+        vec![],
+    );
+    if erpnext.as_deref() == Some("1") && !arg("company_name").is_empty() {
+        site.sql(
+            &format!("INSERT IGNORE INTO {db}.tabCompany (name, abbr, default_currency, country) VALUES (?, ?, ?, ?)"),
+            vec![arg("company_name").into(), arg("company_abbr").into(), arg("currency").into(), country.into()],
+        );
+    }
+    fixture("setup-complete-ok")
+}
+
+/// PUT System Settings: the fields it has (a key it lacks is dropped without a word, as
+/// `get_valid_dict` drops it); a country Frappe does not list is LinkValidationError.
+fn update_system_settings(site: &Site, db: &str, body: &Value) -> (u16, String) {
+    const FIELDS: [&str; 8] = [
+        "country",
+        "language",
+        "time_zone",
+        "date_format",
+        "time_format",
+        "number_format",
+        "setup_complete",
+        "enable_onboarding",
+    ];
+    if let Some(country) = body["country"].as_str() {
+        if country_info()["country_info"].get(country).is_none() {
+            let (s, b) = fixture("system-settings-bad-country");
+            return (s, b.replace("Narnia", country));
+        }
+    }
+    for field in FIELDS {
+        let value = match &body[field] {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        set_single(site, db, "System Settings", field, &value);
+    }
+    fixture("system-settings-update")
+}
+
+/// PUT User/Administrator or User/Guest: its time zone (the only field the tool writes).
+fn update_standard_user(site: &Site, db: &str, url: &str, body: &Value) -> (u16, String) {
+    let (user, recorded) = match url.ends_with("/Guest") {
+        true => ("Guest", "user-update-time-zone-guest"),
+        false => ("Administrator", "user-update-time-zone"),
+    };
+    if let Some(zone) = body["time_zone"].as_str() {
+        site.sql(
+            &format!("UPDATE {db}.tabUser SET time_zone = ? WHERE name = ?"),
+            vec![zone.into(), user.into()],
+        );
+    }
+    fixture(recorded)
+}
+
+/// GET login_via_key (www/login.py): the key read from the site's Redis cache and deleted
+/// there (single use), its user logged in: a new session, 302 to the desk. A key Redis
+/// does not have (used, expired, never made) is the 403 page.
+fn login_via_key(
+    req: tiny_http::Request,
+    state: &Mutex<FakeState>,
+    site: &Site,
+    db: &str,
+    host: &str,
+) {
+    let key = req
+        .url()
+        .split_once("key=")
+        .map(|(_, k)| k)
+        .unwrap_or_default();
+    let name = format!("{}|one_time_login_key:{key}", db.trim_matches('`'));
+    let user = super::redis::get(&name).and_then(|v| super::redis::unpickle_str(&v));
+    super::redis::del(&name);
+    let enabled = user.as_ref().and_then(|u| {
+        site.value(
+            &format!("SELECT enabled FROM {db}.tabUser WHERE name = ?"),
+            vec![u.as_str().into()],
+        )
+    });
+    let (Some(user), Some("1")) = (user, enabled.as_deref()) else {
+        let (s, b) = fixture("login-link-second-use");
+        return respond(req, s, b, &[]);
+    };
+    let sid: String = (0..28)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    state.lock().unwrap().sessions.insert(
+        sid.clone(),
+        Session {
+            site: host.to_owned(),
+            user,
+        },
+    );
+    let (s, b) = fixture("login-link-first-use");
+    let cookie = format!("sid={sid}; Max-Age=612000; HttpOnly; Path=/; SameSite=Lax");
+    let location = format!("http://{host}/app");
+    let b = b.replace("http://rec2-b.localhost:8000/app", &location);
+    respond(req, s, b, &[("Set-Cookie", cookie), ("Location", location)]);
 }
 
 /// The user an API key and secret authenticate (auth.py `validate_api_key_secret`).

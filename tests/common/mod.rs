@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod frappe;
+pub mod redis;
 pub mod server;
 pub mod world;
 
@@ -164,6 +165,43 @@ impl Drop for ClosedPort {
     }
 }
 
+/// Frappe's lists where a bench has them (apps/frappe/frappe/geo/country_info.json and
+/// languages.json, utils/momentjs.py), made from what a real 15.14.1 site answers for
+/// them (`get_country_timezone_info`, `load_languages`), in Frappe's own file layout.
+pub fn write_frappe_lists(bench: &Path) {
+    let app = bench.join("apps/frappe/frappe");
+    std::fs::create_dir_all(app.join("geo")).unwrap();
+    std::fs::create_dir_all(app.join("utils")).unwrap();
+    let info: Value =
+        serde_json::from_str(&fixture("setup-country-timezone-info-guest").1).unwrap();
+    let info = &info["message"];
+    std::fs::write(
+        app.join("geo/country_info.json"),
+        serde_json::to_string_pretty(&info["country_info"]).unwrap(),
+    )
+    .unwrap();
+    let langs: Value = serde_json::from_str(&fixture("setup-load-languages").1).unwrap();
+    let languages: Vec<Value> = langs["message"]["codes_to_names"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(code, name)| serde_json::json!({"code": code, "name": name}))
+        .collect();
+    std::fs::write(
+        app.join("geo/languages.json"),
+        serde_json::to_string_pretty(&languages).unwrap(),
+    )
+    .unwrap();
+    let mut py = String::from(
+        "# get data for moment.js\ndef get_all_timezones():\n\treturn sorted(list(data[\"zones\"]))\n\n\ndata = {\n\t\"zones\": {\n",
+    );
+    for zone in info["all_timezones"].as_array().unwrap() {
+        py.push_str(&format!("\t\t{zone}: [\"0 - UTC\"],\n"));
+    }
+    py.push_str("\t},\n\t\"rules\": {},\n\t\"links\": {},\n}\n");
+    std::fs::write(app.join("utils/momentjs.py"), py).unwrap();
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
@@ -200,8 +238,9 @@ impl TestBench {
         let parsed = url::Url::parse(url).unwrap();
         // As root, bench refuses to run unless it is told which user to drop to; the
         // tests run as root in CI, so their benches are root's (see `owned_by`).
-        let common = serde_json::json!({"db_host": parsed.host_str().unwrap(), "db_port": parsed.port().unwrap_or(3306), "frappe_user": "root"});
+        let common = serde_json::json!({"db_host": parsed.host_str().unwrap(), "db_port": parsed.port().unwrap_or(3306), "frappe_user": "root", "redis_cache": redis::redis_url()});
         std::fs::write(sites.join("common_site_config.json"), common.to_string()).unwrap();
+        write_frappe_lists(dir.path());
         // A real bench has its own interpreter here; the tool runs it in the container
         // to stop its own commands there.
         std::fs::create_dir_all(dir.path().join("env/bin")).unwrap();
@@ -471,6 +510,7 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("verify"), _) => "verify",
         (Some("list"), _) => "list",
         (Some("cleanup"), _) => "cleanup",
+        (Some("login-link"), _) => "login-link",
         _ => "provision",
     };
     frappe_tenant::output::schema_names()

@@ -10,6 +10,7 @@ site, api_key: Frappe's rules are in the Frappe repository, which is not on PyPI
 """
 import base64
 import json
+import pickle
 import os.path
 import sys
 from importlib.metadata import version
@@ -86,6 +87,15 @@ for line in sys.stdin:
         out = {"problems": site_rules(req["site"])}
     elif mode == "api_key":
         out = {"problems": api_key_rules(req["key"], req["secret"])}
+    elif mode == "pickle":
+        # What Frappe's cache writes for a str (redis_wrapper.py set_value: pickle.dumps,
+        # the interpreter's default protocol), and what its get_value reads back.
+        ours = bytes.fromhex(req["ours"])
+        out = {
+            "same_bytes": pickle.dumps(req["text"]) == ours,
+            "protocol": pickle.DEFAULT_PROTOCOL,
+            "loads": pickle.loads(ours) == req["text"],
+        }
     else:
         sys.exit(f"unknown mode {mode}")
     print(json.dumps(out), flush=True)

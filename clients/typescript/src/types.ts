@@ -277,6 +277,27 @@ export interface SiteHealth {
   status?: Status | null;
 }
 
+// From schema/login-link.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type LoginLinkResult = LoginLinkReport | Failure;
+
+export interface LoginLinkReport {
+  /**
+   * The user the link logs in.
+   */
+  email: string;
+  expiresInSeconds: number;
+  /**
+   * Opened once, within `expiresInSeconds`, it starts a desk session as `email`.
+   */
+  loginUrl: string;
+  site: string;
+  success: true;
+}
+
 // From schema/pool-drain.schema.json
 
 /**
@@ -395,6 +416,8 @@ export interface Standby {
  */
 export type ProvisionDryRunResult = ProvisionPlan | Failure;
 
+export type WizardAction = "completed" | "updated" | "unchanged";
+
 /**
  * The plan `provision --dry-run` prints.
  */
@@ -416,6 +439,10 @@ export interface ProvisionPlan {
    * How a site was made: taken from the pool, restored from the template, or a fresh new-site.
    */
   path: "pool" | "template" | "fresh";
+  /**
+   * What the setup wizard would be given; absent with `--skip-setup-wizard`.
+   */
+  setup?: Setup | null;
   site: string;
   standbySite?: string | null;
   steps: PlannedStep[];
@@ -424,7 +451,7 @@ export interface ProvisionPlan {
 }
 
 /**
- * The policy the password was judged under (see the README: which policy when).
+ * The policy the password was judged under (see docs/password.md: which policy when).
  */
 export interface PasswordPolicy {
   enabled: boolean;
@@ -435,7 +462,33 @@ export interface PasswordPolicy {
 }
 
 /**
- * One of the five steps, and what it would do.
+ * Frappe's setup wizard for the tenant: what it was given and what the run did.
+ */
+export interface Setup {
+  /**
+   * ERPNext's company, when ERPNext is on the site and its wizard ran.
+   */
+  company?: Company | null;
+  country: string;
+  currency: string;
+  /**
+   * The language's name as Frappe lists it (e.g. "English", "Deutsch").
+   */
+  language: string;
+  timezone: string;
+  /**
+   * What the run did (absent in a plan).
+   */
+  wizard?: WizardAction | null;
+}
+
+export interface Company {
+  abbr: string;
+  name: string;
+}
+
+/**
+ * One of the six steps, and what it would do.
  */
 export interface PlannedStep {
   does: string;
@@ -460,11 +513,20 @@ export interface ProvisionSuccess {
   dbName: string;
   elapsed: number;
   email: string;
+  /**
+   * With `--login-link`: a one-time link that logs the tenant's admin into the desk.
+   */
+  loginUrl?: string | null;
   organizationName: string;
   /**
    * How a site was made: taken from the pool, restored from the template, or a fresh new-site.
    */
   path: "pool" | "template" | "fresh";
+  /**
+   * The setup wizard: what it was given, and whether it ran or the site's settings were
+   * changed; absent with `--skip-setup-wizard` (the first login opens the wizard).
+   */
+  setup?: Setup | null;
   site: string;
   /**
    * For a site taken from the pool: the standby's name before it became the tenant's.

@@ -19,11 +19,12 @@ pub use status::run_status;
 
 use crate::basics::secret::Secret;
 use crate::cli::PoolFillArgs;
-use crate::context::{install_apps, Context};
+use crate::context::{install_apps, setup_defaults, Context};
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::{install_missing_apps, wanted_apps};
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{remove_site, Proof, Target};
+use crate::lifecycle::setup::{defaults_locale, set_up_ahead, Locale};
 use crate::lifecycle::template;
 use crate::output::{
     round2, BenchFill, Item, Made, Output, PoolFillAllReport, PoolFillOutput, PoolFillReport,
@@ -34,7 +35,7 @@ use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
 use crate::outside::mariadb::{new_db_name, Db};
 use crate::progress::progress;
-use crate::signup::{site_name, TOOL_SITE_PREFIX};
+use crate::signup::{site_name, SetupChoices, TOOL_SITE_PREFIX};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -42,6 +43,7 @@ use tokio::time::Instant;
 pub async fn run_fill(args: PoolFillArgs) -> Result<Output, Error> {
     let apps = install_apps(&args.apps.install_apps);
     let timeout = Duration::from_secs(args.timeout);
+    let setup = setup_defaults(&args.setup);
     if args.all {
         let benches = Context::inventory(&args.conn, false).await?;
         let mut all = PoolFillAllReport {
@@ -50,7 +52,7 @@ pub async fn run_fill(args: PoolFillArgs) -> Result<Output, Error> {
         };
         for (name, ctx) in benches {
             progress(&format!("Bench {name}:"));
-            let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
+            let report = fill(&ctx, args.size, &apps, timeout, !args.no_template, &setup).await;
             all.success &= report.success;
             all.benches.push(BenchFill {
                 bench: name,
@@ -60,7 +62,7 @@ pub async fn run_fill(args: PoolFillArgs) -> Result<Output, Error> {
         return Ok(Output::PoolFill(PoolFillOutput::All(all)));
     }
     let ctx = Context::resolve(&args.conn).await?;
-    let report = fill(&ctx, args.size, &apps, timeout, !args.no_template).await;
+    let report = fill(&ctx, args.size, &apps, timeout, !args.no_template, &setup).await;
     Ok(Output::PoolFill(PoolFillOutput::One(report)))
 }
 
@@ -72,9 +74,18 @@ pub async fn fill(
     install_apps: &[String],
     timeout: Duration,
     use_template: bool,
+    setup: &SetupChoices,
 ) -> PoolFillReport {
     let started = Instant::now();
     let mut report = PoolFillReport::default();
+    // Standbys are set up with the wizard's defaults: checked before anything is made.
+    let locale = match defaults_locale(&ctx.bench, setup, started + timeout).await {
+        Ok(l) => l,
+        Err(e) => {
+            report.error = Some(e.message);
+            return report;
+        }
+    };
     let (mut db, facts, bench_id, ready) = match lock_pool(ctx).await {
         Ok(p) => p,
         Err(e) if e.code == Code::SiteBusy => {
@@ -97,35 +108,16 @@ pub async fn fill(
         &mut report.warnings,
     )
     .await;
-    let need = (size as usize).saturating_sub(ready);
-    let how = match template {
-        Some(_) => "from the template",
-        None => "fresh new-site",
-    };
-    progress(&format!(
-        "Pool: {ready} standby site(s) ready, {need} to make ({how})"
-    ));
     let fill = Filling {
         ctx,
         facts: &facts,
         bench_id: &bench_id,
         apps: &wanted,
         template: template.as_ref(),
+        locale: &locale,
     };
-    for k in 1..=need {
-        let clock = Instant::now();
-        let id = Secret::random(10).expose().to_ascii_lowercase();
-        let site = site_name(&format!("{TOOL_SITE_PREFIX}standby-{id}"), &ctx.site_domain);
-        progress(&format!("[{k}/{need}] Creating standby {site}..."));
-        match make_standby(&fill, &mut db, &site, clock + timeout, &mut report.warnings).await {
-            Ok(made) => {
-                let seconds = round2(clock.elapsed().as_secs_f64());
-                progress(&format!("  ✓ ready in {seconds:.2}s"));
-                report.created.push(Made { seconds, ..made });
-            }
-            Err(failed) => report.failed.push(failed),
-        }
-    }
+    let need = (size as usize).saturating_sub(ready);
+    make_standbys(&fill, &mut db, ready, need, timeout, &mut report).await;
     report.standby = ctx
         .registry
         .rows_with_status(&mut db, &bench_id, &[Status::Standby])
@@ -139,6 +131,41 @@ pub async fn fill(
     report.success = report.failed.is_empty();
     report.elapsed = round2(started.elapsed().as_secs_f64());
     report
+}
+
+/// `need` standbys, one after another, each in the report as made or failed.
+async fn make_standbys(
+    fill: &Filling<'_>,
+    db: &mut Db,
+    ready: usize,
+    need: usize,
+    timeout: Duration,
+    report: &mut PoolFillReport,
+) {
+    let how = match fill.template {
+        Some(_) => "from the template",
+        None => "fresh new-site",
+    };
+    progress(&format!(
+        "Pool: {ready} standby site(s) ready, {need} to make ({how})"
+    ));
+    for k in 1..=need {
+        let clock = Instant::now();
+        let id = Secret::random(10).expose().to_ascii_lowercase();
+        let site = site_name(
+            &format!("{TOOL_SITE_PREFIX}standby-{id}"),
+            &fill.ctx.site_domain,
+        );
+        progress(&format!("[{k}/{need}] Creating standby {site}..."));
+        match make_standby(fill, db, &site, clock + timeout, &mut report.warnings).await {
+            Ok(made) => {
+                let seconds = round2(clock.elapsed().as_secs_f64());
+                progress(&format!("  ✓ ready in {seconds:.2}s"));
+                report.created.push(Made { seconds, ..made });
+            }
+            Err(failed) => report.failed.push(failed),
+        }
+    }
 }
 
 /// The bench's fill lock, with its facts, its id and how many standbys are ready. Counted
@@ -217,6 +244,8 @@ struct Filling<'a> {
     bench_id: &'a str,
     apps: &'a [String],
     template: Option<&'a TemplateMeta>,
+    /// The setup wizard's defaults, completed on each standby.
+    locale: &'a Locale,
 }
 
 /// One standby: registered under its own lock and a database name drawn for it, made,
@@ -318,10 +347,17 @@ async fn build_standby(
     db.set_administrator_password(db_name, &admin)
         .await
         .map_err(|e| e.to_string())?;
-    Frappe::new(&ctx.frappe_url, site)
+    let frappe = Frappe::new(&ctx.frappe_url, site);
+    let session = frappe
         .login("Administrator", &admin)
         .await
         .map_err(|e| format!("the standby does not answer over HTTP: {e}"))?;
+    if set_up_ahead(db, &frappe, &session, db_name, f.locale, f.apps)
+        .await
+        .map_err(|e| format!("the setup wizard failed: {e}"))?
+    {
+        progress("  ✓ setup wizard completed with the defaults");
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 
 use tokio::time::Instant;
 
-use super::plan::{plan, Route};
+use super::plan::{plan, setup_locale, Route};
 use super::Config;
 use crate::error::{Code, Error};
 use crate::lifecycle::claim::standby_problem;
@@ -48,6 +48,10 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
         apps: plan.apps.clone(),
         steps: plan.steps(cfg, &t),
         password_policy: plan.policy,
+        setup: plan
+            .locale
+            .as_ref()
+            .map(|l| l.report(plan.company.as_ref(), None)),
         warnings,
         elapsed: round2(started.elapsed().as_secs_f64()),
     })
@@ -61,6 +65,7 @@ async fn look(
     deadline: Instant,
 ) -> Result<(super::plan::Plan, Vec<String>), Error> {
     let ctx = &cfg.ctx;
+    let locale = setup_locale(cfg, t, deadline).await?;
     let mut db = ctx.db.connect().await?;
     if !db.site_lock_is_free(&t.site).await? {
         return Err(Error::new(
@@ -68,7 +73,7 @@ async fn look(
             format!("another run is working on {}", t.site),
         ));
     }
-    let plan = plan(cfg, t, &mut db, None, deadline).await?;
+    let plan = plan(cfg, t, &mut db, None, locale, deadline).await?;
     let mut warnings = vec![];
     if let Route::Pool { oldest: Some(row) } = &plan.route {
         if let Some(p) = standby_problem(ctx, &mut db, &row.site, &row.db_name, deadline).await {

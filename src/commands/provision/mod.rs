@@ -1,4 +1,5 @@
-//! `provision`: one sign-up to one working tenant, in the five steps of the seed script.
+//! `provision`: one sign-up to one working tenant, in the five steps of the seed script
+//! and a sixth, the setup wizard, so the first login lands on the desk.
 //! A plan first (`plan`: read-only; `--dry-run` prints it), under the site's lock, then its
 //! execution: the site from the pool when a standby is ready, else from the template when
 //! it matches the bench, else from a fresh `bench new-site` (the JSON's `path` says which);
@@ -13,13 +14,15 @@ use tokio::time::Instant;
 use crate::basics::secret::Secret;
 use crate::context::{Context, SaasPlan};
 use crate::error::{Code, Error};
+use crate::lifecycle::login_link;
 use crate::lifecycle::removal::Removal;
-use crate::output::{round2, Failure, ProvisionSuccess, StepTiming, Undo};
+use crate::output::{round2, Failure, ProvisionSuccess, Setup, StepTiming, Undo};
 use crate::outside::bench::{run_tag, CommonConfig};
+use crate::outside::frappe_cache::FrappeCache;
 use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::Db;
 use crate::progress::{progress, step_event};
-use crate::signup::{SignupRequest, Tenant};
+use crate::signup::{SetupChoices, SignupRequest, Tenant};
 
 mod dry_run;
 mod placement;
@@ -40,6 +43,10 @@ pub struct Config {
     pub install_apps: Vec<String>,
     pub timeout: Duration,
     pub plan: SaasPlan,
+    /// The setup wizard's defaults; `None`: the wizard is left to the tenant's admin.
+    pub setup: Option<SetupChoices>,
+    /// `--login-link`: how long the link in the result stays valid.
+    pub login_link: Option<Duration>,
     pub use_pool: bool,
     pub use_template: bool,
     /// `--bench auto`: the benches placement chooses among (`ctx` is then the first,
@@ -124,6 +131,10 @@ struct Run {
     common: CommonConfig,
     warnings: Vec<String>,
     timings: Vec<StepTiming>,
+    /// What step 5 did to the site's setup.
+    setup: Option<Setup>,
+    /// `--login-link`: Frappe's cache, found answering before anything was made.
+    login_cache: Option<FrappeCache>,
 }
 
 impl Run {
@@ -168,6 +179,8 @@ pub async fn provision(
         common: CommonConfig::default(),
         warnings: cfg.warnings.clone(),
         timings: vec![],
+        setup: None,
+        login_cache: None,
     };
     let timeout_secs = cfg.timeout.as_secs();
     let outcome = tokio::select! {
@@ -188,8 +201,8 @@ pub async fn provision(
     }
 }
 
-/// The five steps: the plan (read-only, under the site's lock), then the site, the apps,
-/// the user and plan (concurrently), the keys.
+/// The six steps: the plan (read-only, under the site's lock), then the site, the apps,
+/// the user, plan and setup (concurrently), the keys.
 async fn run_steps(
     run: &mut Run,
     t: &Tenant,
@@ -206,12 +219,12 @@ async fn run_steps(
     steps::install_apps(run, t, &plan, deadline).await?;
     finished(run, "install-apps", &["install-apps"], clock);
 
-    let clock = started(&["create-user", "subscription"]);
-    steps::create_user_and_settings(run, t, keys, &admin_password).await?;
+    let clock = started(&["create-user", "subscription", "setup-wizard"]);
+    steps::create_user_and_settings(run, t, keys, &admin_password, &plan).await?;
     finished(
         run,
         "user-and-subscription",
-        &["create-user", "subscription"],
+        &["create-user", "subscription", "setup-wizard"],
         clock,
     );
 
@@ -248,6 +261,7 @@ async fn deliver(
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<ProvisionSuccess, Failure> {
     let made = run.made.clone().expect("a run that succeeded made a site");
+    let login_url = login_link(&mut run, t, made.db_name()).await;
     let elapsed = round2(started.elapsed().as_secs_f64());
     let success = ProvisionSuccess {
         success: true,
@@ -263,6 +277,8 @@ async fn deliver(
         path: made.path(),
         standby_site: made.standby().map(String::from),
         bench: run.bench.clone(),
+        setup: run.setup.clone(),
+        login_url,
         warnings: run.warnings.clone(),
         steps: std::mem::take(&mut run.timings),
     };
@@ -283,6 +299,21 @@ async fn deliver(
             // Most likely nobody reads this either; stderr has said it.
             let _ = write_line(out, &failure);
             Err(failure)
+        }
+    }
+}
+
+/// `--login-link`: the tenant's admin's one-time link into the desk. The tenant is made
+/// and works without it, so a link that cannot be made is a warning, not a failure.
+async fn login_link(run: &mut Run, t: &Tenant, db_name: &str) -> Option<String> {
+    let (cache, ttl) = (run.login_cache.as_ref()?, run.cfg.login_link?);
+    let site_url = run.cfg.ctx.site_url(&t.site);
+    match login_link::mint(cache, &site_url, db_name, &t.email, ttl).await {
+        Ok(url) => Some(url),
+        Err(e) => {
+            progress(&format!("⚠ {}", e.message));
+            run.warnings.push(e.message);
+            None
         }
     }
 }
@@ -379,12 +410,13 @@ async fn stop_what_runs(cfg: &Config, e: &Error) -> Result<(), Removal> {
     }
 }
 
-/// The five steps' names, in order, as `--progress json` numbers them.
-const STEPS: [&str; 5] = [
+/// The six steps' names, in order, as `--progress json` numbers them.
+const STEPS: [&str; 6] = [
     "create-site",
     "install-apps",
     "create-user",
     "subscription",
+    "setup-wizard",
     "api-keys",
 ];
 

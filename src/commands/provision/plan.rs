@@ -10,9 +10,10 @@ use super::Config;
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::claim::Claim;
+use crate::lifecycle::setup::{erpnext_company, resolve, today_utc, Company, Locale};
 use crate::lifecycle::template::{self, sign_up_policy};
 use crate::output::{PlannedStep, TemplateMeta};
-use crate::outside::bench::BenchFacts;
+use crate::outside::bench::{Bench, BenchFacts};
 use crate::outside::mariadb::registry::{Row, SitePath};
 use crate::outside::mariadb::Db;
 use crate::signup::Tenant;
@@ -51,7 +52,61 @@ pub(super) struct Plan {
     /// frappe, then the apps of INSTALL_APPS the bench has.
     pub(super) apps: Vec<String>,
     pub(super) route: Route,
+    /// What the setup wizard is given; `None` with `--skip-setup-wizard`.
+    pub(super) locale: Option<Locale>,
+    /// ERPNext's company, when ERPNext is among the apps (its wizard needs one).
+    pub(super) company: Option<Company>,
     pub(super) warnings: Vec<String>,
+}
+
+/// The setup wizard's locale for `t`, checked against Frappe's own lists on the bench;
+/// `None` with `--skip-setup-wizard`. Reads only.
+pub(super) async fn setup_locale(
+    cfg: &Config,
+    t: &Tenant,
+    deadline: Instant,
+) -> Result<Option<Locale>, Error> {
+    let Some(defaults) = &cfg.setup else {
+        return Ok(None);
+    };
+    // With `--bench auto`, from the first bench that answers: placement skips the others.
+    let benches: Vec<&Bench> = match &cfg.auto {
+        Some(candidates) => candidates.iter().map(|c| &c.ctx.bench).collect(),
+        None => vec![&cfg.ctx.bench],
+    };
+    let mut lists = Err(String::from("no bench to read them from"));
+    for bench in benches {
+        lists = bench.setup_lists(deadline).await.map_err(|e| e.to_string());
+        if lists.is_ok() {
+            break;
+        }
+    }
+    let lists = lists.map_err(|e| {
+        Error::config(format!(
+            "Frappe's setup wizard lists could not be read: {e}"
+        ))
+    })?;
+    resolve(&t.setup, defaults, &lists)
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("invalid input: {e}")))
+}
+
+/// ERPNext's company for `t`, when ERPNext is among the apps and the wizard is the tool's.
+fn company(t: &Tenant, apps: &[String], locale: Option<&Locale>) -> Result<Option<Company>, Error> {
+    let (Some(locale), true) = (locale, apps.iter().any(|a| a == "erpnext")) else {
+        return Ok(None);
+    };
+    // ERPNext's wizard refuses this name (setup_wizard.js `validate`).
+    if t.organization_name.eq_ignore_ascii_case("company") {
+        return Err(Error::invalid(
+            "invalid input: organizationName: ERPNext does not accept \"Company\" as a company name",
+        ));
+    }
+    Ok(Some(erpnext_company(
+        &t.organization_name,
+        &locale.country,
+        &today_utc(),
+    )))
 }
 
 /// Builds the plan of `t`'s sign-up on `cfg`'s bench (or where `placement` put it): reads
@@ -61,6 +116,7 @@ pub(super) async fn plan(
     t: &Tenant,
     db: &mut Db,
     placement: Option<Placement>,
+    locale: Option<Locale>,
     deadline: Instant,
 ) -> Result<Plan, Error> {
     let ctx = &cfg.ctx;
@@ -97,6 +153,7 @@ pub(super) async fn plan(
             "app {app} is not available on this bench; not installed"
         ));
     }
+    let company = company(t, &apps, locale.as_ref())?;
     let route = match placed {
         Some(Placed::Standby(claim)) => Route::Claimed(claim),
         Some(Placed::Template(meta)) => Route::Template(meta),
@@ -117,6 +174,8 @@ pub(super) async fn plan(
         policy,
         apps,
         route,
+        locale,
+        company,
         warnings,
     })
 }
@@ -167,7 +226,28 @@ pub(super) fn live_row_exists(row: &Row) -> String {
 }
 
 impl Plan {
-    /// The five steps, each with what it will do.
+    /// What step 5 will do: it depends on the site's setup state, known once it exists.
+    fn setup_does(&self) -> String {
+        match &self.locale {
+            None => "leave the setup wizard to the tenant's admin (reopen it if the site's \
+                     setup is complete)"
+                .into(),
+            Some(l) => format!(
+                "setup wizard with {}, {}, {}, {}{}: run it if the site's setup is not \
+                 complete, else update the System Settings that differ",
+                l.language.name,
+                l.country,
+                l.timezone,
+                l.currency,
+                self.company
+                    .as_ref()
+                    .map(|c| format!(", ERPNext company {} ({})", c.name, c.abbr))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The six steps, each with what it will do.
     pub(super) fn steps(&self, cfg: &Config, t: &Tenant) -> Vec<PlannedStep> {
         let site = &t.site;
         let create = match &self.route {
@@ -212,6 +292,7 @@ impl Plan {
                     plan.name, plan.max_users, plan.max_storage_gb
                 ),
             ),
+            ("setup-wizard", self.setup_does()),
             (
                 "api-keys",
                 "GET /api/method/frappe.auth.get_logged_user with the new keys".into(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::dry_run::dry_run;
 use super::{provision, Candidate, Config};
 use crate::cli::{ConnectOpts, ProvisionArgs};
-use crate::context::{install_apps, Context, SaasPlan};
+use crate::context::{install_apps, setup_defaults, Context, SaasPlan};
 use crate::error::{exit, Error};
 use crate::output::Output;
 use crate::progress::progress;
@@ -54,7 +54,7 @@ fn read_request(args: &ProvisionArgs) -> Result<SignupRequest, Error> {
         };
         return serde_json::from_str(&text).map_err(|e| {
             Error::invalid(format!(
-                "the request is not valid JSON with fields subdomain, email, fullName, password, organizationName: {e}"
+                "the request is not valid JSON with fields subdomain, email, fullName, password, organizationName (and optional language, country, timezone, currency): {e}"
             ))
         });
     }
@@ -65,6 +65,10 @@ fn read_request(args: &ProvisionArgs) -> Result<SignupRequest, Error> {
             full_name: f.clone(),
             password: p.clone(),
             organization_name: o.clone(),
+            language: None,
+            country: None,
+            timezone: None,
+            currency: None,
         }),
         _ => Err(Error::invalid(
             "expected <subdomain> <email> <full-name> <password> <organization-name>, or --request FILE",
@@ -165,6 +169,10 @@ async fn provision_config(args: &ProvisionArgs) -> Result<Config, Error> {
         install_apps: install_apps(&args.apps.install_apps),
         timeout: Duration::from_secs(args.timeout),
         plan: SaasPlan::from_opts(&args.plan),
+        setup: (!args.skip_setup_wizard).then(|| setup_defaults(&args.setup)),
+        login_link: args
+            .login_link
+            .then(|| Duration::from_secs(60 * u64::from(args.login_link_minutes))),
         use_pool: !args.no_pool,
         use_template: !args.no_template,
         auto,

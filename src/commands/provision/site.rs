@@ -107,7 +107,7 @@ async fn take_standby(
     deadline: Instant,
 ) -> Result<Secret, Error> {
     progress(&format!(
-        "[1/5] Creating site: {} (standby {} from the pool)...",
+        "[1/6] Creating site: {} (standby {} from the pool)...",
         t.site, claim.standby
     ));
     let db_name = claim.row.db_name.clone();
@@ -168,7 +168,7 @@ async fn new_site(
         SitePath::Fresh
     };
     progress(&format!(
-        "[1/5] Creating site: {}{}...",
+        "[1/6] Creating site: {}{}...",
         t.site,
         if template.is_some() {
             " (from the template)"

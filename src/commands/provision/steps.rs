@@ -6,22 +6,27 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::placement::{place, Placed, Placement};
-use super::plan::{plan, Plan};
+use super::plan::{plan, setup_locale, Plan};
 use super::{ApiKeys, Made, Run};
 use crate::basics::secret::Secret;
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::{install_missing_apps, AppsError};
+use crate::lifecycle::login_link;
+use crate::lifecycle::setup::Locale;
+use crate::lifecycle::setup::{set_up, SiteSetup};
+use crate::output::{round2, StepTiming, WizardAction};
 use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
 use crate::outside::mariadb::Db;
 use crate::progress::progress;
-use crate::signup::Tenant;
+use crate::signup::{InvalidInput, Tenant};
 use frappe_password::PasswordPolicy;
 
 /// Takes the site's lock, places the sign-up (`--bench auto`), plans it, and readies the
 /// registry and the bench's id for the steps that write. The password verdict under
 /// Frappe's default policy runs on its own thread meanwhile (its word lists cost ~8 ms of
-/// CPU the first time): nothing is written before it passed, and an input error wins over
-/// any other. Returns the plan and the bench's id.
+/// CPU the first time), and the setup wizard's choices are checked against Frappe's lists
+/// on the bench: nothing is written before both passed, and an input error wins over any
+/// other. Returns the plan and the bench's id.
 pub(super) async fn prepare(
     run: &mut Run,
     t: &Tenant,
@@ -31,22 +36,14 @@ pub(super) async fn prepare(
         let t = t.clone();
         tokio::task::spawn_blocking(move || t.check_password_strength(&PasswordPolicy::default()))
     };
-    let locked = lock(run, t).await;
-    // Refused under the default policy: decisive before any other error, and before a
-    // placement could claim anything; otherwise the bench's own policy decides, in `plan`.
-    let refused = match strength.await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => {
-            progress(&format!("✗ Invalid input: {e}"));
-            Some(Error::invalid(format!("invalid input: {e}")))
-        }
-        Err(e) => Some(Error::invalid(e.to_string()).at("preflight")),
-    };
+    let (locked, locale) = tokio::join!(lock(run, t), setup_locale(&run.cfg, t, deadline));
+    let refused = refusal(strength.await, &locale);
     let input_wins = |e: Error| match &refused {
         Some(r) if e.code != Code::InvalidInput => Error::new(r.code, r.message.clone()),
         _ => e,
     };
     run.db = Some(locked.map_err(input_wins)?);
+    let locale = locale.map_err(|e| input_wins(e.at("preflight")))?;
     let placement = match run.cfg.auto.is_some() {
         true => match refused {
             Some(e) => return Err(e),
@@ -55,7 +52,7 @@ pub(super) async fn prepare(
         false => None,
     };
     let cfg = run.cfg.clone();
-    let plan = plan(&cfg, t, run.db(), placement, deadline)
+    let plan = plan(&cfg, t, run.db(), placement, locale, deadline)
         .await
         .map_err(|e| {
             input_wins(if e.step.is_none() {
@@ -64,31 +61,61 @@ pub(super) async fn prepare(
                 e
             })
         })?;
+    adopt(run, &plan).await.map_err(|e| e.at("preflight"))?;
+    let bench_id = bench_id(run, &plan, deadline)
+        .await
+        .map_err(|e| e.at("preflight"))?;
+    Ok((plan, bench_id))
+}
+
+/// The sign-up's input refused (under the default password policy, or by Frappe's lists):
+/// decisive before any other error, and before a placement could claim anything;
+/// otherwise the bench's own password policy decides, in `plan`.
+fn refusal(
+    strength: Result<Result<(), InvalidInput>, tokio::task::JoinError>,
+    locale: &Result<Option<Locale>, Error>,
+) -> Option<Error> {
+    let refused = match strength {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            progress(&format!("✗ Invalid input: {e}"));
+            Some(Error::invalid(format!("invalid input: {e}")))
+        }
+        Err(e) => Some(Error::invalid(e.to_string()).at("preflight")),
+    };
+    refused.or_else(|| match locale {
+        Err(e) if e.code == Code::InvalidInput => {
+            progress(&format!("✗ {}", e.message));
+            Some(Error::new(e.code, e.message.clone()))
+        }
+        _ => None,
+    })
+}
+
+/// What the run keeps of its plan; with `--login-link`, Frappe's cache, found answering.
+async fn adopt(run: &mut Run, plan: &Plan) -> Result<(), Error> {
     run.path = Some(plan.route.path());
     run.common = plan.facts.common.clone();
     run.warnings.extend(plan.warnings.iter().cloned());
-    let at = |e: Error| e.at("preflight");
-    cfg.ctx
-        .registry
-        .ensure(run.db())
-        .await
-        .map_err(|e| at(e.into()))?;
-    let bench_id = match &plan.bench_id {
-        Some(id) => id.clone(),
-        None => cfg
-            .ctx
-            .bench
-            .bench_id(true, deadline)
-            .await
-            .map_err(|e| at(e.into()))?
-            .ok_or_else(|| {
-                at(Error::new(
-                    Code::BenchFailed,
-                    "could not create the bench id",
-                ))
-            })?,
-    };
-    Ok((plan, bench_id))
+    if run.cfg.login_link.is_some() {
+        let cache = login_link::cache_of(&run.cfg.ctx, &plan.facts.common)?;
+        login_link::reachable(&cache).await?;
+        run.login_cache = Some(cache);
+    }
+    Ok(())
+}
+
+/// The registry, migrated, and the bench's id (made on the bench's first sign-up).
+async fn bench_id(run: &mut Run, plan: &Plan, deadline: Instant) -> Result<String, Error> {
+    let ctx = run.cfg.ctx.clone();
+    ctx.registry.ensure(run.db()).await?;
+    if let Some(id) = &plan.bench_id {
+        return Ok(id.clone());
+    }
+    ctx.bench
+        .bench_id(true, deadline)
+        .await?
+        .ok_or_else(|| Error::new(Code::BenchFailed, "could not create the bench id"))
 }
 
 /// `--bench auto`: the bench placement chose (`run` now works on it), and what it made
@@ -132,7 +159,7 @@ pub(super) async fn install_apps(
 ) -> Result<(), Error> {
     let at = |e: Error| e.at("install-apps");
     progress(&format!(
-        "[2/5] Installing apps: {}...",
+        "[2/6] Installing apps: {}...",
         run.cfg.install_apps.join(", ")
     ));
     let made = run.made.clone().expect("step 1 made the site");
@@ -156,23 +183,31 @@ pub(super) async fn install_apps(
     })
 }
 
-/// Steps 3 and 4, over REST as Administrator: the tenant's user (names, password,
-/// System User, System Manager, API key and secret) in one insert, and the SaaS
-/// Settings single, concurrently.
+/// Steps 3, 4 and 5, over REST as Administrator, concurrently: the tenant's user (names,
+/// password, System User, System Manager, API key and secret) in one insert, the SaaS
+/// Settings single, and the site's setup (the wizard, or the System Settings that differ).
 pub(super) async fn create_user_and_settings(
     run: &mut Run,
     t: &Tenant,
     keys: &ApiKeys,
     admin_password: &Secret,
+    plan: &Plan,
 ) -> Result<(), Error> {
-    progress(&format!("[3/5] Creating admin user: {}...", t.email));
+    progress(&format!("[3/6] Creating admin user: {}...", t.email));
     record_step(run, "user", "create-user").await?;
     let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
     let session = frappe
         .login("Administrator", admin_password)
         .await
         .map_err(|e| login_error(e, &t.site))?;
-    progress("[4/5] Initializing subscription settings...");
+    progress("[4/6] Initializing subscription settings...");
+    match &plan.locale {
+        Some(l) => progress(&format!(
+            "[5/6] Setup wizard: {}, {}, {}, {}...",
+            l.language.name, l.country, l.timezone, l.currency
+        )),
+        None => progress("[5/6] Setup wizard left to the tenant's admin..."),
+    }
     let user = NewUser {
         email: &t.email,
         first_name: &t.first_name,
@@ -181,16 +216,52 @@ pub(super) async fn create_user_and_settings(
         api_key: &keys.key,
         api_secret: &keys.secret,
     };
-    let plan = &run.cfg.plan;
-    let plan = json!({"plan_name": plan.name, "max_users": plan.max_users, "max_storage": plan.max_storage_gb});
-    // Independent documents: write them concurrently.
-    let (created, settings) = tokio::join!(
+    let saas = &run.cfg.plan;
+    let saas = json!({"plan_name": saas.name, "max_users": saas.max_users, "max_storage": saas.max_storage_gb});
+    let db_name = run
+        .made
+        .as_ref()
+        .expect("step 1 made the site")
+        .db_name()
+        .to_string();
+    let setup = SiteSetup {
+        frappe: &frappe,
+        session: &session,
+        db_name: &db_name,
+        locale: plan.locale.as_ref(),
+        company: plan.company.clone(),
+    };
+    let db = run
+        .db
+        .as_mut()
+        .expect("every step runs after the preflight connected");
+    // Independent documents: written concurrently.
+    let wizard_clock = Instant::now();
+    let (created, settings, set_up) = tokio::join!(
         frappe.create_user(&session, &user),
-        frappe.write_saas_settings(&session, plan)
+        frappe.write_saas_settings(&session, saas),
+        async {
+            let r = set_up(db, setup).await;
+            (r, wizard_clock.elapsed())
+        }
     );
     created.map_err(|e| api_error("create-user", e))?;
     progress("✓ User created successfully");
-    match settings.map_err(|e| api_error("subscription", e))? {
+    settings_written(run, settings.map_err(|e| api_error("subscription", e))?);
+    let (set_up, took) = set_up;
+    run.setup = set_up?;
+    run.timings.push(StepTiming {
+        step: "setup-wizard",
+        seconds: round2(took.as_secs_f64()),
+    });
+    if let Some(s) = &run.setup {
+        progress(&format!("✓ Setup wizard: {}", wizard_said(s.wizard)));
+    }
+    Ok(())
+}
+
+fn settings_written(run: &mut Run, outcome: SettingsOutcome) {
+    match outcome {
         SettingsOutcome::Written => progress("✓ Subscription settings initialized"),
         SettingsOutcome::DocTypeMissing => {
             progress("⚠ SaaS Settings DocType not found; subscription settings skipped");
@@ -200,12 +271,20 @@ pub(super) async fn create_user_and_settings(
             );
         }
     }
-    Ok(())
 }
 
-/// Step 5: the keys authenticate, as the tenant's user, before success is reported.
+fn wizard_said(action: Option<WizardAction>) -> &'static str {
+    match action {
+        Some(WizardAction::Completed) => "completed",
+        Some(WizardAction::Updated) => "the site's settings now say these",
+        Some(WizardAction::Unchanged) => "the site was set up so already",
+        None => "left to the tenant's admin",
+    }
+}
+
+/// Step 6: the keys authenticate, as the tenant's user, before success is reported.
 pub(super) async fn prove_keys(run: &mut Run, t: &Tenant, keys: &ApiKeys) -> Result<(), Error> {
-    progress("[5/5] Verifying API keys...");
+    progress("[6/6] Verifying API keys...");
     record_step(run, "api-keys", "api-keys").await?;
     let who = Frappe::new(&run.cfg.ctx.frappe_url, &t.site)
         .whoami_with_token(&keys.key, &keys.secret)

@@ -9,9 +9,11 @@
 mod executor;
 mod files;
 mod local_fs;
+mod setup_lists;
 
 pub use executor::{run_tag, Executor};
 pub use files::{SiteConfig, SiteDir};
+pub use setup_lists::{Country, Language, SetupLists};
 
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -59,6 +61,8 @@ pub enum BenchError {
 pub struct CommonConfig {
     pub root_password: Option<String>,
     pub admin_password: Option<String>,
+    /// Frappe's cache (`redis://host:port`), where a one-time login key is kept.
+    pub redis_cache: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -38,6 +38,17 @@ pub fn frappe_password_hash(password: &Secret, salt: [u8; 16]) -> String {
     )
 }
 
+/// What a site's System Settings say of its setup wizard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupState {
+    /// `setup_complete` is 1: the desk opens, not the wizard.
+    pub complete: bool,
+    pub country: Option<String>,
+    pub time_zone: Option<String>,
+    /// A language code (`en`, `de`).
+    pub language: Option<String>,
+}
+
 /// The tenant's admin user as its site database holds it.
 #[derive(Debug)]
 pub struct UserState {
@@ -187,6 +198,46 @@ impl Db {
         db_name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, DbError> {
         self.single_values(db_name, "System Settings").await
+    }
+
+    /// How far the site's setup wizard got, from its System Settings.
+    pub async fn setup_state(&mut self, db_name: &str) -> Result<SetupState, DbError> {
+        let values = self.system_settings(db_name).await?.unwrap_or_default();
+        let get = |k: &str| values.get(k).filter(|v| !v.is_empty()).cloned();
+        Ok(SetupState {
+            complete: get("setup_complete").as_deref() == Some("1"),
+            country: get("country"),
+            time_zone: get("time_zone"),
+            language: get("language"),
+        })
+    }
+
+    /// Whether ERPNext's `tabCompany` has this company; `None` when the site has no
+    /// Company DocType (no ERPNext).
+    pub async fn company_exists(
+        &mut self,
+        db_name: &str,
+        company: &str,
+    ) -> Result<Option<bool>, DbError> {
+        let d = quote_ident(db_name);
+        let doctype: Option<i64> = self
+            .first(
+                "looking up DocType Company",
+                &format!("SELECT COUNT(*) FROM {d}.tabDocType WHERE name = 'Company'"),
+                (),
+            )
+            .await?;
+        if doctype.unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        let n: Option<i64> = self
+            .first(
+                "looking up the company",
+                &format!("SELECT COUNT(*) FROM {d}.tabCompany WHERE name = ?"),
+                (company,),
+            )
+            .await?;
+        Ok(Some(n.unwrap_or(0) > 0))
     }
 
     /// Gives the site's Administrator a new password, written exactly as Frappe's
