@@ -30,9 +30,14 @@ impl MariaDbServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        // Its own temporary directory: servers bootstrapped at once in a shared /tmp take
+        // each other's temporary tables (seen: "Unknown table 'mysql.tmp_user_sys'").
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let out = Command::new(binary("mariadb-install-db"))
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -52,6 +57,7 @@ impl MariaDbServer {
             let mut child = Command::new(binary("mariadbd"))
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
                 .arg(format!("--socket={}", dir.path().join("sock").display()))
                 .arg(format!("--pid-file={}", dir.path().join("pid").display()))
                 .arg(format!(
