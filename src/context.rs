@@ -132,6 +132,15 @@ impl Context {
         }
     }
 
+    /// The tenant's address in the success JSON: `public` filled in (`--public-url`),
+    /// else `site_url`.
+    pub fn tenant_url(&self, public: Option<&UrlTemplate>, subdomain: &str, site: &str) -> String {
+        match public {
+            Some(template) => template.fill(subdomain, site),
+            None => self.site_url(site),
+        }
+    }
+
     /// `http://<site>:<port of FRAPPE_URL>`, as the seed reported it.
     pub fn site_url(&self, site: &str) -> String {
         match url::Url::parse(&self.frappe_url) {
@@ -203,6 +212,39 @@ fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> Result<ConnectOpts, Error
     })
 }
 
+/// Where tenants are reached from outside (`--public-url` / TENANT_PUBLIC_URL), e.g.
+/// `https://{subdomain}.example.com`: FRAPPE_URL is how the tool reaches the bench, often
+/// an internal address no user can open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate(String);
+
+impl UrlTemplate {
+    /// Checked before anything runs: `{subdomain}` or `{site}` in it, no other
+    /// placeholder, and an http(s) URL once filled in.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::config(format!("TENANT_PUBLIC_URL {raw:?} {why}"));
+        if !raw.contains("{subdomain}") && !raw.contains("{site}") {
+            return Err(bad("names no tenant: put {subdomain} or {site} in it"));
+        }
+        let sample = UrlTemplate(raw.to_owned()).fill("acme", "acme.example.com");
+        if sample.contains(['{', '}']) {
+            return Err(bad("has a placeholder other than {subdomain} and {site}"));
+        }
+        match url::Url::parse(&sample) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(UrlTemplate(raw.to_owned()))
+            }
+            _ => Err(bad("is not an http:// or https:// URL once filled in")),
+        }
+    }
+
+    pub fn fill(&self, subdomain: &str, site: &str) -> String {
+        self.0
+            .replace("{subdomain}", subdomain)
+            .replace("{site}", site)
+    }
+}
+
 /// The SaaS Settings single written for a tenant (and checked by verify).
 #[derive(Debug, Clone)]
 pub struct SaasPlan {
@@ -266,6 +308,31 @@ mod tests {
         assert_eq!(c.site_url("a.localhost"), "http://a.localhost:8080");
         let c = ctx(&["--frappe-url", "https://erp.internal/"]);
         assert_eq!(c.site_url("a.example.com"), "https://a.example.com");
+    }
+
+    #[test]
+    fn a_public_url_template_names_the_tenant_and_is_an_http_url() {
+        let c = ctx(&["--frappe-url", "http://nx1.localhost:8000"]);
+        let t = UrlTemplate::parse("https://{subdomain}.example.com").unwrap();
+        assert_eq!(
+            c.tenant_url(Some(&t), "acme", "acme.localhost"),
+            "https://acme.example.com"
+        );
+        let t = UrlTemplate::parse("https://{site}/app").unwrap();
+        assert_eq!(t.fill("acme", "acme.erp.io"), "https://acme.erp.io/app");
+        assert_eq!(
+            c.tenant_url(None, "acme", "acme.localhost"),
+            "http://acme.localhost:8000"
+        );
+        for bad in [
+            "https://example.com",
+            "https://{tenant}.example.com",
+            "ftp://{subdomain}.example.com",
+            "{subdomain}",
+            "https://{subdomain",
+        ] {
+            assert!(UrlTemplate::parse(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub enum Code {
 
 /// Why a command stopped before it could report anything else: printed once, at the top,
 /// as the failure object (`output::Failure`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     pub code: Code,
     /// The step it stopped at, where there are steps.
@@ -53,6 +53,9 @@ pub struct Error {
     pub message: String,
     /// The site it was about, where there is one (the failure object names it).
     pub site: Option<String>,
+    /// `INVALID_INPUT` about one input of the request: its name as the caller sent it
+    /// (`subdomain`, `password`, …), so a form can mark that input.
+    pub field: Option<String>,
 }
 
 impl Error {
@@ -62,7 +65,14 @@ impl Error {
             step: None,
             message: message.into(),
             site: None,
+            field: None,
         }
+    }
+
+    /// The same, about the request's input `field`.
+    pub fn on_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// The same, about `site`.

@@ -1,9 +1,11 @@
 //! The sign-up request and its validation: everything is checked here, before any side
 //! effect, so a bad request never reaches bench, MariaDB or Frappe.
 
+use serde::de::{DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::basics::secret::Secret;
+use crate::error::Error;
 use frappe_password::PasswordPolicy;
 
 /// Subdomains that would shadow infrastructure or confuse users.
@@ -106,6 +108,37 @@ pub struct InvalidInput {
     pub reason: String,
 }
 
+impl InvalidInput {
+    /// What is wrong, for a person: the input named in words, then why
+    /// (`Organization name: must not be empty`).
+    pub fn sentence(&self) -> String {
+        format!("{}: {}", label(self.field), self.reason)
+    }
+}
+
+/// A refused input is `INVALID_INPUT` about that input (`field`), said for a person.
+impl From<InvalidInput> for Error {
+    fn from(e: InvalidInput) -> Self {
+        Error::invalid(e.sentence()).on_field(e.field)
+    }
+}
+
+/// A request field's name in words: `organizationName` → `Organization name`.
+fn label(field: &str) -> String {
+    let mut out = String::with_capacity(field.len() + 4);
+    for (i, c) in field.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidInput {
     InvalidInput {
         field,
@@ -146,6 +179,127 @@ impl SignupRequest {
             organization_name,
             setup,
         })
+    }
+}
+
+impl SignupRequest {
+    /// The request as JSON (`--request`), its mistakes said per field without the
+    /// parser's words: a missing field, one of the wrong type, one the sign-up does not
+    /// have, each `INVALID_INPUT` naming that field; text that is no JSON object, none.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        use serde_json::error::Category;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Error::invalid(match e.classify() {
+                Category::Eof => {
+                    "the request is empty or cut short: expected one JSON object".into()
+                }
+                _ => format!(
+                    "the request is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(Error::invalid(
+                "the request must be a JSON object: {\"subdomain\": …, \"email\": …, …}",
+            ));
+        };
+        let mut fields = Fields {
+            entries: map.into_iter(),
+            pending: None,
+            at: None,
+        };
+        SignupRequest::deserialize(Object(&mut fields)).map_err(|e| misfit(&e, fields.at))
+    }
+}
+
+/// Where reading the request's fields stopped: at a key (one the sign-up does not have)
+/// or at its value (of the wrong type).
+#[derive(Debug, Clone)]
+enum At {
+    Key(String),
+    Value(String),
+}
+
+/// A serde error as a person's sentence about one field. serde says which field only
+/// for a missing one (in its message); `at` says it for the others.
+fn misfit(e: &serde_json::Error, at: Option<At>) -> Error {
+    let text = e.to_string();
+    // serde's messages end in "expected …" (a type, or the fields there are); the part
+    // before it can hold the value, a password's too, so it is never repeated.
+    let expected = text.rsplit_once(", expected ").map(|(_, x)| x.to_owned());
+    match at {
+        Some(At::Key(key)) => Error::invalid(format!(
+            "{key}: is not a field of a sign-up (expected {})",
+            expected.as_deref().unwrap_or("none")
+        ))
+        .on_field(key),
+        Some(At::Value(key)) => Error::invalid(format!(
+            "{}: must be {}",
+            label(&key),
+            expected.as_deref().unwrap_or("of another type")
+        ))
+        .on_field(key),
+        None => match text
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split_once('`'))
+        {
+            Some((key, _)) => Error::invalid(format!("{}: is required", label(key))).on_field(key),
+            None => Error::invalid("the request is not a sign-up"),
+        },
+    }
+}
+
+/// The request's fields handed to serde one by one, remembering which one it is at.
+struct Fields {
+    entries: serde_json::map::IntoIter,
+    pending: Option<serde_json::Value>,
+    at: Option<At>,
+}
+
+impl<'de> MapAccess<'de> for Fields {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.entries.next() else {
+            self.at = None;
+            return Ok(None);
+        };
+        self.pending = Some(value);
+        self.at = Some(At::Key(key.clone()));
+        seed.deserialize(IntoDeserializer::<'de, serde_json::Error>::into_deserializer(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        if let Some(At::Key(key)) = self.at.take() {
+            self.at = Some(At::Value(key));
+        }
+        seed.deserialize(self.pending.take().unwrap_or_default())
+    }
+}
+
+/// The request object as serde's deserializer: its fields, through `Fields`.
+struct Object<'a>(&'a mut Fields);
+
+impl<'de> serde::Deserializer<'de> for Object<'_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
     }
 }
 
@@ -486,6 +640,80 @@ mod tests {
             split_full_name(" Mary  Ann Smith ").unwrap(),
             ("Mary".into(), "Ann Smith".into())
         );
+    }
+
+    #[test]
+    fn a_refused_input_names_its_field_and_says_why_in_words() {
+        let e = Error::from(request("www").validate("localhost").unwrap_err());
+        assert_eq!(e.field.as_deref(), Some("subdomain"));
+        assert_eq!(e.message, "Subdomain: 'www' is reserved");
+        let mut r = request("acme");
+        r.organization_name = " ".into();
+        let e = Error::from(r.validate("localhost").unwrap_err());
+        assert_eq!(
+            (e.field.as_deref(), e.message.as_str()),
+            (
+                Some("organizationName"),
+                "Organization name: must not be empty"
+            )
+        );
+    }
+
+    #[test]
+    fn a_malformed_json_request_names_the_field_without_the_parsers_words() {
+        let ok = r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":"Xx123456","organizationName":"O"}"#;
+        assert_eq!(SignupRequest::from_json(ok).unwrap().subdomain, "a");
+        let said = |text: &str| {
+            let e = SignupRequest::from_json(text).unwrap_err();
+            assert_eq!(e.code, crate::error::Code::InvalidInput);
+            (e.field, e.message)
+        };
+        let missing =
+            r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":"Xx123456"}"#;
+        assert_eq!(
+            said(missing),
+            (
+                Some("organizationName".into()),
+                "Organization name: is required".into()
+            )
+        );
+        let number = r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":12345678,"organizationName":"O"}"#;
+        let (field, message) = said(number);
+        assert_eq!(field.as_deref(), Some("password"));
+        assert_eq!(message, "Password: must be a string");
+        let extra = r#"{"subdomain":"a","email":"a@b.co","fullName":"A B","password":"Xx123456","organizationName":"O","confirmPassword":"Xx123456"}"#;
+        let (field, message) = said(extra);
+        assert_eq!(field.as_deref(), Some("confirmPassword"));
+        assert!(
+            message.starts_with(
+                "confirmPassword: is not a field of a sign-up (expected one of `subdomain`"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("Xx123456"), "{message}");
+        for (text, want) in [
+            (
+                "{\"subdomain\":",
+                "the request is empty or cut short: expected one JSON object",
+            ),
+            (
+                "",
+                "the request is empty or cut short: expected one JSON object",
+            ),
+            (
+                "{subdomain}",
+                "the request is not valid JSON (line 1, column 2)",
+            ),
+        ] {
+            assert_eq!(said(text), (None, want.into()), "{text:?}");
+        }
+        assert_eq!(said("[1]").0, None);
+        for (_, message) in [said(missing), said(number), said(extra)] {
+            assert!(
+                !message.contains("line") && !message.contains("invalid type"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -1031,10 +1031,13 @@ fn a_standby_whose_policy_was_tightened_refuses_and_goes_back_to_the_pool() {
     ));
     let r = provision_with_password(&f, &unique("pol"), medium_password());
     assert_eq!(r.json["code"], "INVALID_INPUT", "{}", r.json);
+    assert_eq!(r.json["field"], "password", "{}", r.json);
+    // The person is told about their password; the operator which standby's policy it was.
     assert!(
-        r.json["error"].as_str().unwrap().contains(standby.as_str()),
+        r.stderr
+            .contains(&format!("under standby {standby}'s policy")),
         "{}",
-        r.json
+        r.stderr
     );
     // Refused input, exit 2: the claim was undone before the standby's folder moved, so
     // nothing is changed.

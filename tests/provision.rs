@@ -210,11 +210,10 @@ fn invalid_input_touches_nothing() {
         let r = run(cmd);
         assert_eq!(r.code, 2, "{args:?}: {}", r.json);
         assert_eq!(r.json["code"], "INVALID_INPUT");
-        assert!(
-            r.json["error"].as_str().unwrap().contains(field),
-            "{}",
-            r.json
-        );
+        // The input to mark, and what is wrong with it in a person's words.
+        assert_eq!(r.json["field"], field, "{}", r.json);
+        let error = r.json["error"].as_str().unwrap();
+        assert!(!error.starts_with("invalid input"), "{}", r.json);
     }
     assert!(c.bench.calls().is_empty());
     assert_eq!(c.frappe.calls("login"), 0);
@@ -724,6 +723,130 @@ fn a_site_made_behind_our_back_during_new_site_is_not_rolled_back() {
     assert_eq!(c.bench.calls_of("drop-site"), 0);
 }
 
+/// `provision --request -` with `text` on stdin.
+fn provision_request(c: &Case, text: &str) -> Run {
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.args(["provision", "--request", "-"])
+        .stdin(Stdio::piped());
+    let mut child = spawn(cmd);
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    finish(child)
+}
+
+#[test]
+fn a_malformed_json_request_names_its_field_not_the_parsers_words() {
+    let c = Case::new(&[]);
+    let full = serde_json::json!({"subdomain": c.sub, "email": "jane@acme.com", "fullName": "Jane Roe", "password": PASSWORD, "organizationName": "Acme Inc"});
+    let with = |key: &str, value: serde_json::Value| {
+        let mut r = full.clone();
+        if value.is_null() {
+            r.as_object_mut().unwrap().remove(key);
+        } else {
+            r[key] = value;
+        }
+        r.to_string()
+    };
+    for (text, field, error) in [
+        (
+            with("organizationName", serde_json::Value::Null),
+            Some("organizationName"),
+            "Organization name: is required".to_string(),
+        ),
+        (
+            with("email", 42.into()),
+            Some("email"),
+            "Email: must be a string".into(),
+        ),
+        (
+            with("password", 12345678.into()),
+            Some("password"),
+            "Password: must be a string".into(),
+        ),
+        (
+            with("confirmPassword", PASSWORD.into()),
+            Some("confirmPassword"),
+            "confirmPassword: is not a field of a sign-up (expected one of `subdomain`, \
+             `email`, `fullName`, `password`, `organizationName`, `language`, `country`, \
+             `timezone`, `currency`)"
+                .into(),
+        ),
+        (
+            "{\"subdomain\": ".into(),
+            None,
+            "the request is empty or cut short: expected one JSON object".into(),
+        ),
+        (
+            "subdomain=acme".into(),
+            None,
+            "the request is not valid JSON (line 1, column 1)".into(),
+        ),
+    ] {
+        let r = provision_request(&c, &text);
+        assert_eq!(
+            (r.code, r.json["code"].as_str()),
+            (2, Some("INVALID_INPUT")),
+            "{}",
+            r.json
+        );
+        assert_eq!(r.json["field"].as_str(), field, "{}", r.json);
+        assert_eq!(r.json["error"], error.as_str(), "{}", r.json);
+        assert!(!r.json.to_string().contains(PASSWORD), "{}", r.json);
+        assert!(!r.stderr.contains(PASSWORD), "{}", r.stderr);
+    }
+    assert!(c.bench.calls().is_empty(), "bench must not run");
+}
+
+#[test]
+fn the_tenants_url_is_its_public_address_when_a_template_names_it() {
+    let c = Case::new(&[]);
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("TENANT_PUBLIC_URL", "https://{subdomain}.erp.example.com");
+    provision_args(&mut cmd, &c.sub);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        r.json["url"],
+        format!("https://{}.erp.example.com", c.sub),
+        "{}",
+        r.json
+    );
+    // The site keeps its name under SITE_DOMAIN: only the address it is reached at differs.
+    assert_eq!(r.json["site"], c.site);
+}
+
+#[test]
+fn a_public_url_template_that_names_no_tenant_is_refused_before_anything_runs() {
+    let c = Case::new(&[]);
+    for template in ["https://erp.example.com", "https://{tenant}.example.com"] {
+        let mut cmd = tool(&c.bench, &c.frappe);
+        provision_args(&mut cmd, &c.sub);
+        cmd.args(["--public-url", template]);
+        let r = run(cmd);
+        assert_eq!(
+            (r.code, r.json["code"].as_str()),
+            (1, Some("CONFIG_ERROR")),
+            "{}",
+            r.json
+        );
+        assert!(
+            r.json["error"]
+                .as_str()
+                .unwrap()
+                .contains("TENANT_PUBLIC_URL"),
+            "{}",
+            r.json
+        );
+    }
+    assert!(c.bench.calls().is_empty(), "bench must not run");
+    assert!(!c.bench.site_dir(&c.site).exists());
+}
+
 #[test]
 fn a_usage_error_still_answers_with_one_json_object() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
@@ -979,4 +1102,37 @@ fn a_bench_that_drops_to_its_own_user_can_use_the_tools_files() {
         assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", p.display());
     }
     w.frappe.assert_can_log_in(site, "jane@acme.com", PASSWORD);
+}
+
+#[test]
+fn a_signal_during_a_registry_write_still_rolls_back_completely() {
+    // A signal must not cut the run's MariaDB connection mid-query: that connection holds
+    // the site's lock, and a rollback without it removes nothing (exit 4).
+    let c = Case::new(&[]);
+    let pause = c.bench.path().join("pause");
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
+    provision_args(&mut cmd, &c.sub);
+    let child = spawn(cmd);
+    wait_for("new-site is under way", 30, || {
+        pause.with_extension("reached").exists()
+    });
+    let held = HeldRow::take(&c.bench.url, &c.bench.registry, &c.site);
+    std::fs::write(&pause, "").unwrap();
+    let waiting = format!("UPDATE `{}`%", c.bench.registry);
+    wait_for("the run's next registry write waits on the row", 30, || {
+        sql_value(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ?",
+            vec![waiting.as_str().into()],
+        )
+        .as_deref()
+            != Some("0")
+    });
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(held);
+    let r = finish(child);
+    assert_eq!(r.json["code"], "INTERRUPTED", "{}\n{}", r.json, r.stderr);
+    c.assert_rolled_back(&r);
 }

@@ -91,6 +91,11 @@ use common::SignUp as Case;
 impl Case {
     /// The env `tool()` gives the binary, plus what the node case needs to run it.
     fn run_node(&self, file: &str) {
+        self.run_node_with(file, &[]);
+    }
+
+    /// `run_node` with more environment for the tool or the case.
+    fn run_node_with(&self, file: &str, more: &[(&str, &str)]) {
         let tool = tool(&self.bench, &self.frappe);
         let mut env: Vec<(String, String)> = tool
             .get_envs()
@@ -104,6 +109,7 @@ impl Case {
             ("FT_SUBDOMAIN".into(), self.sub.clone()),
             ("FT_PASSWORD".into(), PASSWORD.into()),
         ]);
+        env.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         node_test(file, env);
     }
 
@@ -176,6 +182,66 @@ fn the_helpers_timeout_stops_the_tool_which_rolls_back() {
 }
 
 #[test]
+fn progress_comes_live_and_the_url_is_the_public_one() {
+    if !client_built() {
+        return;
+    }
+    let c = Case::new(&[]);
+    c.run_node_with(
+        "progress",
+        &[("TENANT_PUBLIC_URL", "https://{subdomain}.example.com")],
+    );
+    assert!(database_exists(&c.db()));
+    c.frappe.assert_no_unexpected();
+}
+
+#[test]
+fn an_aborted_signal_stops_the_tool_which_rolls_back() {
+    if !client_built() {
+        return;
+    }
+    let mut c = Case::new(&[]);
+    c.frappe = FakeFrappe::start(&c.bench).inject("create-user", Inject::Hang);
+    c.run_node("abort");
+    assert_eq!(c.frappe.calls("create-user"), 1, "the tool never got going");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_subdomain_check_says_free_taken_busy_or_invalid_and_changes_nothing() {
+    if !client_built() {
+        return;
+    }
+    let c = Case::new(&[]);
+    let (taken, busy) = (unique("taken"), unique("busy"));
+    let taken_dir = c.bench.site_dir(&format!("{taken}.localhost"));
+    std::fs::create_dir_all(&taken_dir).unwrap();
+    std::fs::write(
+        taken_dir.join("site_config.json"),
+        "{\"db_name\":\"theirs\"}",
+    )
+    .unwrap();
+    let _lock = HeldLock::take(&c.bench.url, &site_lock_name(&format!("{busy}.localhost")));
+    c.run_node_with("subdomain", &[("FT_TAKEN", &taken), ("FT_BUSY", &busy)]);
+    assert!(
+        c.bench.calls().is_empty(),
+        "a dry run runs no bench command"
+    );
+    assert!(!c.bench.site_dir(&c.site).exists());
+    assert!(c.bench.made_databases().is_empty());
+}
+
+#[test]
+fn verify_checks_a_tenant_through_the_helper() {
+    if !client_built() {
+        return;
+    }
+    let c = Case::new(&[]);
+    c.run_node("verify");
+    c.frappe.assert_no_unexpected();
+}
+
+#[test]
 fn the_helper_reports_runs_that_end_without_the_tools_json() {
     if !client_built() {
         return;
@@ -183,6 +249,33 @@ fn the_helper_reports_runs_that_end_without_the_tools_json() {
     node_test(
         "offline",
         vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+    );
+}
+
+#[test]
+fn the_package_ships_esm_and_commonjs_and_refuses_a_browser_bundle() {
+    if !client_built() {
+        return;
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    node_test(
+        "packaging",
+        vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            // npm keeps its cache and config there.
+            ("HOME".into(), home),
+        ],
+    );
+}
+
+/// The Next.js example's route handler uses the README's `signUp`: its copy must be it.
+#[test]
+fn the_nextjs_example_signs_up_with_the_readme_example() {
+    let example = std::fs::read_to_string(client_dir().join("examples/signup.ts")).unwrap();
+    let copy = std::fs::read_to_string(client_dir().join("examples/nextjs/lib/signup.ts")).unwrap();
+    assert_eq!(
+        copy, example,
+        "examples/nextjs/lib/signup.ts must be examples/signup.ts, verbatim"
     );
 }
 
@@ -220,5 +313,99 @@ fn the_readme_shows_the_example_the_tests_run() {
     assert_eq!(
         block, example,
         "README's TypeScript usage must be clients/typescript/examples/signup.ts, verbatim"
+    );
+}
+
+/// A `next start` of the example, stopped when the test ends, pass or fail.
+struct NextServer(std::process::Child);
+
+impl Drop for NextServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The Next.js example (clients/typescript/examples/nextjs) in headless Chromium, against
+/// the built binary and the doubles: a refused input marked, a taken subdomain said, a
+/// sign-up's steps shown live up to its success at its public URL. Ignored: npm ci and
+/// `next build` do not fit CI's time; `bash clients/typescript/examples/nextjs/test.sh`
+/// builds the example and runs this.
+#[test]
+#[ignore = "needs the built Next.js example and chromium: run examples/nextjs/test.sh"]
+fn the_nextjs_example_signs_up_in_a_browser() {
+    let app = client_dir().join("examples/nextjs");
+    assert!(
+        app.join(".next/BUILD_ID").exists(),
+        "the example is not built: bash clients/typescript/examples/nextjs/test.sh"
+    );
+    let c = Case::new(&[]);
+    // Someone else's site under the name the page will be told is taken.
+    let taken = unique("taken");
+    let taken_dir = c.bench.site_dir(&format!("{taken}.localhost"));
+    std::fs::create_dir_all(&taken_dir).unwrap();
+    std::fs::write(
+        taken_dir.join("site_config.json"),
+        "{\"db_name\":\"someone_elses\"}",
+    )
+    .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let shots = std::env::var("SCREENSHOTS").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/nextjs-e2e"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&shots).unwrap();
+    let log = std::fs::File::create(shots.join("next-start.log")).unwrap();
+    let tool = tool(&c.bench, &c.frappe);
+    let env: Vec<(String, String)> = tool
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+        .collect();
+    let _next = NextServer(
+        Command::new("node")
+            .args([
+                "node_modules/next/dist/bin/next",
+                "start",
+                "-H",
+                "127.0.0.1",
+            ])
+            .args(["-p", &port.to_string()])
+            .current_dir(&app)
+            .env_clear()
+            .envs(env)
+            .env("NEXT_TELEMETRY_DISABLED", "1")
+            .env("FRAPPE_TENANT_BIN", env!("CARGO_BIN_EXE_frappe-tenant"))
+            .env("TENANT_PUBLIC_URL", "https://{subdomain}.example.com")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("next start to listen", 60, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let out = Command::new("node")
+        .arg("e2e.mjs")
+        .current_dir(&app)
+        .env("APP_URL", format!("http://127.0.0.1:{port}"))
+        .env("SUBDOMAIN", &c.sub)
+        .env("TAKEN", &taken)
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{}", show("node e2e.mjs", &out));
+    // The page's success is the tool's: the tenant exists and its keys were proven.
+    assert!(database_exists(&c.db()) && db_user_exists(&c.db()));
+    assert_eq!(c.frappe.calls("get-logged-user"), 1);
+    c.frappe.assert_no_unexpected();
+    assert_eq!(
+        std::fs::read_to_string(taken_dir.join("site_config.json")).unwrap(),
+        "{\"db_name\":\"someone_elses\"}"
     );
 }

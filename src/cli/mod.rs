@@ -50,6 +50,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Make a tenant: take a standby site from the pool, else restore the template, else
     /// run a fresh new-site; then create its admin user, plan and API keys over REST.
@@ -57,6 +58,10 @@ pub enum Command {
   frappe-tenant provision acme-corp john@acme.com 'John Doe' 'SecurePass123' 'Acme Corporation'
   echo '{\"subdomain\":\"acme-corp\",\"email\":\"john@acme.com\",\"fullName\":\"John Doe\",\"password\":\"SecurePass123\",\"organizationName\":\"Acme Corporation\"}' \\
     | frappe-tenant provision --request -     # keeps the password out of argv
+  TENANT_PUBLIC_URL='https://{subdomain}.example.com' frappe-tenant provision --request - < signup.json
+
+An invalid input is exit 2 with \"field\" naming it (subdomain, email, fullName, password,
+organizationName) and \"error\" saying what is wrong in words a person can read.
 
 The JSON's \"path\" says how the site was made: pool, template or fresh.
 Exit codes: 0 success, 1 failed untouched, 2 invalid input, 3 failed and rolled back, 4 rollback incomplete.")]
@@ -205,6 +210,10 @@ pub struct ProvisionArgs {
     /// Minutes the login link stays valid, if nobody uses it first
     #[arg(long, value_name = "MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub login_link_minutes: u32,
+    /// The tenant's address in the result's "url", e.g. 'https://{subdomain}.example.com'
+    /// ({subdomain} and {site} are filled in); default: http(s)://<site>:<FRAPPE_URL's port>
+    #[arg(long, env = "TENANT_PUBLIC_URL", value_name = "TEMPLATE")]
+    pub public_url: Option<String>,
 
     #[command(flatten)]
     pub setup: SetupOpts,

@@ -17,13 +17,10 @@ pub async fn run(args: LoginLinkArgs) -> Result<Output, Error> {
     let ctx = Context::resolve(&args.conn).await?;
     let site = ctx
         .site_name(&args.site)
-        .map_err(|e| Error::invalid(format!("invalid input: {e}")).for_site(&args.site))?;
+        .map_err(|e| Error::from(e).for_site(&args.site))?;
     let for_site = |e: Error| e.for_site(&site);
     let email = match &args.email {
-        Some(e) => Some(
-            validate_email(e)
-                .map_err(|e| for_site(Error::invalid(format!("invalid input: {e}"))))?,
-        ),
+        Some(e) => Some(validate_email(e).map_err(|e| for_site(Error::from(e)))?),
         None => None,
     };
     let ttl = Duration::from_secs(60 * u64::from(args.minutes));

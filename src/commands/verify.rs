@@ -401,7 +401,7 @@ pub async fn run(args: VerifyArgs) -> Result<Output, Error> {
         .map_err(|e| e.for_site(&args.site))?;
     let site = ctx
         .site_name(&args.site)
-        .map_err(|e| Error::invalid(format!("invalid input: {e}")).for_site(&args.site))?;
+        .map_err(|e| Error::from(e).for_site(&args.site))?;
     let opts = Options {
         site: site.clone(),
         email: args.email,

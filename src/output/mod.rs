@@ -122,6 +122,7 @@ impl From<&Error> for Failure {
             e.site.clone().unwrap_or_default(),
         );
         f.step = e.step;
+        f.field = e.field.clone();
         f
     }
 }
@@ -156,6 +157,7 @@ mod tests {
             site: "a.localhost".into(),
             code,
             step: None,
+            field: None,
             rollback,
             removed_by: None,
             warnings: vec![],

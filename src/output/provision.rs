@@ -134,6 +134,12 @@ pub struct Failure {
     pub code: Code,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<&'static str>,
+    /// `INVALID_INPUT` about one input of the sign-up: its name in the request
+    /// (`subdomain`, `email`, `fullName`, `password`, `organizationName`, or an unknown
+    /// one the request had), so a form can mark it; `error` then says what is wrong in
+    /// words a person can read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     pub rollback: Vec<Undo>,
     /// Who removed the site during the rollback, when one was removed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,6 +167,7 @@ impl Failure {
             site,
             code,
             step: None,
+            field: None,
             rollback: vec![],
             removed_by: None,
             warnings: vec![],

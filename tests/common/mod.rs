@@ -48,12 +48,21 @@ pub fn sql_at(url: &str, query: &str, params: Vec<mysql_async::Value>) -> Vec<my
         let mut conn = mysql_async::Conn::from_url(url).await.unwrap_or_else(|e| {
             panic!("these tests need MariaDB at TEST_MARIADB_URL ({url}): {e}")
         });
-        let rows = if params.is_empty() {
-            conn.query(query).await
-        } else {
-            conn.exec(query, params).await
-        }
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
+        // Concurrent writers (the fake Frappe answers requests in parallel, as Frappe's
+        // workers do) can deadlock on InnoDB's gap locks; MariaDB then rolls one back, and
+        // it is tried again, as Frappe retries a deadlocked query.
+        let mut tries = 0;
+        let rows = loop {
+            let got = if params.is_empty() {
+                conn.query(query).await
+            } else {
+                conn.exec(query, params.clone()).await
+            };
+            match got {
+                Err(mysql_async::Error::Server(e)) if e.code == 1213 && tries < 5 => tries += 1,
+                other => break other.unwrap_or_else(|e| panic!("{query}: {e}")),
+            }
+        };
         conn.disconnect().await.unwrap();
         rows
     })
@@ -703,6 +712,57 @@ impl HeldLock {
 }
 
 impl Drop for HeldLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(d) = self.done.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// A registry row held `FOR UPDATE` by a transaction of the test's own, so the tool's next
+/// write of it waits (as behind a slow or busy server) until dropped.
+pub struct HeldRow {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    done: Option<thread::JoinHandle<()>>,
+}
+
+impl HeldRow {
+    pub fn take(url: &str, registry: &str, site: &str) -> Self {
+        let (url, sql) = (
+            url.to_string(),
+            format!("SELECT id FROM `{registry}`.tenants WHERE site = ? FOR UPDATE"),
+        );
+        let site = site.to_string();
+        let (got_tx, got_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let done = thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use mysql_async::prelude::*;
+                let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+                let mut tx = conn
+                    .start_transaction(mysql_async::TxOpts::default())
+                    .await
+                    .unwrap();
+                let rows: Vec<u64> = tx.exec(sql, (site,)).await.unwrap();
+                got_tx.send(rows.len()).unwrap();
+                let _ = release_rx.recv();
+                tx.commit().await.unwrap();
+            });
+        });
+        assert_eq!(got_rx.recv().unwrap(), 1, "the run's row is held");
+        Self {
+            release: Some(release),
+            done: Some(done),
+        }
+    }
+}
+
+impl Drop for HeldRow {
     fn drop(&mut self) {
         drop(self.release.take());
         if let Some(d) = self.done.take() {

@@ -1,10 +1,12 @@
-// Runs `frappe-tenant provision` for a server-side caller and hands back its one JSON
-// object as a typed result. Every way the run can end (a success, the tool's own failure,
-// a tool that could not start or printed no JSON, a timeout) is a value, never a throw,
-// so a sign-up handler needs one `if` and one `switch`, not a try/catch around guesses.
-import { type ChildProcess, execFile } from 'node:child_process'
-import type { ProvisionResult as Generated } from './types.js'
+// Runs `frappe-tenant` for a server-side caller and hands back its one JSON object as a
+// typed result. Every way a run can end (a success, the tool's own failure, a tool that
+// could not start or printed no JSON, a timeout, an abort) is a value, never a throw, so
+// a sign-up handler needs one `if` and one `switch`, not a try/catch around guesses.
+import { randomBytes } from 'node:crypto'
+import { type NoResult, noResult, type RunInfo, type RunOptions, runTool } from './run.js'
+import type { ProvisionResult as Generated, VerifyResult as GeneratedVerify } from './types.js'
 
+export type { NoResult, RunInfo, RunOptions } from './run.js'
 // Everything the schemas declare, under whatever names the generator gave them.
 export type * as Schema from './types.js'
 
@@ -15,20 +17,32 @@ export interface ProvisionRequest {
   fullName: string
   password: string
   organizationName: string
+  /**
+   * What Frappe's setup wizard is given (docs/first-login.md): a language code or name,
+   * a country, time zone and currency as Frappe names them; each left out is the tool's
+   * default. A value Frappe does not list is INVALID_INPUT with that `field`.
+   */
+  language?: string | undefined
+  country?: string | undefined
+  timezone?: string | undefined
+  currency?: string | undefined
 }
 
 // Split by a field only one side has, and pin `success` to a literal, so these aliases
 // hold whatever the generated members are called and even if a schema says `boolean`.
 export type ProvisionSuccess = Extract<Generated, { apiKey: string }> & { success: true }
 export type ProvisionFailure = Exclude<Generated, { apiKey: string }> & { success: false }
+export type VerifyReport = Extract<GeneratedVerify, { checks: unknown }>
 
-// If a schema change renamed `apiKey`, the split above would yield `never` and every use
-// would still type-check; these fail `tsc` instead.
+// If a schema change renamed `apiKey` or `checks`, the splits above would yield `never`
+// and every use would still type-check; these fail `tsc` instead.
 type NotNever<T> = [T] extends [never] ? false : true
 const successIsATypeNotNever: NotNever<ProvisionSuccess> = true
 const failureIsATypeNotNever: NotNever<ProvisionFailure> = true
+const verifyIsATypeNotNever: NotNever<VerifyReport> = true
 void successIsATypeNotNever
 void failureIsATypeNotNever
+void verifyIsATypeNotNever
 /** What the tool prints on stdout. */
 export type ProvisionResult = ProvisionSuccess | ProvisionFailure
 export type FailureCode = ProvisionFailure['code']
@@ -36,143 +50,191 @@ export type Undo = ProvisionFailure['rollback'][number]
 export type StepTiming = ProvisionSuccess['steps'][number]
 export type SitePath = ProvisionSuccess['path']
 
-/** How the process ended, next to whatever it printed. */
-export interface RunInfo {
-  /** 0 success, 1 failed untouched, 2 invalid input, 3 rolled back, 4 rollback incomplete (README "Exit codes"); null when it never ran or was killed. */
-  exitCode: number | null
-  signal: NodeJS.Signals | null
-  /** The helper's timeout fired and sent SIGTERM; the tool's JSON (if any) says what it undid. */
-  timedOut: boolean
-  /** The tool's progress and error lines, for logs. Never holds a secret. */
-  stderr: string
-}
-
-/** The tool could not be started, or ended without printing its JSON. */
-export interface NoResult extends RunInfo {
-  success: false
-  code: 'NO_RESULT'
-  error: string
-  /** Unknown: the tool never said which site it worked on. */
-  site: ''
-  stdout: string
-}
-
 export type ProvisionOutcome =
   | (ProvisionSuccess & RunInfo)
   | (ProvisionFailure & RunInfo)
   | NoResult
 
-export interface ProvisionOptions {
-  /** Path of the binary, or a name looked up on PATH. Default `frappe-tenant`. */
-  bin?: string | undefined
+/** The six steps of a sign-up, as progress events name them. */
+export type StepName =
+  | 'create-site'
+  | 'install-apps'
+  | 'create-user'
+  | 'subscription'
+  | 'setup-wizard'
+  | 'api-keys'
+
+/**
+ * One line of the tool's progress (`--progress json`, docs/json.md): a step starting, a
+ * step done (steps 3, 4 and 5 run concurrently, so all start before any is done), or any
+ * other line it wrote.
+ */
+export type ProgressEvent =
+  | { event: 'start'; step: StepName; n: number; of: number }
+  | { event: 'done'; step: StepName; n: number; of: number; seconds: number }
+  | { event: 'log'; message: string }
+
+export interface ProvisionOptions extends RunOptions {
   /**
    * Milliseconds before the helper sends SIGTERM. Default 150 000: longer than the tool's
    * own deadline (PROVISION_TIMEOUT, default 120 s), so normally the tool times out first
    * and reports TIMEOUT itself; SIGTERM makes it roll back and report INTERRUPTED.
    */
   timeoutMs?: number | undefined
-  /** Milliseconds the rollback may take after SIGTERM before SIGKILL. Default 60 000. */
-  killGraceMs?: number | undefined
-  /** The tool's environment (FRAPPE_URL, MARIADB_URL, …). Default: this process's. */
-  env?: NodeJS.ProcessEnv | undefined
-  cwd?: string | undefined
+  /** Called for each progress line as it comes (the run then uses `--progress json`). */
+  onProgress?: ((event: ProgressEvent) => void) | undefined
 }
 
-const DEFAULT_TIMEOUT_MS = 150_000
-const DEFAULT_KILL_GRACE_MS = 60_000
-// RUST_LOG=trace can write a lot to stderr; execFile kills the child past this.
-const MAX_BUFFER = 64 * 1024 * 1024
+const PROVISION_TIMEOUT_MS = 150_000
 
-export function provisionTenant(
+export async function provisionTenant(
   request: ProvisionRequest,
   options: ProvisionOptions = {},
 ): Promise<ProvisionOutcome> {
-  const bin = options.bin ?? 'frappe-tenant'
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  return new Promise((resolve) => {
-    let timedOut = false
-    let timer: NodeJS.Timeout | undefined
-    let killTimer: NodeJS.Timeout | undefined
-    const noResult = (error: string, stdout: string, info: RunInfo): NoResult => ({
-      success: false,
-      code: 'NO_RESULT',
-      error,
-      site: '',
-      stdout,
-      ...info,
-    })
-    let child: ChildProcess
-    try {
-      child = execFile(
-        bin,
-        ['provision', '--request', '-'],
-        {
-          encoding: 'utf8',
-          maxBuffer: MAX_BUFFER,
-          env: options.env ?? process.env,
-          cwd: options.cwd,
-        },
-        (err, stdout, stderr) => {
-          clearTimeout(timer)
-          clearTimeout(killTimer)
-          const info: RunInfo = {
-            exitCode: child.exitCode,
-            signal: child.signalCode,
-            timedOut,
-            stderr,
-          }
-          if (err && (err as NodeJS.ErrnoException).syscall?.startsWith('spawn')) {
-            // Node puts the errno (-2 for ENOENT) in exitCode; nothing ever exited.
-            const never = { ...info, exitCode: null, signal: null }
-            return resolve(noResult(`could not start ${bin}: ${err.message}`, stdout, never))
-          }
-          const result = parseResult(stdout)
-          if (result) return resolve({ ...result, ...info })
-          const how = timedOut
-            ? `timed out after ${timeoutMs} ms`
-            : info.signal
-              ? `killed by ${info.signal}`
-              : `exit code ${info.exitCode}`
-          resolve(noResult(`${bin} printed no JSON result (${how})`, stdout, info))
-        },
-      )
-    } catch (e) {
-      // execFile throws synchronously for arguments it refuses (e.g. a NUL in the path).
-      const info: RunInfo = { exitCode: null, signal: null, timedOut: false, stderr: '' }
-      return resolve(noResult(`could not start ${bin}: ${(e as Error).message}`, '', info))
-    }
-    timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGTERM')
-      killTimer = setTimeout(
-        () => child.kill('SIGKILL'),
-        options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-      )
-    }, timeoutMs)
-    // A tool that exits before reading stdin (or never starts) breaks the pipe; its
-    // outcome is reported by the callback above, so the write error itself carries nothing.
-    child.stdin?.on('error', () => {})
-    // Only the five fields: the tool refuses unknown ones, and a form object often has more.
-    const { subdomain, email, fullName, password, organizationName } = request
-    child.stdin?.end(JSON.stringify({ subdomain, email, fullName, password, organizationName }))
+  const { onProgress } = options
+  const args = ['provision', '--request', '-']
+  if (onProgress) args.push('--progress', 'json')
+  // Only the request's fields: the tool refuses unknown ones, and a form object often has
+  // more. Absent optional ones are left out (JSON.stringify drops undefined).
+  const { subdomain, email, fullName, password, organizationName } = request
+  const { language, country, timezone, currency } = request
+  const stdin = JSON.stringify({
+    subdomain,
+    email,
+    fullName,
+    password,
+    organizationName,
+    language,
+    country,
+    timezone,
+    currency,
   })
+  const ran = await runTool(args, stdin, options, PROVISION_TIMEOUT_MS, onProgress && ((l) => onProgress(progressEvent(l))))
+  const result = asProvisionResult(ran.json)
+  return result ? { ...result, ...ran.info } : noResult(ran)
 }
 
-/** The tool's one JSON object, or undefined when stdout is anything else. */
-function parseResult(stdout: string): ProvisionResult | undefined {
-  let value: unknown
+/** A stderr line as a progress event: the tool's own JSON, or any other line as a log. */
+export function progressEvent(line: string): ProgressEvent {
   try {
-    value = JSON.parse(stdout)
+    const v: unknown = JSON.parse(line)
+    if (typeof v === 'object' && v !== null) {
+      const e = v as Record<string, unknown>
+      const step = typeof e.step === 'string' && typeof e.n === 'number' && typeof e.of === 'number'
+      if (e.event === 'start' && step) return v as ProgressEvent
+      if (e.event === 'done' && step && typeof e.seconds === 'number') return v as ProgressEvent
+      if (e.event === 'log' && typeof e.message === 'string') return v as ProgressEvent
+    }
   } catch {
-    return undefined
+    // Not JSON: a line of the tool's logs (RUST_LOG), or of a panic.
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
-  const v = value as Record<string, unknown>
-  if (v.success === true && typeof v.site === 'string' && typeof v.apiKey === 'string') {
-    return value as ProvisionSuccess
+  return { event: 'log', message: line }
+}
+
+function asProvisionResult(v: Record<string, unknown> | undefined): ProvisionResult | undefined {
+  if (v?.success === true && typeof v.site === 'string' && typeof v.apiKey === 'string') {
+    return v as unknown as ProvisionSuccess
   }
-  if (v.success === false && typeof v.code === 'string' && typeof v.error === 'string') {
-    return value as ProvisionFailure
+  return asFailure(v) as ProvisionFailure | undefined
+}
+
+function asFailure(v: Record<string, unknown> | undefined): ProvisionFailure | undefined {
+  if (v?.success === false && typeof v.code === 'string' && typeof v.error === 'string') {
+    return v as unknown as ProvisionFailure
   }
   return undefined
+}
+
+/**
+ * Whether a subdomain can be signed up now: `free`, `taken` (a site or a live registry
+ * row has it), `busy` (a sign-up for it is under way), `invalid` (`reason` says why, for a
+ * person), or `unknown` when the check itself failed (`outcome` says why). Free now is no
+ * reservation: the sign-up decides.
+ */
+export type SubdomainCheck =
+  | { status: 'free'; subdomain: string; site: string; reason: string; path: SitePath }
+  | { status: 'taken' | 'busy' | 'invalid'; subdomain: string; site: string; reason: string }
+  | {
+      status: 'unknown'
+      subdomain: string
+      site: string
+      reason: string
+      outcome: (ProvisionFailure & RunInfo) | NoResult
+    }
+
+const CHECK_TIMEOUT_MS = 30_000
+
+/**
+ * Asks `provision --dry-run` about `subdomain`: it validates, reads the bench and MariaDB,
+ * and changes nothing. The rest of the sign-up is a stand-in that passes validation
+ * (its password random, on stdin), so only the subdomain can be refused.
+ */
+export async function checkSubdomain(
+  subdomain: string,
+  options: RunOptions = {},
+): Promise<SubdomainCheck> {
+  const stdin = JSON.stringify({
+    subdomain,
+    email: 'subdomain-check@example.com',
+    fullName: 'Subdomain Check',
+    password: `${randomBytes(18).toString('base64url')}aA1`,
+    organizationName: 'Subdomain Check',
+  })
+  const ran = await runTool(['provision', '--dry-run', '--request', '-'], stdin, options, CHECK_TIMEOUT_MS)
+  const v = ran.json
+  if (v?.success === true && v.dryRun === true && typeof v.site === 'string') {
+    const path = v.path as SitePath
+    return { status: 'free', subdomain, site: v.site, path, reason: `${v.site} is free` }
+  }
+  const failure = asFailure(v)
+  if (!failure) return { status: 'unknown', subdomain, site: '', reason: ran.why, outcome: noResult(ran) }
+  const said = { subdomain, site: failure.site, reason: failure.error }
+  switch (failure.code) {
+    case 'SITE_EXISTS':
+      return { status: 'taken', ...said }
+    case 'SITE_BUSY':
+      return { status: 'busy', ...said }
+    case 'INVALID_INPUT':
+      if (failure.field === 'subdomain') return { status: 'invalid', ...said }
+  }
+  return { status: 'unknown', ...said, outcome: { ...failure, ...ran.info } }
+}
+
+export interface VerifyOptions extends RunOptions {
+  /** The tenant user to check (default: the registry's, else the site's first System Manager). */
+  email?: string | undefined
+  /** With `apiSecret`: prove the keys with one authenticated REST call. */
+  apiKey?: string | undefined
+  /** Sent in the tool's environment (TENANT_API_SECRET), never in argv. */
+  apiSecret?: string | undefined
+  /** Default 90 000: after the tool's own 60 s for all checks. */
+  timeoutMs?: number | undefined
+}
+
+export type VerifyOutcome = (VerifyReport & RunInfo) | (ProvisionFailure & RunInfo) | NoResult
+
+const VERIFY_TIMEOUT_MS = 90_000
+
+/**
+ * `frappe-tenant verify <site>`: every check of one tenant, each with what it found.
+ * `success` is whether all passed (exit code 5 when one failed); a failure object when
+ * the checks could not run (MariaDB unreachable, an invalid site name).
+ */
+export async function verifyTenant(site: string, options: VerifyOptions = {}): Promise<VerifyOutcome> {
+  const args = ['verify', site]
+  if (options.email !== undefined) args.push('--email', options.email)
+  const env = { ...(options.env ?? process.env) }
+  // The tool takes the secret only with the key: a stray one in the environment is dropped.
+  delete env.TENANT_API_SECRET
+  if (options.apiKey !== undefined && options.apiSecret !== undefined) {
+    args.push('--api-key', options.apiKey)
+    env.TENANT_API_SECRET = options.apiSecret
+  }
+  const ran = await runTool(args, '', { ...options, env }, VERIFY_TIMEOUT_MS)
+  const v = ran.json
+  if (typeof v?.success === 'boolean' && Array.isArray(v.checks) && typeof v.site === 'string') {
+    return { ...(v as unknown as VerifyReport), ...ran.info }
+  }
+  const failure = asFailure(v)
+  return failure ? { ...failure, ...ran.info } : noResult(ran)
 }

@@ -107,6 +107,13 @@ export interface Failure {
   dbName?: string | null;
   elapsed: number;
   error: string;
+  /**
+   * `INVALID_INPUT` about one input of the sign-up: its name in the request
+   * (`subdomain`, `email`, `fullName`, `password`, `organizationName`, or an unknown
+   * one the request had), so a form can mark it; `error` then says what is wrong in
+   * words a person can read.
+   */
+  field?: string | null;
   path?: SitePath | null;
   /**
    * Who removed the site during the rollback, when one was removed.

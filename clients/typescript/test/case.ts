@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import type { ProvisionOutcome, ProvisionRequest } from '../src/index.js'
 
-function need(name: string): string {
+export function need(name: string): string {
   const value = process.env[name]
   assert.ok(value, `${name} is not set: run this through \`cargo test --test typescript_client\``)
   return value

@@ -21,12 +21,12 @@ pub async fn dry_run(cfg: &Config, request: SignupRequest) -> Result<ProvisionPl
     let refused = |e: Error, site: &str| Failure::from(&e.for_site(site));
     let t = request
         .validate(&cfg.ctx.site_domain)
-        .map_err(|e| refused(Error::invalid(format!("invalid input: {e}")), &naive_site))?;
+        .map_err(|e| refused(e.into(), &naive_site))?;
     // As in a real run: Frappe's default policy first, and an input error wins over any
     // other; the bench's own policy once its facts are read (in `plan`).
     let early = t
         .check_password_strength(&PasswordPolicy::default())
-        .map_err(|e| Error::invalid(format!("invalid input: {e}")));
+        .map_err(Error::from);
     let looked = look(cfg, &t, deadline).await;
     let (plan, mut warnings) = match (early, looked) {
         (Err(e), _) | (Ok(()), Err(e)) => return Err(refused(e, &t.site)),

@@ -7,12 +7,14 @@
 //! undoes; the whole run has one deadline, and Ctrl-C / SIGTERM roll back like a failure.
 //! The registry row says who the tenant is, how far the run got and how it ended.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
-use crate::context::{Context, SaasPlan};
+use crate::context::{Context, SaasPlan, UrlTemplate};
 use crate::error::{Code, Error};
 use crate::lifecycle::login_link;
 use crate::lifecycle::removal::Removal;
@@ -54,6 +56,8 @@ pub struct Config {
     pub auto: Option<Vec<Candidate>>,
     /// Said before the run starts (benches of the inventory skipped), for the JSON.
     pub warnings: Vec<String>,
+    /// The tenant's public address (`--public-url`), for the success's `url`.
+    pub public_url: Option<UrlTemplate>,
 }
 
 /// How long the undo may take after the provisioning deadline has passed.
@@ -135,9 +139,20 @@ struct Run {
     setup: Option<Setup>,
     /// `--login-link`: Frappe's cache, found answering before anything was made.
     login_cache: Option<FrappeCache>,
+    /// Set when the deadline passed or a signal came: the steps end at their next check.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Run {
+    /// Err once the run is stopping (deadline or signal): checked before each step, so a
+    /// stop lands between calls, never inside one.
+    fn go_on(&self, step: &'static str) -> Result<(), Error> {
+        match self.stopping.load(Ordering::SeqCst) {
+            true => Err(Error::new(Code::Interrupted, "the run is stopping").at(step)),
+            false => Ok(()),
+        }
+    }
+
     fn db(&mut self) -> &mut Db {
         self.db
             .as_mut()
@@ -159,7 +174,7 @@ pub async fn provision(
         Ok(t) => t,
         Err(e) => {
             progress(&format!("✗ Invalid input: {e}"));
-            let e = Error::invalid(format!("invalid input: {e}")).for_site(&naive_site);
+            let e = Error::from(e).for_site(&naive_site);
             let failure = Failure::from(&e);
             let _ = write_line(out, &failure);
             return Err(failure);
@@ -181,15 +196,19 @@ pub async fn provision(
         timings: vec![],
         setup: None,
         login_cache: None,
+        stopping: Arc::default(),
     };
-    let timeout_secs = cfg.timeout.as_secs();
-    let outcome = tokio::select! {
-        r = run_steps(&mut run, &tenant, &keys, deadline) => r,
-        _ = tokio::time::sleep_until(deadline) => Err(Error::new(
-            Code::Timeout,
-            format!("provisioning did not finish within {timeout_secs}s"),
-        )),
-        sig = shutdown_signal() => Err(Error::new(Code::Interrupted, format!("interrupted by {sig}"))),
+    let stopping = run.stopping.clone();
+    let outcome = {
+        let steps = run_steps(&mut run, &tenant, &keys, deadline);
+        tokio::pin!(steps);
+        tokio::select! {
+            r = &mut steps => r,
+            e = stop_reason(deadline, cfg.timeout.as_secs()) => {
+                stop_steps(cfg, &stopping, &e, steps.as_mut()).await;
+                Err(e)
+            }
+        }
     };
     match activate(&mut run, outcome).await {
         Ok(()) => deliver(run, &tenant, &keys, started, out).await,
@@ -265,7 +284,10 @@ async fn deliver(
     let elapsed = round2(started.elapsed().as_secs_f64());
     let success = ProvisionSuccess {
         success: true,
-        url: run.cfg.ctx.site_url(&t.site),
+        url: run
+            .cfg
+            .ctx
+            .tenant_url(run.cfg.public_url.as_ref(), &t.subdomain, &t.site),
         site: t.site.clone(),
         email: t.email.clone(),
         api_key: keys.key.clone(),
@@ -369,6 +391,7 @@ async fn fail_run(run: &mut Run, site: &str, e: Error, started: Instant) -> Fail
         site: site.to_string(),
         code: e.code,
         step: e.step,
+        field: e.field,
         rollback: removal.steps,
         removed_by: removal.removed_by,
         warnings: std::mem::take(&mut run.warnings),
@@ -377,6 +400,41 @@ async fn fail_run(run: &mut Run, site: &str, e: Error, started: Instant) -> Fail
         bench: run.bench.clone(),
         db_name: run.made.as_ref().map(|m| m.db_name().to_string()),
     }
+}
+
+/// How long, after a stop, the step in flight gets to finish: a MariaDB query or a REST
+/// call ends in well under that; bench is stopped at once.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the run must stop: its deadline, or SIGINT / SIGTERM.
+async fn stop_reason(deadline: Instant, timeout_secs: u64) -> Error {
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline) => Error::new(
+            Code::Timeout,
+            format!("provisioning did not finish within {timeout_secs}s"),
+        ),
+        sig = shutdown_signal() => Error::new(Code::Interrupted, format!("interrupted by {sig}")),
+    }
+}
+
+/// Stops the steps without cutting a call in half: the run's connection holds the site's
+/// lock, and a query dropped midway would lose it, and with it the right to roll back. So
+/// the steps are told to stop, this run's bench processes are stopped (a bench step then
+/// ends at once), and the step in flight gets `STOP_GRACE` to end; only then is it dropped.
+async fn stop_steps(
+    cfg: &Config,
+    stopping: &AtomicBool,
+    why: &Error,
+    steps: std::pin::Pin<&mut impl std::future::Future<Output = Result<(), Error>>>,
+) {
+    progress(&format!("✗ {}: stopping", why.message));
+    stopping.store(true, Ordering::SeqCst);
+    let _ = cfg
+        .ctx
+        .bench
+        .stop_run(run_tag(), Instant::now() + Duration::from_secs(30))
+        .await;
+    let _ = tokio::time::timeout(STOP_GRACE, steps).await;
 }
 
 /// After a deadline or a signal, bench may still run in a container (killing the docker

@@ -88,7 +88,7 @@ pub(super) async fn setup_locale(
     })?;
     resolve(&t.setup, defaults, &lists)
         .map(Some)
-        .map_err(|e| Error::invalid(format!("invalid input: {e}")))
+        .map_err(Error::from)
 }
 
 /// ERPNext's company for `t`, when ERPNext is among the apps and the wizard is the tool's.
@@ -99,8 +99,9 @@ fn company(t: &Tenant, apps: &[String], locale: Option<&Locale>) -> Result<Optio
     // ERPNext's wizard refuses this name (setup_wizard.js `validate`).
     if t.organization_name.eq_ignore_ascii_case("company") {
         return Err(Error::invalid(
-            "invalid input: organizationName: ERPNext does not accept \"Company\" as a company name",
-        ));
+            "Organization name: ERPNext does not accept \"Company\" as a company name",
+        )
+        .on_field("organizationName"));
     }
     Ok(Some(erpnext_company(
         &t.organization_name,
@@ -131,8 +132,7 @@ pub(super) async fn plan(
         }
     };
     let policy = sign_up_policy(&facts);
-    t.check_password_strength(&policy)
-        .map_err(|e| Error::invalid(format!("invalid input: {e}")))?;
+    t.check_password_strength(&policy).map_err(Error::from)?;
     let registry = ctx.registry.upgrade(db).await?;
     // One live row per site and bench: a killed run's row must be resolved first. (A
     // standby placement claimed is this run's own row; the registry let the claim name the

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::dry_run::dry_run;
 use super::{provision, Candidate, Config};
 use crate::cli::{ConnectOpts, ProvisionArgs};
-use crate::context::{install_apps, setup_defaults, Context, SaasPlan};
+use crate::context::{install_apps, setup_defaults, Context, SaasPlan, UrlTemplate};
 use crate::error::{exit, Error};
 use crate::output::Output;
 use crate::progress::progress;
@@ -52,11 +52,7 @@ fn read_request(args: &ProvisionArgs) -> Result<SignupRequest, Error> {
                 Error::invalid(format!("reading the request from {}: {e}", path.display()))
             })?
         };
-        return serde_json::from_str(&text).map_err(|e| {
-            Error::invalid(format!(
-                "the request is not valid JSON with fields subdomain, email, fullName, password, organizationName (and optional language, country, timezone, currency): {e}"
-            ))
-        });
+        return SignupRequest::from_json(&text);
     }
     match (&args.subdomain, &args.email, &args.full_name, &args.password, &args.organization_name) {
         (Some(s), Some(e), Some(f), Some(p), Some(o)) => Ok(SignupRequest {
@@ -162,6 +158,11 @@ async fn provision_config(args: &ProvisionArgs) -> Result<Config, Error> {
             "ADMIN_PASSWORD must be at least 8 characters and not 'admin'; leave it unset for a random one per site",
         ));
     }
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(UrlTemplate::parse)
+        .transpose()?;
     let (ctx, auto, warnings) = benches(&args.conn).await?;
     Ok(Config {
         ctx,
@@ -177,5 +178,6 @@ async fn provision_config(args: &ProvisionArgs) -> Result<Config, Error> {
         use_template: !args.no_template,
         auto,
         warnings,
+        public_url,
     })
 }

@@ -32,6 +32,7 @@ pub(super) async fn create_site(
     bench_id: &str,
     deadline: Instant,
 ) -> Result<Secret, Error> {
+    run.go_on("create-site")?;
     // The site's Administrator password. For pool and template sites the tool writes its
     // hash itself; pbkdf2 takes a few ms of CPU, spent on another thread meanwhile.
     let admin = SitePassword::new(
@@ -122,8 +123,11 @@ async fn take_standby(
         .unwrap_or_default();
     if own != plan.policy {
         t.check_password_strength(&own).map_err(|e| {
-            Error::invalid(format!("invalid input: {e} (standby {})", claim.standby))
-                .at("create-site")
+            progress(&format!(
+                "✗ Invalid input under standby {}'s policy: {e}",
+                claim.standby
+            ));
+            Error::from(e).at("create-site")
         })?;
     }
     // The rename makes the standby the tenant: only under both locks, still held.

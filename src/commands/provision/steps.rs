@@ -39,7 +39,7 @@ pub(super) async fn prepare(
     let (locked, locale) = tokio::join!(lock(run, t), setup_locale(&run.cfg, t, deadline));
     let refused = refusal(strength.await, &locale);
     let input_wins = |e: Error| match &refused {
-        Some(r) if e.code != Code::InvalidInput => Error::new(r.code, r.message.clone()),
+        Some(r) if e.code != Code::InvalidInput => r.clone(),
         _ => e,
     };
     run.db = Some(locked.map_err(input_wins)?);
@@ -79,14 +79,14 @@ fn refusal(
         Ok(Ok(())) => None,
         Ok(Err(e)) => {
             progress(&format!("✗ Invalid input: {e}"));
-            Some(Error::invalid(format!("invalid input: {e}")))
+            Some(Error::from(e))
         }
         Err(e) => Some(Error::invalid(e.to_string()).at("preflight")),
     };
     refused.or_else(|| match locale {
         Err(e) if e.code == Code::InvalidInput => {
-            progress(&format!("✗ {}", e.message));
-            Some(Error::new(e.code, e.message.clone()))
+            progress(&format!("✗ Invalid input: {}", e.message));
+            Some(e.clone())
         }
         _ => None,
     })
@@ -157,6 +157,7 @@ pub(super) async fn install_apps(
     plan: &Plan,
     deadline: Instant,
 ) -> Result<(), Error> {
+    run.go_on("install-apps")?;
     let at = |e: Error| e.at("install-apps");
     progress(&format!(
         "[2/6] Installing apps: {}...",
@@ -303,6 +304,7 @@ pub(super) async fn prove_keys(run: &mut Run, t: &Tenant, keys: &ApiKeys) -> Res
 
 /// The registry row says which step the run reached (`as_step` in a failure's JSON).
 async fn record_step(run: &mut Run, step: &str, as_step: &'static str) -> Result<(), Error> {
+    run.go_on(as_step)?;
     let row_id = run.made.as_ref().expect("step 1 made the site").row_id();
     let registry = run.cfg.ctx.registry.clone();
     registry
