@@ -9,7 +9,7 @@
 //! Each setup has its own benches and its own registry database; everything it makes it
 //! removes again.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/cli/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

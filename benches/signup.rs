@@ -16,7 +16,7 @@
 //! change's cost measured on one machine under one load. This one is also measured signing
 //! up with another country than the standbys and the template were set up with.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/cli/common/mod.rs"]
 mod common;
 
 use std::process::Command;

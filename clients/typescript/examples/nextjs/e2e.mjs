@@ -1,6 +1,6 @@
 // The sign-up page as a person uses it, in headless Chromium (Debian's, through
 // playwright-core): an input the tool refuses is marked, a taken subdomain says so, and a
-// sign-up shows its steps and lands on success. Run by tests/typescript_client.rs
+// sign-up shows its steps and lands on success. Run by tests/cli/typescript_client.rs
 // (`the_nextjs_example_signs_up_in_a_browser`, see test.sh), which starts `next start`
 // against the built binary and the test doubles and passes:
 //   APP_URL   the running app           SUBDOMAIN  a free subdomain to sign up

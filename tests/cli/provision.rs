@@ -2,13 +2,11 @@
 //! double, the fake Frappe (recorded fixtures) and the real MariaDB. stdout JSON, stderr
 //! and the exit code are asserted separately.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 
-use common::SignUp as Case;
+use crate::common::SignUp as Case;
 
 impl Case {
     fn provision(&self) -> Run {
@@ -918,9 +916,9 @@ fn progress_json_gives_a_progress_bar_one_json_line_per_event() {
         ("done", 2, "install-apps"),
         ("start", 3, "create-user"),
         ("start", 4, "subscription"),
-        ("start", 5, "setup-wizard"),
         ("done", 3, "create-user"),
         ("done", 4, "subscription"),
+        ("start", 5, "setup-wizard"),
         ("done", 5, "setup-wizard"),
         ("start", 6, "api-keys"),
         ("done", 6, "api-keys"),

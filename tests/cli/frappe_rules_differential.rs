@@ -8,11 +8,11 @@
 //! - the one-time login key's value it writes into Frappe's Redis cache against Python's
 //!   own `pickle`, which Frappe's cache uses to write and read it.
 //!
-//!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test frappe_rules_differential
+//!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test cli frappe_rules_differential::
 //!
 //! SEED (default 9) picks the generated inputs; failures print it.
 
-#[path = "../crates/frappe-password/tests/python.rs"]
+#[path = "../../crates/frappe-password/tests/python.rs"]
 mod python;
 
 use std::io::Write;

@@ -4,12 +4,10 @@
 //! each with its own sites folder and its own fake Frappe, share the real MariaDB and
 //! one registry database that no other test uses.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// One bench of a test's world.

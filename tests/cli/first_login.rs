@@ -4,13 +4,11 @@
 //! link. Black-box, against the bench double, the fake Frappe (answering the wizard and
 //! the link as recorded from a real 15.14.1) and the real MariaDB and Redis.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A sign-up sent as JSON on stdin, with `extra` fields (the wizard's choices).

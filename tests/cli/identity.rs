@@ -2,11 +2,9 @@
 //! destructive or privileged path hurt something the run did not make (a live tenant, the
 //! registry, the admin account, a file outside the bench) and checks that it does not.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn site_of(sub: &str) -> String {

@@ -13,12 +13,10 @@
 //! of the processes still varies). `SOAK_ROUNDS` and `SOAK_OPS` set the size: CI runs
 //! the default, a bigger run is in the README.
 
-mod common;
-
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

@@ -4,13 +4,11 @@
 //! Without Node or `npm ci` these skip locally, but fail when CI=true: CI must never pass
 //! by testing nothing.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 
 fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/typescript")
@@ -86,7 +84,7 @@ fn node_test(file: &str, env: Vec<(String, String)>) {
     );
 }
 
-use common::SignUp as Case;
+use crate::common::SignUp as Case;
 
 impl Case {
     /// The env `tool()` gives the binary, plus what the node case needs to run it.

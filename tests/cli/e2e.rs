@@ -1,7 +1,7 @@
 //! End-to-end against a real Frappe v15 bench. Ignored by default; run with
 //!
 //!   FRAPPE_E2E=1 BENCH_EXECUTOR=local BENCH_PATH=… BENCH_BIN=… FRAPPE_URL=… MARIADB_URL=… \
-//!     cargo test --test e2e -- --ignored --test-threads=1
+//!     cargo test --test cli e2e:: -- --ignored --test-threads=1
 //!
 //! The non-root admin case also needs E2E_ADMIN_MARIADB_URL (an admin account not named
 //! root, as managed MariaDB services have).

@@ -3,11 +3,9 @@
 //! what bench and Frappe do (tests/bench-double/bench says which was seen, which read).
 //! A double that forgives more than the real thing lets a broken tool pass.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Runs the bench double in `bench` as the tool would (no terminal, answers on stdin).

@@ -5,12 +5,10 @@
 //! paths (batched `grep -H` reads, `find -printf`, `mv -n -T` renames, `install` + `dd`
 //! writes, `gzip`) run in the tests.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 struct Remote {

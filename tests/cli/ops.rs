@@ -8,8 +8,6 @@
 //! planted under a prefix nothing else on the server has; a guard drops what was planted
 //! whether the test passes or not.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
@@ -17,7 +15,7 @@ use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// The tenant user `provision_args` signs up.
@@ -1047,7 +1045,7 @@ fn a_provision_killed_during_new_site_leaves_nothing_cleanup_cannot_remove() {
     // The double stops with folder and database made, and says so. Killed any earlier,
     // bench would die of its own broken stderr pipe and the check that nothing outlives
     // the tool would prove nothing.
-    common::wait_for("new-site is under way", 20, || {
+    crate::common::wait_for("new-site is under way", 20, || {
         pause.with_extension("reached").exists()
     });
     let db = c.bench.databases_of(&site).pop().unwrap();

@@ -7,11 +7,9 @@
 //! (REGISTRY_DB), so tests running in parallel never claim each other's standbys, and
 //! the shared `frappe_tenant` registry of the real bench is never touched.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 type Fast = World;
 use serde_json::Value;
