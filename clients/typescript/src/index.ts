@@ -66,7 +66,7 @@ export type StepName =
 
 /**
  * One line of the tool's progress (`--progress json`, docs/json.md): a step starting, a
- * step done (steps 3, 4 and 5 run concurrently, so all start before any is done), or any
+ * step done (steps 3 and 4 run concurrently, so both start before either is done), or any
  * other line it wrote.
  */
 export type ProgressEvent =

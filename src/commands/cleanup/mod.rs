@@ -16,6 +16,7 @@ mod plan;
 pub use plan::{glob_match, validate_site_pattern};
 use plan::{plan, Work};
 
+use crate::basics::signals::StopSignals;
 use crate::cli::CleanupArgs;
 use crate::context::Context;
 use crate::error::Error;
@@ -316,21 +317,23 @@ async fn resolve_run(
 }
 
 /// Set when SIGINT or SIGTERM arrives: the countdown aborts, a running cleanup stops
-/// after the item in hand.
+/// after the item in hand. Listening starts here, before the countdown is announced: a
+/// Ctrl-C right after the prompt is never lost (it was, when the listener started later).
 fn watch_signals() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    match StopSignals::listen() {
+        Ok(mut signals) => {
+            tokio::spawn(async move {
+                signals.recv().await;
+                f.store(true, Ordering::SeqCst);
+            });
         }
-        f.store(true, Ordering::SeqCst);
-    });
+        // Without a listener, a signal keeps its default action: it ends the process.
+        Err(e) => progress(&format!(
+            "⚠ cannot listen for Ctrl-C ({e}); it ends the process"
+        )),
+    }
     flag
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::basics::secret::Secret;
+use crate::basics::signals::StopSignals;
 use crate::context::{Context, SaasPlan, UrlTemplate};
 use crate::error::{Code, Error};
 use crate::lifecycle::login_link;
@@ -170,9 +171,24 @@ pub async fn provision(
     let started = Instant::now();
     let deadline = started + cfg.timeout;
     let naive_site = format!("{}.{}", request.subdomain, cfg.ctx.site_domain);
-    let tenant = match request.validate(&cfg.ctx.site_domain) {
-        Ok(t) => t,
-        Err(e) => {
+    // Listening before anything is made: a signal that comes before the steps are awaited
+    // is kept, and stops them at their first check.
+    let signals = StopSignals::listen().map_err(|e| {
+        Error::new(
+            Code::ConfigError,
+            format!("cannot listen for SIGINT/SIGTERM: {e}"),
+        )
+    });
+    let (tenant, mut signals) = match (request.validate(&cfg.ctx.site_domain), signals) {
+        (Ok(t), Ok(signals)) => (t, signals),
+        (_, Err(e)) => {
+            let e = e.for_site(&naive_site);
+            progress(&format!("✗ {}", e.message));
+            let failure = Failure::from(&e);
+            let _ = write_line(out, &failure);
+            return Err(failure);
+        }
+        (Err(e), _) => {
             progress(&format!("✗ Invalid input: {e}"));
             let e = Error::from(e).for_site(&naive_site);
             let failure = Failure::from(&e);
@@ -204,7 +220,7 @@ pub async fn provision(
         tokio::pin!(steps);
         tokio::select! {
             r = &mut steps => r,
-            e = stop_reason(deadline, cfg.timeout.as_secs()) => {
+            e = stop_reason(deadline, cfg.timeout.as_secs(), &mut signals) => {
                 stop_steps(cfg, &stopping, &e, steps.as_mut()).await;
                 Err(e)
             }
@@ -238,14 +254,18 @@ async fn run_steps(
     steps::install_apps(run, t, &plan, deadline).await?;
     finished(run, "install-apps", &["install-apps"], clock);
 
-    let clock = started(&["create-user", "subscription", "setup-wizard"]);
-    steps::create_user_and_settings(run, t, keys, &admin_password, &plan).await?;
+    let clock = started(&["create-user", "subscription"]);
+    let session = steps::create_user_and_settings(run, t, keys, &admin_password).await?;
     finished(
         run,
         "user-and-subscription",
-        &["create-user", "subscription", "setup-wizard"],
+        &["create-user", "subscription"],
         clock,
     );
+
+    let clock = started(&["setup-wizard"]);
+    steps::set_up_site(run, t, &plan, &session).await?;
+    finished(run, "setup-wizard", &["setup-wizard"], clock);
 
     let clock = started(&["api-keys"]);
     steps::prove_keys(run, t, keys).await?;
@@ -407,13 +427,13 @@ async fn fail_run(run: &mut Run, site: &str, e: Error, started: Instant) -> Fail
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the run must stop: its deadline, or SIGINT / SIGTERM.
-async fn stop_reason(deadline: Instant, timeout_secs: u64) -> Error {
+async fn stop_reason(deadline: Instant, timeout_secs: u64, signals: &mut StopSignals) -> Error {
     tokio::select! {
         _ = tokio::time::sleep_until(deadline) => Error::new(
             Code::Timeout,
             format!("provisioning did not finish within {timeout_secs}s"),
         ),
-        sig = shutdown_signal() => Error::new(Code::Interrupted, format!("interrupted by {sig}")),
+        sig = signals.recv() => Error::new(Code::Interrupted, format!("interrupted by {sig}")),
     }
 }
 
@@ -529,14 +549,5 @@ impl ApiKeys {
             key: Secret::random(20).expose().to_ascii_lowercase(),
             secret: Secret::random(40),
         }
-    }
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
     }
 }

@@ -14,8 +14,8 @@ use crate::lifecycle::apps::{install_missing_apps, AppsError};
 use crate::lifecycle::login_link;
 use crate::lifecycle::setup::Locale;
 use crate::lifecycle::setup::{set_up, SiteSetup};
-use crate::output::{round2, StepTiming, WizardAction};
-use crate::outside::frappe::{ApiError, Frappe, NewUser, SettingsOutcome};
+use crate::output::WizardAction;
+use crate::outside::frappe::{ApiError, Frappe, NewUser, Session, SettingsOutcome};
 use crate::outside::mariadb::Db;
 use crate::progress::progress;
 use crate::signup::{InvalidInput, Tenant};
@@ -184,16 +184,15 @@ pub(super) async fn install_apps(
     })
 }
 
-/// Steps 3, 4 and 5, over REST as Administrator, concurrently: the tenant's user (names,
-/// password, System User, System Manager, API key and secret) in one insert, the SaaS
-/// Settings single, and the site's setup (the wizard, or the System Settings that differ).
+/// Steps 3 and 4, over REST as Administrator, concurrently: the tenant's user (names,
+/// password, System User, System Manager, API key and secret) in one insert, and the SaaS
+/// Settings single. Returns the session step 5 goes on with.
 pub(super) async fn create_user_and_settings(
     run: &mut Run,
     t: &Tenant,
     keys: &ApiKeys,
     admin_password: &Secret,
-    plan: &Plan,
-) -> Result<(), Error> {
+) -> Result<Session, Error> {
     progress(&format!("[3/6] Creating admin user: {}...", t.email));
     record_step(run, "user", "create-user").await?;
     let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
@@ -202,13 +201,6 @@ pub(super) async fn create_user_and_settings(
         .await
         .map_err(|e| login_error(e, &t.site))?;
     progress("[4/6] Initializing subscription settings...");
-    match &plan.locale {
-        Some(l) => progress(&format!(
-            "[5/6] Setup wizard: {}, {}, {}, {}...",
-            l.language.name, l.country, l.timezone, l.currency
-        )),
-        None => progress("[5/6] Setup wizard left to the tenant's admin..."),
-    }
     let user = NewUser {
         email: &t.email,
         first_name: &t.first_name,
@@ -219,6 +211,34 @@ pub(super) async fn create_user_and_settings(
     };
     let saas = &run.cfg.plan;
     let saas = json!({"plan_name": saas.name, "max_users": saas.max_users, "max_storage": saas.max_storage_gb});
+    let (created, settings) = tokio::join!(
+        frappe.create_user(&session, &user),
+        frappe.write_saas_settings(&session, saas),
+    );
+    created.map_err(|e| api_error("create-user", e))?;
+    progress("✓ User created successfully");
+    settings_written(run, settings.map_err(|e| api_error("subscription", e))?);
+    Ok(session)
+}
+
+/// Step 5, after 3 and 4, not beside them: the wizard and a System Settings save take
+/// locks a user's insert also takes (`tabHas Role`, `tabDefaultValue`), and on a real
+/// v15 bench the two at once ended in QueryDeadlockError, failing the sign-up.
+pub(super) async fn set_up_site(
+    run: &mut Run,
+    t: &Tenant,
+    plan: &Plan,
+    session: &Session,
+) -> Result<(), Error> {
+    match &plan.locale {
+        Some(l) => progress(&format!(
+            "[5/6] Setup wizard: {}, {}, {}, {}...",
+            l.language.name, l.country, l.timezone, l.currency
+        )),
+        None => progress("[5/6] Setup wizard left to the tenant's admin..."),
+    }
+    record_step(run, "setup-wizard", "setup-wizard").await?;
+    let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
     let db_name = run
         .made
         .as_ref()
@@ -227,7 +247,7 @@ pub(super) async fn create_user_and_settings(
         .to_string();
     let setup = SiteSetup {
         frappe: &frappe,
-        session: &session,
+        session,
         db_name: &db_name,
         locale: plan.locale.as_ref(),
         company: plan.company.clone(),
@@ -236,25 +256,7 @@ pub(super) async fn create_user_and_settings(
         .db
         .as_mut()
         .expect("every step runs after the preflight connected");
-    // Independent documents: written concurrently.
-    let wizard_clock = Instant::now();
-    let (created, settings, set_up) = tokio::join!(
-        frappe.create_user(&session, &user),
-        frappe.write_saas_settings(&session, saas),
-        async {
-            let r = set_up(db, setup).await;
-            (r, wizard_clock.elapsed())
-        }
-    );
-    created.map_err(|e| api_error("create-user", e))?;
-    progress("✓ User created successfully");
-    settings_written(run, settings.map_err(|e| api_error("subscription", e))?);
-    let (set_up, took) = set_up;
-    run.setup = set_up?;
-    run.timings.push(StepTiming {
-        step: "setup-wizard",
-        seconds: round2(took.as_secs_f64()),
-    });
+    run.setup = set_up(db, setup).await?;
     if let Some(s) = &run.setup {
         progress(&format!("✓ Setup wizard: {}", wizard_said(s.wizard)));
     }
