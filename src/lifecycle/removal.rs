@@ -12,6 +12,7 @@ use crate::context::Context;
 use crate::output::{RemovedBy, Undo};
 use crate::outside::bench::CommonConfig;
 use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
+use crate::outside::mariadb::registry::{Row, Status};
 use crate::outside::mariadb::Db;
 use crate::progress::progress;
 
@@ -101,6 +102,37 @@ impl Target<'_> {
             _ => None,
         }
     }
+}
+
+/// Removes the site instance registry row `row` records, then ends the row: `done` when
+/// everything went, `failed` otherwise (with `note`). Ending the row is one of the steps.
+#[allow(clippy::too_many_arguments)]
+pub async fn remove_recorded(
+    ctx: &Context,
+    db: &mut Db,
+    common: &CommonConfig,
+    row: &Row,
+    done: Status,
+    note: Option<&str>,
+    guard: &Guard,
+    deadline: Instant,
+) -> Removal {
+    let target = Target {
+        site: &row.site,
+        db_name: &row.db_name,
+        proof: Proof::Row(row.id),
+    };
+    let mut removal = remove_site(ctx, db, common, &target, guard, deadline).await;
+    let status = match removal.complete() {
+        true => done,
+        false => Status::Failed,
+    };
+    let r = ctx.registry.finish(db, row.id, status, note).await;
+    let mut steps = Steps(std::mem::take(&mut removal.steps));
+    let action = format!("mark row {} {}", row.id, status.as_str());
+    steps.record(action, r.map_err(|e| e.to_string()));
+    removal.steps = steps.0;
+    removal
 }
 
 /// Why a run must not act on `site` any more.

@@ -152,19 +152,8 @@ mod tests {
 
     fn failure(code: Code, rollback: Vec<Undo>) -> Failure {
         Failure {
-            success: false,
-            error: "x".into(),
-            site: "a.localhost".into(),
-            code,
-            step: None,
-            field: None,
             rollback,
-            removed_by: None,
-            warnings: vec![],
-            elapsed: 0.0,
-            path: None,
-            bench: None,
-            db_name: None,
+            ..Failure::untouched(code, "x".into(), "a.localhost".into())
         }
     }
 

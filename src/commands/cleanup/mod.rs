@@ -22,7 +22,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{
-    drop_database_and_users, lost_lock, remove_site, Proof, Removal, Steps, Target,
+    drop_database_and_users, lost_lock, remove_recorded, remove_site, Proof, Removal, Steps, Target,
 };
 use crate::output::{round2, CleanupReport, Item, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
@@ -294,26 +294,23 @@ async fn resolve_run(
             };
         }
     }
-    let target = Target {
-        site: &row.site,
-        db_name: &row.db_name,
-        proof: Proof::Row(row.id),
-    };
-    let mut removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
-    let status = match removal.complete() {
-        true => Status::RolledBack,
-        false => Status::Failed,
-    };
     let note = format!(
         "resolved by cleanup --orphans (was {} at step {})",
         row.status.as_str(),
         row.step.as_deref().unwrap_or("?")
     );
-    let r = ctx.registry.finish(db, row.id, status, Some(&note)).await;
-    let mut steps = Steps(std::mem::take(&mut removal.steps));
-    steps.record(format!("mark row {} {}", row.id, status.as_str()), text(r));
-    removal.steps = steps.0;
-    removal
+    let common = &facts.common;
+    remove_recorded(
+        ctx,
+        db,
+        common,
+        row,
+        Status::RolledBack,
+        Some(&note),
+        guard,
+        deadline,
+    )
+    .await
 }
 
 /// Set when SIGINT or SIGTERM arrives: the countdown aborts, a running cleanup stops

@@ -6,8 +6,8 @@ use crate::cli::PoolDrainArgs;
 use crate::context::Context;
 use crate::error::Error;
 use crate::lifecycle::guard::Guard;
-use crate::lifecycle::removal::{remove_site, Proof, Removal, Target};
-use crate::output::{CleanupReport, Output, Undo};
+use crate::lifecycle::removal::{remove_recorded, Removal};
+use crate::output::{CleanupReport, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::Status;
@@ -110,24 +110,8 @@ async fn drop_standby(
     row: &Row,
     deadline: Instant,
 ) -> Removal {
-    let target = Target {
-        site: &row.site,
-        db_name: &row.db_name,
-        proof: Proof::Row(row.id),
-    };
-    let mut removal = remove_site(ctx, db, &facts.common, &target, guard, deadline).await;
-    let status = match removal.complete() {
-        true => Status::Dropped,
-        false => Status::Failed,
-    };
-    if let Err(e) = ctx.registry.finish(db, row.id, status, None).await {
-        removal.steps.push(Undo {
-            action: format!("mark {} {} in the registry", row.site, status.as_str()),
-            ok: false,
-            detail: Some(e.to_string()),
-        });
-    }
-    removal
+    let common = &facts.common;
+    remove_recorded(ctx, db, common, row, Status::Dropped, None, guard, deadline).await
 }
 
 /// The guard of this bench: its site folders and every live registry row.
