@@ -14,5 +14,5 @@ export NEXT_TELEMETRY_DISABLED=1
 (cd "$repo/clients/typescript" && npm ci --no-audit --no-fund)
 (cd "$here" && npm ci --no-audit --no-fund && npx next build)
 cd "$repo"
-cargo test --locked --test typescript_client -- --ignored --exact the_nextjs_example_signs_up_in_a_browser --nocapture
+cargo test --locked --test cli -- --ignored --exact typescript_client::the_nextjs_example_signs_up_in_a_browser --nocapture
 echo "screenshots: $SCREENSHOTS"
