@@ -75,17 +75,18 @@ try {
   const url = await page.getAttribute('#success a', 'href')
   assert.match(url ?? '', new RegExp(`^https://${sub}\\.example\\.com$`), `the public URL: ${url}`)
   const states = await page.$$eval('[data-step]', (li) => li.map((l) => l.getAttribute('data-state')))
-  assert.deepEqual(states, ['done', 'done', 'done', 'done', 'done'])
-  assert.equal(await page.getAttribute('#progress', 'value'), '5')
+  assert.deepEqual(states, ['done', 'done', 'done', 'done', 'done', 'done'])
+  assert.equal(await page.getAttribute('#progress', 'value'), '6')
   await page.click('summary')
   const events = await page.$$eval('#events li', (li) => li.map((l) => l.textContent ?? ''))
-  // Each step started before it was done, in the tool's order; 3 and 4 run together.
+  // Each step started before it was done, in the tool's order; 3 and 4 run together, 5 after them.
   const at = (e) => events.findIndex((l) => l.startsWith(e))
-  for (const s of ['create-site', 'install-apps', 'create-user', 'subscription', 'api-keys']) {
+  for (const s of ['create-site', 'install-apps', 'create-user', 'subscription', 'setup-wizard', 'api-keys']) {
     assert.ok(at(`start ${s}`) >= 0 && at(`start ${s}`) < at(`done ${s}`), `${s} in ${events}`)
   }
   assert.ok(at('done create-site') < at('start install-apps'), `${events}`)
-  assert.ok(at('done subscription') < at('start api-keys'), `${events}`)
+  assert.ok(at('done subscription') < at('start setup-wizard'), `${events}`)
+  assert.ok(at('done setup-wizard') < at('start api-keys'), `${events}`)
   await page.screenshot({ path: join(shots, '4-success.png'), fullPage: true })
   console.log(`e2e: ok, ${events.length} progress events; screenshots in ${shots}`)
 } finally {

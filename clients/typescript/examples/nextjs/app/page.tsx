@@ -8,6 +8,7 @@ const STEPS = [
   ['install-apps', 'Installing apps'],
   ['create-user', 'Creating your account'],
   ['subscription', 'Setting up your plan'],
+  ['setup-wizard', 'Setting up your workspace'],
   ['api-keys', 'Issuing API keys'],
 ] as const
 type Step = (typeof STEPS)[number][0]
