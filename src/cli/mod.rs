@@ -126,6 +126,34 @@ hour from one IP address. A suspended site (maintenance mode) answers 503 to it.
 Exit codes: 0 success, 1 failed (site unknown, cache unreachable), 2 invalid input.")]
     LoginLink(LoginLinkArgs),
 
+    /// Stop serving a tenant (its users and API keys get 503), its data untouched.
+    #[command(after_help = "Examples:
+  frappe-tenant suspend acme-corp --reason 'trial ended'
+  frappe-tenant suspend acme-corp.example.com --bench eu-1
+
+Suspended is Frappe's maintenance mode without reads (site_config.json maintenance_mode: 1,
+allow_reads_during_maintenance removed): Frappe answers every request of the site, API keys and
+logins included, with 503 SessionStopped before it looks at who asks; and its scheduler paused
+(pause_scheduler: 1). The keys' previous values are kept in the registry row first, so `resume`
+restores exactly them. The registry says `suspended`; no cleanup removes a suspended tenant.
+Only for an active tenant this tool made (its live registry row, whose database its folder holds),
+under the site's lock.
+Exit codes: 0 suspended, 1 failed (busy: another run holds the site; bench failed, and what it
+changed was undone), 2 invalid input (unknown site, not the tool's, not active).")]
+    Suspend(SuspendArgs),
+
+    /// Serve a suspended tenant again, exactly as it was before `suspend`.
+    #[command(after_help = "Examples:
+  frappe-tenant resume acme-corp
+  frappe-tenant resume acme-corp.example.com --bench eu-1
+
+Restores maintenance_mode, allow_reads_during_maintenance and pause_scheduler to what they were
+before the suspension (a key that was absent is removed again), then marks the registry row
+active. A resume that fails midway leaves the tenant suspended: run it again.
+Exit codes: 0 resumed, 1 failed (busy, bench failed), 2 invalid input (unknown site, not the
+tool's, not suspended).")]
+    Resume(ResumeArgs),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -411,6 +439,31 @@ pub struct LoginLinkArgs {
     /// Minutes the link stays valid, if nobody uses it first
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub minutes: u32,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct SuspendArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Why (kept in the registry and shown by `resume`): up to 140 characters
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }

@@ -1,6 +1,6 @@
 //! One module per command family, the only code that orchestrates a whole run and prints
 //! its report: `provision`, `verify`, `list`, `cleanup`, `template`, `pool`, `bench`,
-//! `login-link`, `schema`. Each returns its output or the one error type; none imports
+//! `login-link`, `suspend`/`resume`, `schema`. Each returns its output or the one error type; none imports
 //! another.
 
 pub mod bench;
@@ -10,5 +10,6 @@ pub mod login_link;
 pub mod pool;
 pub mod provision;
 pub mod schema;
+pub mod suspension;
 pub mod template;
 pub mod verify;

@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 
 use super::{
     BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport,
-    PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, TemplateReport,
-    VerifyReport,
+    PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, SuspensionReport,
+    TemplateReport, VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
@@ -57,6 +57,8 @@ outputs! {
     "bench" => Or<BenchReport>,
     "bench-list" => Or<BenchListReport>,
     "login-link" => Or<LoginLinkReport>,
+    "suspend" => Or<SuspensionReport>,
+    "resume" => Or<SuspensionReport>,
 }
 
 /// The names of every output, in the table's order.

@@ -39,6 +39,15 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// Frappe's exception class, when its answer named one (`SessionStopped`: the site is
+    /// in maintenance mode).
+    pub fn exc_type(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { exc_type, .. } => exc_type.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The user the tool creates, with the keys it stores in Frappe's encrypted Password field.

@@ -10,6 +10,9 @@
 //! - a `sid` cookie counts only on the site whose login made it, for the user who logged
 //!   in; any other sid is a Guest with `session_expired` (sessions.py `get_session_record`),
 //!   and a Guest may not create users or write SaaS Settings (403);
+//! - a site whose config says `maintenance_mode` (without `allow_reads_during_maintenance`)
+//!   answers every request 503 `SessionStopped` before any auth (app.py `init_request`;
+//!   fixtures/frappe-v15/maintenance-mode-api.json), as a suspended tenant does;
 //! - only then an injected fault, so a test that injects one still fails a tool that lost
 //!   its session;
 //! - a new user's password must pass the site's password policy, read from its System
@@ -232,6 +235,30 @@ impl Site<'_> {
             .and_then(|c| c["db_name"].as_str().map(|d| format!("`{d}`")))
     }
 
+    /// `maintenance_mode` truthy and no `allow_reads_during_maintenance` in the site's
+    /// config, as `frappe.local.conf` reads them (Python truthiness). Read-only maintenance
+    /// (reads allowed) is not modelled: a request to such a site fails the test.
+    fn in_maintenance(&self, host: &str) -> bool {
+        let conf: Value = std::fs::read_to_string(self.sites.join(host).join("site_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let truthy = |v: &Value| match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+        };
+        let on = truthy(&conf["maintenance_mode"]);
+        assert!(
+            !(on && truthy(&conf["allow_reads_during_maintenance"])),
+            "the fake Frappe does not model read-only maintenance ({host})"
+        );
+        on
+    }
+
     fn sql(&self, q: &str, p: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
         sql_at(self.url, q, p)
     }
@@ -264,6 +291,7 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         .to_owned();
     let cookie = header("Cookie").unwrap_or_default();
     let auth = header("Authorization").unwrap_or_default();
+    let accept = header("Accept").unwrap_or_default();
     let mut body = String::new();
     let _ = req.as_reader().read_to_string(&mut body);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -299,6 +327,14 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         let (s, b) = fixture("unknown-site");
         return respond(req, s, b.replace("no-such-site.localhost", &host), &[]);
     };
+    // A site in maintenance mode stops every request before auth (app.py init_request).
+    if site.in_maintenance(&host) {
+        let (s, b) = match accept.starts_with("text") {
+            true => (503, MAINTENANCE_PAGE.to_string()),
+            false => fixture("maintenance-mode-api"),
+        };
+        return respond(req, s, b, &[]);
+    }
 
     // Auth first: a token, else the sid cookie of a session of this site.
     let sid = cookie
@@ -405,6 +441,13 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
     };
     respond(req, status, text, &[])
 }
+
+/// What a browser (`Accept: text/…`) gets from a site in maintenance mode:
+/// `handle_session_stopped`'s page (utils/response.py), its title and message; not
+/// recorded (a bench without built assets renders no page), the tool never asks for it.
+const MAINTENANCE_PAGE: &str = "<!DOCTYPE html><html><head><title>Updating</title></head><body>\
+    <h1>Updating</h1><p>The system is being updated. Please refresh again after a few moments.</p>\
+    </body></html>";
 
 /// Frappe's lists as recorded from 15.14.1 (`get_country_timezone_info`): countries with
 /// their formats, and every time zone.

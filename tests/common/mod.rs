@@ -520,6 +520,8 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("list"), _) => "list",
         (Some("cleanup"), _) => "cleanup",
         (Some("login-link"), _) => "login-link",
+        (Some("suspend"), _) => "suspend",
+        (Some("resume"), _) => "resume",
         _ => "provision",
     };
     frappe_tenant::output::schema_names()

@@ -242,7 +242,7 @@ export interface ScanStats {
 export type ListResult = ListReport | Failure;
 
 export type Status =
-  "provisioning" | "active" | "failed" | "rolled_back" | "standby" | "claimed" | "dropped" | "dropping";
+  "provisioning" | "active" | "failed" | "rolled_back" | "standby" | "claimed" | "dropped" | "dropping" | "suspended";
 
 export interface ListReport {
   sites: SiteHealth[];
@@ -554,6 +554,69 @@ export interface StepTiming {
   seconds: number;
   step: string;
 }
+
+// From schema/resume.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type ResumeResult = SuspensionReport | Failure;
+
+/**
+ * `suspend` and `resume`: the tenant's state now and what changed in its config.
+ */
+export interface SuspensionReport {
+  config: ConfigChange[];
+  dbName: string;
+  elapsed: number;
+  /**
+   * The reason given to `suspend` (for `resume`: the one the suspension had).
+   */
+  reason?: string | null;
+  site: string;
+  /**
+   * The registry status now: `suspended` after `suspend`, `active` after `resume`.
+   */
+  status: string;
+  success: true;
+  /**
+   * When the tenant was suspended (UTC, RFC 3339).
+   */
+  suspendedAt?: string | null;
+}
+
+/**
+ * One key of the site's `site_config.json` a suspension sets or a resume restores.
+ */
+export interface ConfigChange {
+  /**
+   * Its value after (absent: the key is not in the config now).
+   */
+  after?: {
+    [k: string]: unknown;
+  };
+  /**
+   * Its value before (absent: the key was not in the config).
+   */
+  before?: {
+    [k: string]: unknown;
+  };
+  /**
+   * Whether bench had to change it (false: it already held that value).
+   */
+  changed: boolean;
+  /**
+   * `maintenance_mode`, `allow_reads_during_maintenance` or `pause_scheduler`.
+   */
+  key: string;
+}
+
+// From schema/suspend.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type SuspendResult = SuspensionReport | Failure;
 
 // From schema/template-build.schema.json
 

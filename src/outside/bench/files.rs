@@ -370,12 +370,58 @@ pub struct SiteConfig {
     pub db_name: Option<String>,
     /// Frappe versions after 15.14 may name the DB user apart from the database.
     pub db_user: Option<String>,
+    /// The keys a suspension changes (see `SUSPENSION_KEYS`): `None` when absent, a JSON
+    /// `null` when present as null, so `resume` can restore exactly what was there.
+    #[serde(default, deserialize_with = "present")]
+    pub maintenance_mode: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub allow_reads_during_maintenance: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub pause_scheduler: Option<serde_json::Value>,
+}
+
+/// A key that is present, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 impl SiteConfig {
     /// The site's DB account name: `db_user`, else (Frappe v15.14) the database's name.
     pub fn db_user(&self) -> Option<&str> {
         self.db_user.as_deref().or(self.db_name.as_deref())
+    }
+
+    /// The value of one of the suspension's keys, as the config holds it.
+    pub fn flag(&self, key: &str) -> Option<&serde_json::Value> {
+        match key {
+            "maintenance_mode" => self.maintenance_mode.as_ref(),
+            "allow_reads_during_maintenance" => self.allow_reads_during_maintenance.as_ref(),
+            "pause_scheduler" => self.pause_scheduler.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What `flag` says after bench set one of the suspension's keys (`None`: removed).
+    pub fn set_flag(&mut self, key: &str, value: Option<serde_json::Value>) {
+        match key {
+            "maintenance_mode" => self.maintenance_mode = value,
+            "allow_reads_during_maintenance" => self.allow_reads_during_maintenance = value,
+            "pause_scheduler" => self.pause_scheduler = value,
+            _ => {}
+        }
+    }
+}
+
+/// Python's truthiness of a config value, as Frappe reads `frappe.local.conf.<key>`.
+pub fn truthy(v: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
     }
 }
 
