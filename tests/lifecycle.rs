@@ -326,3 +326,439 @@ fn a_registry_of_an_earlier_version_learns_suspended() {
     );
     assert_eq!(cell(dup[0].as_ref(0).unwrap()), "1");
 }
+
+/// A world whose sites have the `SaaS Settings` DocType (the optional app's), and a
+/// tenant signed up on it with the default plan (Free, 5 users, 1 GB).
+fn planned() -> (World, String, String) {
+    let w = World::new(&[]);
+    w.frappe.has_saas_settings();
+    let (sub, site) = tenant(&w);
+    (w, sub, site)
+}
+
+fn plan_of(w: &World, db: &str) -> (String, String, String) {
+    let get = |f: &str| {
+        sql_value_at(
+            w.url(),
+            &format!(
+                "SELECT value FROM `{db}`.tabSingles WHERE doctype = 'SaaS Settings' AND field = ?"
+            ),
+            vec![f.into()],
+        )
+        .unwrap_or_default()
+    };
+    (get("plan_name"), get("max_users"), get("max_storage"))
+}
+
+fn admin_keys(w: &World, db: &str) -> (Option<String>, Option<String>) {
+    let key = sql_value_at(
+        w.url(),
+        &format!("SELECT api_key FROM `{db}`.tabUser WHERE name = 'Administrator'"),
+        vec![],
+    );
+    let secret = sql_value_at(
+        w.url(),
+        &format!("SELECT password FROM `{db}`.__Auth WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'api_secret'"),
+        vec![],
+    );
+    (key, secret)
+}
+
+#[test]
+fn plan_set_rewrites_saas_settings_over_rest_and_leaves_no_key_behind() {
+    let (w, sub, site) = planned();
+    let db = w.bench.databases_of(&site).pop().unwrap();
+    assert_eq!(admin_keys(&w, &db), (None, None));
+    let before = w.frappe.calls("saas-settings");
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Pro",
+        "--max-users",
+        "25",
+        "--max-storage",
+        "10",
+    ]);
+    ok(&r);
+    assert_eq!(r.json["planName"], "Pro");
+    assert_eq!(r.json["previous"]["planName"], "Free");
+    assert_eq!(r.json["usage"]["users"], 1);
+    assert_eq!(r.json["forced"], false);
+    // Over REST (the fake's SaaS Settings write, authenticated by a token), not SQL.
+    assert_eq!(w.frappe.calls("saas-settings"), before + 1);
+    assert_eq!(plan_of(&w, &db), ("Pro".into(), "25".into(), "10".into()));
+    // The key lent to Administrator is gone again, and no secret reached argv or stderr.
+    assert_eq!(admin_keys(&w, &db), (None, None));
+    assert!(!r.stderr.to_lowercase().contains("token "), "{}", r.stderr);
+    let v = w.run(&[
+        "verify",
+        &sub,
+        "--plan-name",
+        "Pro",
+        "--max-users",
+        "25",
+        "--max-storage",
+        "10",
+    ]);
+    ok(&v);
+    let v = w.run(&["verify", &sub]);
+    assert_eq!(v.code, 5, "the default plan no longer matches: {}", v.json);
+    w.frappe.assert_no_unexpected();
+}
+
+#[test]
+fn plan_set_puts_back_an_administrator_key_that_was_there_and_cleans_up_on_failure() {
+    let (w, sub, site) = planned();
+    let db = w.bench.databases_of(&site).pop().unwrap();
+    sql_at(
+        w.url(),
+        &format!("UPDATE `{db}`.tabUser SET api_key = 'adminkey123' WHERE name = 'Administrator'"),
+        vec![],
+    );
+    sql_at(
+        w.url(),
+        &format!("INSERT INTO `{db}`.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', 'Administrator', 'api_secret', 'stored-token', 1)"),
+        vec![],
+    );
+    let was = admin_keys(&w, &db);
+    ok(&w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Pro",
+        "--max-users",
+        "9",
+        "--max-storage",
+        "2",
+    ]));
+    assert_eq!(admin_keys(&w, &db), was);
+    // Frappe refuses the write: nothing changed, the key is taken back all the same.
+    w.frappe
+        .injecting("saas-settings", Inject::Status(502, "bad gateway"));
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Max",
+        "--max-users",
+        "99",
+        "--max-storage",
+        "50",
+    ]);
+    refused(&r, 1, "API_ERROR");
+    assert_eq!(admin_keys(&w, &db), was);
+    assert_eq!(plan_of(&w, &db), ("Pro".into(), "9".into(), "2".into()));
+}
+
+#[test]
+fn a_plan_below_usage_is_refused_unless_forced() {
+    let (w, sub, site) = planned();
+    let db = w.bench.databases_of(&site).pop().unwrap();
+    // A second enabled System User: two in use.
+    sql_at(
+        w.url(),
+        &format!("INSERT INTO `{db}`.tabUser (name, email, enabled, user_type) VALUES ('bob@acme.com', 'bob@acme.com', 1, 'System User')"),
+        vec![],
+    );
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Solo",
+        "--max-users",
+        "1",
+        "--max-storage",
+        "1",
+    ]);
+    refused(&r, 2, "INVALID_INPUT");
+    assert!(
+        r.json["error"].as_str().unwrap().contains("--force"),
+        "{}",
+        r.json
+    );
+    assert_eq!(plan_of(&w, &db).0, "Free");
+    // Storage: files count, through the executor.
+    let files = w.bench.site_dir(&site).join("private/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("big.bin"), vec![0u8; 3_000_000]).unwrap();
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Tiny",
+        "--max-users",
+        "5",
+        "--max-storage",
+        "0.001",
+    ]);
+    refused(&r, 2, "INVALID_INPUT");
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Solo",
+        "--max-users",
+        "1",
+        "--max-storage",
+        "1",
+        "--force",
+    ]);
+    ok(&r);
+    assert_eq!(r.json["forced"], true);
+    assert_eq!(r.json["usage"]["over"], true);
+    assert_eq!(plan_of(&w, &db), ("Solo".into(), "1".into(), "1".into()));
+}
+
+#[test]
+fn plan_set_refuses_bad_input_a_suspended_a_busy_and_an_unknown_tenant() {
+    let (w, sub, site) = planned();
+    let db = w.bench.databases_of(&site).pop().unwrap();
+    let set = |extra: &[&str]| {
+        let mut args = vec!["plan", "set", sub.as_str()];
+        args.extend_from_slice(extra);
+        w.run(&args)
+    };
+    refused(
+        &set(&[
+            "--plan-name",
+            "<b>",
+            "--max-users",
+            "5",
+            "--max-storage",
+            "1",
+        ]),
+        2,
+        "INVALID_INPUT",
+    );
+    refused(
+        &set(&[
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "0",
+            "--max-storage",
+            "1",
+        ]),
+        2,
+        "INVALID_INPUT",
+    );
+    refused(
+        &set(&[
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "5",
+            "--max-storage",
+            "-1",
+        ]),
+        2,
+        "INVALID_INPUT",
+    );
+    refused(
+        &set(&[
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "5",
+            "--max-storage",
+            "NaN",
+        ]),
+        2,
+        "INVALID_INPUT",
+    );
+    refused(
+        &w.run(&[
+            "plan",
+            "set",
+            "no-such-tenant",
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "5",
+            "--max-storage",
+            "1",
+        ]),
+        2,
+        "INVALID_INPUT",
+    );
+    ok(&w.run(&["suspend", &sub]));
+    let r = set(&[
+        "--plan-name",
+        "Pro",
+        "--max-users",
+        "5",
+        "--max-storage",
+        "1",
+    ]);
+    refused(&r, 2, "INVALID_INPUT");
+    assert!(
+        r.json["error"].as_str().unwrap().contains("suspended"),
+        "{}",
+        r.json
+    );
+    ok(&w.run(&["resume", &sub]));
+    {
+        let _held = HeldLock::take(&w.bench.url, &site_lock_name(&site));
+        refused(
+            &set(&[
+                "--plan-name",
+                "Pro",
+                "--max-users",
+                "5",
+                "--max-storage",
+                "1",
+            ]),
+            1,
+            "SITE_BUSY",
+        );
+    }
+    assert_eq!(plan_of(&w, &db).0, "Free");
+    assert_eq!(admin_keys(&w, &db), (None, None));
+}
+
+#[test]
+fn plan_set_needs_the_saas_settings_doctype() {
+    let w = World::new(&[]);
+    let (sub, _) = tenant(&w);
+    let r = w.run(&[
+        "plan",
+        "set",
+        &sub,
+        "--plan-name",
+        "Pro",
+        "--max-users",
+        "5",
+        "--max-storage",
+        "1",
+    ]);
+    refused(&r, 1, "CONFIG_ERROR");
+    assert!(
+        r.json["error"].as_str().unwrap().contains("SaaS Settings"),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn the_tools_fernet_is_what_frappes_cryptography_decrypts() {
+    // Frappe decrypts with Python's `cryptography` Fernet: the same library here.
+    let key = fernet::generate_key();
+    let token = frappe_tenant::basics::fernet::encrypt(
+        &frappe_tenant::basics::secret::Secret::new(key.clone()),
+        b"s3cret-api-secret",
+    )
+    .unwrap();
+    assert_eq!(
+        fernet::decrypt(&key, token.expose()).as_deref(),
+        Some("s3cret-api-secret")
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from cryptography.fernet import Fernet; \
+             print(Fernet(sys.stdin.readline().strip().encode()).decrypt(sys.stdin.readline().strip().encode()).decode())",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{key}\n{}\n", token.expose()).as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("python3 with the cryptography package (Frappe's Fernet)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "s3cret-api-secret"
+    );
+}
+
+#[test]
+fn usage_counts_users_database_and_files_against_the_plan() {
+    let (w, sub, site) = planned();
+    let db = w.bench.databases_of(&site).pop().unwrap();
+    w.frappe.login(&site, "jane@acme.com", PASSWORD).unwrap();
+    let files = w.bench.site_dir(&site).join("public/files");
+    std::fs::create_dir_all(files.join("sub")).unwrap();
+    std::fs::write(files.join("a.png"), vec![1u8; 1000]).unwrap();
+    std::fs::write(files.join("sub/b.pdf"), vec![1u8; 500]).unwrap();
+    // A link counts for nothing, whatever it points to.
+    std::os::unix::fs::symlink("/etc", files.join("etc")).unwrap();
+    let r = w.run(&["usage", &sub]);
+    ok(&r);
+    let t = &r.json["tenants"][0];
+    assert_eq!(t["site"], site.as_str());
+    assert_eq!(t["dbName"], db.as_str());
+    assert_eq!(t["users"], 1);
+    assert_eq!(t["maxUsers"], 5);
+    assert_eq!(t["planName"], "Free");
+    assert_eq!(t["publicFilesBytes"], 1500);
+    assert_eq!(t["privateFilesBytes"], 0);
+    assert!(t["databaseBytes"].as_u64().unwrap() > 0);
+    assert_eq!(t["over"], false);
+    assert!(t["lastLogin"].as_str().is_some(), "{t}");
+    // Over the plan's users.
+    for i in 0..5 {
+        sql_at(
+            w.url(),
+            &format!("INSERT INTO `{db}`.tabUser (name, email, enabled, user_type) VALUES (?, ?, 1, 'System User')"),
+            vec![format!("u{i}@acme.com").into(), format!("u{i}@acme.com").into()],
+        );
+    }
+    // Disabled users and website users do not count.
+    sql_at(
+        w.url(),
+        &format!("INSERT INTO `{db}`.tabUser (name, email, enabled, user_type) VALUES ('off@acme.com', 'off@acme.com', 0, 'System User'), ('web@acme.com', 'web@acme.com', 1, 'Website User')"),
+        vec![],
+    );
+    let r = w.run(&["usage", &sub, "--json"]);
+    let t = &r.json["tenants"][0];
+    assert_eq!(
+        (
+            t["users"].clone(),
+            t["usersOver"].clone(),
+            t["over"].clone()
+        ),
+        (json!(6), json!(true), json!(true))
+    );
+    refused(&w.run(&["usage", "no-such-tenant"]), 2, "INVALID_INPUT");
+}
+
+#[test]
+fn usage_all_takes_the_same_statements_for_one_tenant_as_for_several() {
+    let w = World::new(&[]);
+    let (_, first) = tenant(&w);
+    let r = w.run(&["usage", "--all"]);
+    ok(&r);
+    assert_eq!(r.json["tenants"].as_array().unwrap().len(), 1);
+    let one = r.json["queries"].as_u64().unwrap();
+    let (sub2, _) = tenant(&w);
+    let (_, third) = tenant(&w);
+    ok(&w.run(&["suspend", &sub2]));
+    let r = w.run(&["usage", "--all"]);
+    ok(&r);
+    let sites: Vec<&str> = r.json["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(sites.len(), 3, "{}", r.json);
+    assert!(sites.contains(&first.as_str()) && sites.contains(&third.as_str()));
+    assert_eq!(r.json["queries"].as_u64().unwrap(), one, "{}", r.json);
+    assert!(r.json["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["status"] == "suspended"));
+}

@@ -1,6 +1,7 @@
-//! The two small things every layer uses and that use nothing of this crate: secrets
-//! that cannot leak through Debug or Display, and the clock of time spent waiting on
-//! outside systems.
+//! The small things every layer uses and that use nothing of this crate: secrets that
+//! cannot leak through Debug or Display, the clock of time spent waiting on outside
+//! systems, and Fernet (how Frappe encrypts a Password field).
 
+pub mod fernet;
 pub mod secret;
 pub mod waits;

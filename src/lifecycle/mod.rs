@@ -1,6 +1,7 @@
 //! Pieces of a site's life that more than one command needs: removing a site completely,
 //! claiming a standby from the pool, installing apps, the setup wizard, the template's
-//! description, and holding a tenant (its lock, row and folder) for a command after sign-up.
+//! description, holding a tenant (its lock, row and folder) for a command after sign-up,
+//! and what tenants use against their plans.
 //! They orchestrate the outside systems like commands do, but print no report; commands
 //! import them, they import no command.
 
@@ -12,3 +13,4 @@ pub mod login_link;
 pub mod removal;
 pub mod setup;
 pub mod template;
+pub mod usage;

@@ -18,7 +18,9 @@ mod template;
 mod verify;
 
 pub use bench::{Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport};
-pub use lifecycle::{ConfigChange, SuspensionReport};
+pub use lifecycle::{
+    ConfigChange, PlanReport, PlanValues, SuspensionReport, TenantUsage, UsageReport, GB,
+};
 pub use list::{ListReport, SiteHealth};
 pub use login_link::LoginLinkReport;
 pub use pool::{
@@ -67,6 +69,12 @@ pub enum Output {
     BenchList(BenchListReport),
     LoginLink(LoginLinkReport),
     Suspension(SuspensionReport),
+    PlanSet(PlanReport),
+    /// `usage`: a table for a person at a terminal, unless `json`.
+    Usage {
+        report: UsageReport,
+        json: bool,
+    },
     /// Text, not JSON: `schema`, `completions`, `man`.
     Text(String),
     /// Written already, by the command itself, with this exit code: a sign-up's success
@@ -83,7 +91,7 @@ impl Output {
             Output::Verify(r) => r.exit_code(),
             Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
             Output::Bench(_) | Output::BenchList(_) | Output::LoginLink(_) => exit::OK,
-            Output::Suspension(_) => exit::OK,
+            Output::Suspension(_) | Output::PlanSet(_) | Output::Usage { .. } => exit::OK,
             Output::Cleanup(r) => r.exit_code(),
             Output::Template(r) => r.exit_code(),
             Output::PoolFill(r) => r.exit_code(),
@@ -108,6 +116,8 @@ impl Output {
             Output::BenchList(r) => print_json(r),
             Output::LoginLink(r) => print_json(r),
             Output::Suspension(r) => print_json(r),
+            Output::PlanSet(r) => print_json(r),
+            Output::Usage { report, json } => show(report, *json),
             Output::Text(t) => {
                 use std::io::Write;
                 let mut out = std::io::stdout();

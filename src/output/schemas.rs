@@ -8,9 +8,9 @@
 use schemars::JsonSchema;
 
 use super::{
-    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport,
+    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport, PlanReport,
     PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, SuspensionReport,
-    TemplateReport, VerifyReport,
+    TemplateReport, UsageReport, VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
@@ -59,6 +59,8 @@ outputs! {
     "login-link" => Or<LoginLinkReport>,
     "suspend" => Or<SuspensionReport>,
     "resume" => Or<SuspensionReport>,
+    "plan-set" => Or<PlanReport>,
+    "usage" => Or<UsageReport>,
 }
 
 /// The names of every output, in the table's order.

@@ -130,6 +130,11 @@ impl FakeFrappe {
         self
     }
 
+    /// The same, on a fake a test already holds (in a `World`).
+    pub fn has_saas_settings(&self) {
+        self.state.lock().unwrap().saas_settings_exists = true;
+    }
+
     pub fn inject(self, call: &'static str, how: Inject) -> Self {
         self.injecting(call, how);
         self
@@ -257,6 +262,38 @@ impl Site<'_> {
             "the fake Frappe does not model read-only maintenance ({host})"
         );
         on
+    }
+
+    /// The site (by its quoted database name) whose config names `db`.
+    fn config_path(&self, db: &str) -> Option<std::path::PathBuf> {
+        let want = db.trim_matches('`');
+        std::fs::read_dir(self.sites).ok()?.flatten().find_map(|e| {
+            let p = e.path().join("site_config.json");
+            let c: Value = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            (c["db_name"].as_str() == Some(want)).then_some(p)
+        })
+    }
+
+    /// The site's `encryption_key`, as `frappe.local.conf` reads it.
+    fn encryption_key(&self, db: &str) -> Option<String> {
+        let p = self.config_path(db)?;
+        let c: Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        c["encryption_key"].as_str().map(String::from)
+    }
+
+    /// `get_encryption_key`: the site's key, made and written into its config when absent.
+    fn encryption_key_or_new(&self, db: &str) -> String {
+        if let Some(k) = self.encryption_key(db) {
+            return k;
+        }
+        let p = self
+            .config_path(db)
+            .expect("the site of a database the fake serves");
+        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let key = super::fernet::generate_key();
+        c["encryption_key"] = json!(key);
+        std::fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+        key
     }
 
     fn sql(&self, q: &str, p: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
@@ -661,7 +698,8 @@ fn token_user(site: &Site, db: &str, token: &str) -> Option<String> {
         &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret' AND encrypted = 1"),
         vec![user.clone().into()],
     )?;
-    (stored == format!("fake-encrypted:{secret}")).then_some(user)
+    let key = site.encryption_key(db)?;
+    (super::fernet::decrypt(&key, &stored).as_deref() == Some(secret)).then_some(user)
 }
 
 /// POST /api/method/login: the user's passlib hash in `__Auth`, an enabled user; a new
@@ -702,6 +740,11 @@ fn login(
             site: host.to_owned(),
             user: usr.to_owned(),
         },
+    );
+    // sessions.py `start`: the user's last_login is `frappe.utils.now()`, as text.
+    site.sql(
+        &format!("UPDATE {db}.tabUser SET last_login = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') WHERE name = ?"),
+        vec![usr.into()],
     );
     let (s, b) = if usr == "Administrator" {
         fixture("login-ok")
@@ -841,10 +884,13 @@ fn create_user(site: &Site, db: &str, body: &Value) -> (u16, String) {
             vec![email.clone().into(), passlib_hash(new_password).into()],
         );
     }
-    // Frappe encrypts Password fields with the site's key; the fake's "encryption" is a prefix.
+    // Frappe encrypts Password fields with the site's key, made on first use
+    // (password.py `get_encryption_key` writes it into site_config.json).
+    let key = site.encryption_key_or_new(db);
+    let secret = body["api_secret"].as_str().unwrap_or_default();
     site.sql(
         &format!("INSERT INTO {db}.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', ?, 'api_secret', ?, 1)"),
-        vec![email.clone().into(), format!("fake-encrypted:{}", body["api_secret"].as_str().unwrap_or_default()).into()],
+        vec![email.clone().into(), super::fernet::encrypt(&key, secret).into()],
     );
     let (s, b) = fixture("create-user-ok");
     (

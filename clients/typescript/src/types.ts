@@ -305,6 +305,94 @@ export interface LoginLinkReport {
   success: true;
 }
 
+// From schema/plan-set.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type PlanSetResult = PlanReport | Failure;
+
+/**
+ * `plan set`: the plan written, read back from the site's database.
+ */
+export interface PlanReport {
+  dbName: string;
+  elapsed: number;
+  /**
+   * `--force` let a plan below the tenant's usage through.
+   */
+  forced: boolean;
+  maxStorage: number;
+  maxUsers: number;
+  planName: string;
+  previous: PlanValues;
+  site: string;
+  success: true;
+  usage: TenantUsage;
+}
+
+/**
+ * What the plan was before (absent fields: not written before).
+ */
+export interface PlanValues {
+  maxStorage?: string | null;
+  maxUsers?: string | null;
+  planName?: string | null;
+}
+
+/**
+ * The tenant's usage when the plan was changed, against the new plan.
+ */
+export interface TenantUsage {
+  /**
+   * The inventory bench, when the run named one.
+   */
+  bench?: string | null;
+  /**
+   * Its tables and indexes, from MariaDB's catalog.
+   */
+  databaseBytes: number;
+  dbName: string;
+  /**
+   * The latest login of those users, as Frappe records it (`YYYY-MM-DD HH:MM:SS.ffffff`,
+   * the bench's local time), when it has recorded one.
+   */
+  lastLogin?: string | null;
+  /**
+   * `SaaS Settings.max_storage`, in GB of 1,073,741,824 bytes.
+   */
+  maxStorage?: number | null;
+  maxUsers?: number | null;
+  /**
+   * Over any limit of its plan.
+   */
+  over: boolean;
+  /**
+   * `SaaS Settings.plan_name`; absent when the site has no plan written.
+   */
+  planName?: string | null;
+  privateFilesBytes: number;
+  /**
+   * `sites/<site>/public/files` and `private/files`.
+   */
+  publicFilesBytes: number;
+  site: string;
+  /**
+   * Its registry status (`active` or `suspended`).
+   */
+  status: string;
+  /**
+   * Database and files together: what `maxStorage` limits.
+   */
+  storageBytes: number;
+  storageOver: boolean;
+  /**
+   * Enabled System Users, Administrator and Guest not counted.
+   */
+  users: number;
+  usersOver: boolean;
+}
+
 // From schema/pool-drain.schema.json
 
 /**
@@ -677,6 +765,27 @@ export interface AppVersion {
  * Any other command: its report, or the failure object when it could not start.
  */
 export type TemplateStatusResult = TemplateReport | Failure;
+
+// From schema/usage.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type UsageResult = UsageReport | Failure;
+
+/**
+ * `usage`: each tenant against its plan.
+ */
+export interface UsageReport {
+  elapsed: number;
+  /**
+   * Statements sent to MariaDB for the usage (the same for 1 or 1,000 tenants).
+   */
+  queries: number;
+  success: true;
+  tenants: TenantUsage[];
+  warnings: string[];
+}
 
 // From schema/verify.schema.json
 

@@ -97,6 +97,81 @@ impl Bench {
         }
     }
 
+    /// The site's `encryption_key` (Frappe's Fernet key for its Password fields), read
+    /// on its own and kept only as a `Secret`; `None` when the config has none.
+    pub async fn site_encryption_key(
+        &self,
+        site: &str,
+        deadline: Instant,
+    ) -> Result<Option<Secret>, BenchError> {
+        #[derive(Deserialize)]
+        struct Key {
+            encryption_key: Option<String>,
+        }
+        let rel = format!("sites/{site}/site_config.json");
+        let Some(text) = self.read_file(&rel, deadline).await? else {
+            return Ok(None);
+        };
+        let key: Key = serde_json::from_str(&text)
+            .map_err(|e| file_error(format!("parsing {rel}"), e.to_string()))?;
+        Ok(key
+            .encryption_key
+            .filter(|k| !k.is_empty())
+            .map(Secret::new))
+    }
+
+    /// The bytes of the files each site keeps (`sites/<site>/public/files` and
+    /// `private/files`, as Frappe stores uploads), in the order of `sites`: one walk per
+    /// site locally (no link followed), one `du` for all of them in a container.
+    pub async fn files_sizes(
+        &self,
+        sites: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<(u64, u64)>, BenchError> {
+        let dirs: Vec<[String; 2]> = sites
+            .iter()
+            .map(|s| {
+                [
+                    format!("sites/{s}/public/files"),
+                    format!("sites/{s}/private/files"),
+                ]
+            })
+            .collect();
+        if let Executor::Local { path, .. } = &self.executor {
+            let tree = Tree::new(path);
+            return local(move || {
+                dirs.iter()
+                    .map(|[public, private]| {
+                        let size = |rel: &String| {
+                            tree.size(rel)
+                                .map_err(|e| file_error(format!("measuring {rel}"), e.to_string()))
+                        };
+                        Ok((size(public)?, size(private)?))
+                    })
+                    .collect()
+            })
+            .await;
+        }
+        if dirs.is_empty() {
+            return Ok(vec![]);
+        }
+        // GNU du: apparent bytes, one line per argument; a missing folder is only a
+        // complaint on stderr (and exit 1), and counts 0.
+        let mut args = vec!["-s".to_string(), "-b".into(), "--".into()];
+        args.extend(dirs.iter().flatten().cloned());
+        let (_, out, _) = self.exec_raw("du", args, deadline).await?;
+        let mut sizes = std::collections::HashMap::new();
+        for line in out.lines() {
+            if let Some((n, p)) = line.split_once('\t') {
+                if let Ok(n) = n.trim().parse::<u64>() {
+                    sizes.insert(p.to_string(), n);
+                }
+            }
+        }
+        let get = |p: &String| sizes.get(p).copied().unwrap_or(0);
+        Ok(dirs.iter().map(|[a, b]| (get(a), get(b))).collect())
+    }
+
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
     /// `site_config.json` when it has a readable one. Sorted by name.
     pub async fn list_sites(&self, deadline: Instant) -> Result<Vec<SiteDir>, BenchError> {

@@ -153,6 +153,21 @@ impl Tree {
         Ok(out)
     }
 
+    /// The bytes of the regular files under the folder `rel` (0 when it is absent),
+    /// following no link at all: a link counts for nothing, whatever it points to.
+    pub fn size(&self, rel: &str) -> std::io::Result<u64> {
+        let parts = components(rel)?;
+        let mut dir = self.bench()?;
+        for (depth, name) in parts.iter().enumerate() {
+            dir = match self.open_dir(dir.as_fd(), name, self.follows(Access::Read, depth), rel) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e),
+            };
+        }
+        tree_size(dir.as_fd())
+    }
+
     /// Removes the folder `rel` and everything in it; absent is fine. A link at `rel` is
     /// refused; links inside it are removed themselves, never what they point to.
     pub fn remove_tree(&self, rel: &str) -> std::io::Result<()> {
@@ -341,6 +356,28 @@ fn explain(at: BorrowedFd<'_>, name: &CStr, e: Errno, rel: &str) -> std::io::Err
         }
     }
     e.into()
+}
+
+/// The bytes of the regular files in an open directory and below, no link followed.
+fn tree_size(dir: BorrowedFd<'_>) -> std::io::Result<u64> {
+    let mut total = 0;
+    for (name, _) in entries(dir)? {
+        let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => total += st.st_size as u64,
+            FileType::Directory => {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+                match rfs::openat(dir, &name, flags, Mode::empty()) {
+                    Ok(sub) => total += tree_size(sub.as_fd())?,
+                    // Gone or replaced by a link since it was listed: nothing to count.
+                    Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(total)
 }
 
 fn kind_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<FileType> {
