@@ -34,8 +34,8 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, PlanCommand, PoolCommand, TemplateCommand};
 use crate::commands::{
-    bench, cleanup, list, login_link, plan, pool, provision, schema, suspension, template, usage,
-    verify,
+    backup, bench, cleanup, list, login_link, plan, pool, provision, schema, suspension, template,
+    usage, verify,
 };
 use crate::error::{Code, Error};
 use crate::output::{print_json, Failure, Output};
@@ -81,6 +81,7 @@ async fn dispatch(command: Command) -> Result<Output, Error> {
         Command::Resume(args) => suspension::run_resume(args).await,
         Command::Plan(PlanCommand::Set(args)) => plan::run_set(args).await,
         Command::Usage(args) => usage::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
         Command::Schema(args) => schema::run(args.name.as_deref(), args.write.as_deref()),
         Command::Completions(args) => {
             let mut text = vec![];

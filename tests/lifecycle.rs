@@ -762,3 +762,85 @@ fn usage_all_takes_the_same_statements_for_one_tenant_as_for_several() {
         .iter()
         .any(|t| t["status"] == "suspended"));
 }
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn backup_lists_frappes_files_with_their_hashes_and_copies_them_off() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    let files = w.bench.site_dir(&site).join("private/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("contract.pdf"), b"%PDF-1.4 contract").unwrap();
+    let r = w.run(&["backup", &sub]);
+    ok(&r);
+    let kinds: Vec<&str> = r.json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{}", r.json);
+    assert!(
+        kinds.contains(&"database") && kinds.contains(&"config"),
+        "{}",
+        r.json
+    );
+    for f in r.json["files"].as_array().unwrap() {
+        let path = w.bench.path().join(f["path"].as_str().unwrap());
+        assert_eq!(
+            f["size"].as_u64().unwrap(),
+            std::fs::metadata(&path).unwrap().len()
+        );
+        assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(&path));
+        assert!(f.get("copiedTo").is_none());
+    }
+    let out = tempfile::tempdir().unwrap();
+    // A second later Frappe names a new backup; wait for the next second so they differ.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = w.run(&[
+        "backup",
+        &sub,
+        "--with-files",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    ok(&r);
+    let got = r.json["files"].as_array().unwrap();
+    assert_eq!(got.len(), 4, "{}", r.json);
+    for f in got {
+        let copy = Path::new(f["copiedTo"].as_str().unwrap());
+        assert!(copy.starts_with(out.path()));
+        assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(copy));
+    }
+    assert_eq!(w.bench.calls_of("backup"), 2);
+}
+
+#[test]
+fn backup_refuses_before_it_starts() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    refused(&w.run(&["backup", "no-such-tenant"]), 2, "INVALID_INPUT");
+    refused(
+        &w.run(&["backup", &sub, "--out", "/no/such/dir"]),
+        2,
+        "INVALID_INPUT",
+    );
+    {
+        let _held = HeldLock::take(&w.bench.url, &site_lock_name(&site));
+        refused(&w.run(&["backup", &sub]), 1, "SITE_BUSY");
+    }
+    // A suspended tenant is backed up all the same.
+    ok(&w.run(&["suspend", &sub]));
+    ok(&w.run(&["backup", &sub]));
+    let r = w.run_env(&[("BENCH_DOUBLE_FAIL", "backup")], &["backup", &sub]);
+    refused(&r, 1, "BENCH_FAILED");
+    assert_eq!(w.bench.calls_of("backup"), 2);
+}

@@ -174,6 +174,23 @@ Exit codes: 0 success, 1 failed (MariaDB unreachable, the site busy), 2 invalid 
 (unknown site, not a tenant of this tool).")]
     Usage(UsageArgs),
 
+    /// Frappe's backup of a tenant (bench backup), each file with its size and SHA-256.
+    #[command(after_help = "Examples:
+  frappe-tenant backup acme-corp
+  frappe-tenant backup acme-corp --with-files --out /srv/backups/acme
+
+Runs `bench --site <site> backup [--with-files]` through the executor, under the site's lock,
+for an active or suspended tenant this tool made. Frappe writes into the site's
+private/backups: the database (.sql.gz), the site's config (site_config_backup.json, which holds
+its encryption_key and database password: keep it like a secret) and, with --with-files, its
+public and private files (.tar). The JSON lists each file (relative to the bench directory)
+with its size and SHA-256. --out copies them into DIR, an existing directory here, never over
+an existing file, each copy checked against its hash; it needs the local executor (from a
+container, copy the listed paths with docker compose cp or kubectl cp).
+Exit codes: 0 success, 1 failed (busy, bench failed, a copy differs), 2 invalid input
+(unknown site, not the tool's, --out not a directory or not a local bench).")]
+    Backup(BackupArgs),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -531,6 +548,23 @@ pub struct UsageArgs {
     pub json: bool,
     /// Seconds allowed for the whole run
     #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Also its public and private files
+    #[arg(long)]
+    pub with_files: bool,
+    /// Copy the backup's files into this existing directory (local executor)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
     #[command(flatten)]
     pub conn: ConnectOpts,

@@ -1,8 +1,9 @@
 //! One module per command family, the only code that orchestrates a whole run and prints
 //! its report: `provision`, `verify`, `list`, `cleanup`, `template`, `pool`, `bench`,
-//! `login-link`, `suspend`/`resume`, `plan`, `usage`, `schema`. Each returns its output or the one error type; none imports
+//! `login-link`, `suspend`/`resume`, `plan`, `usage`, `backup`, `schema`. Each returns its output or the one error type; none imports
 //! another.
 
+pub mod backup;
 pub mod bench;
 pub mod cleanup;
 pub mod list;

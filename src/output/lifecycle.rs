@@ -167,3 +167,32 @@ pub struct PlanValues {
     pub max_users: Option<String>,
     pub max_storage: Option<String>,
 }
+
+/// One file of a backup.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupFile {
+    /// `database`, `config`, `public-files` or `private-files`.
+    pub kind: String,
+    /// Relative to the bench directory (`sites/<site>/private/backups/…`).
+    pub path: String,
+    pub size: u64,
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+    /// Where `--out` copied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_to: Option<String>,
+}
+
+/// `backup`: the files Frappe's backup wrote.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupReport {
+    #[schemars(extend("const" = true))]
+    pub success: bool,
+    pub site: String,
+    pub db_name: String,
+    pub with_files: bool,
+    pub files: Vec<BackupFile>,
+    pub elapsed: f64,
+}

@@ -19,7 +19,8 @@ mod verify;
 
 pub use bench::{Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport};
 pub use lifecycle::{
-    ConfigChange, PlanReport, PlanValues, SuspensionReport, TenantUsage, UsageReport, GB,
+    BackupFile, BackupReport, ConfigChange, PlanReport, PlanValues, SuspensionReport, TenantUsage,
+    UsageReport, GB,
 };
 pub use list::{ListReport, SiteHealth};
 pub use login_link::LoginLinkReport;
@@ -70,6 +71,7 @@ pub enum Output {
     LoginLink(LoginLinkReport),
     Suspension(SuspensionReport),
     PlanSet(PlanReport),
+    Backup(BackupReport),
     /// `usage`: a table for a person at a terminal, unless `json`.
     Usage {
         report: UsageReport,
@@ -91,7 +93,8 @@ impl Output {
             Output::Verify(r) => r.exit_code(),
             Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
             Output::Bench(_) | Output::BenchList(_) | Output::LoginLink(_) => exit::OK,
-            Output::Suspension(_) | Output::PlanSet(_) | Output::Usage { .. } => exit::OK,
+            Output::Suspension(_) | Output::PlanSet(_) | Output::Backup(_) => exit::OK,
+            Output::Usage { .. } => exit::OK,
             Output::Cleanup(r) => r.exit_code(),
             Output::Template(r) => r.exit_code(),
             Output::PoolFill(r) => r.exit_code(),
@@ -117,6 +120,7 @@ impl Output {
             Output::LoginLink(r) => print_json(r),
             Output::Suspension(r) => print_json(r),
             Output::PlanSet(r) => print_json(r),
+            Output::Backup(r) => print_json(r),
             Output::Usage { report, json } => show(report, *json),
             Output::Text(t) => {
                 use std::io::Write;

@@ -8,9 +8,9 @@
 use schemars::JsonSchema;
 
 use super::{
-    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport, PlanReport,
-    PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, SuspensionReport,
-    TemplateReport, UsageReport, VerifyReport,
+    BackupReport, BenchListReport, BenchReport, CleanupReport, Failure, ListReport,
+    LoginLinkReport, PlanReport, PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess,
+    SuspensionReport, TemplateReport, UsageReport, VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
@@ -61,6 +61,7 @@ outputs! {
     "resume" => Or<SuspensionReport>,
     "plan-set" => Or<PlanReport>,
     "usage" => Or<UsageReport>,
+    "backup" => Or<BackupReport>,
 }
 
 /// The names of every output, in the table's order.

@@ -525,6 +525,7 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("resume"), _) => "resume",
         (Some("plan"), _) => "plan-set",
         (Some("usage"), _) => "usage",
+        (Some("backup"), _) => "backup",
         _ => "provision",
     };
     frappe_tenant::output::schema_names()

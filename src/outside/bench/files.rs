@@ -5,6 +5,7 @@
 //! the commands run as the container's user, who owns the bench anyway.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::executor::{run_error, spawn_and_wait};
@@ -170,6 +171,125 @@ impl Bench {
         }
         let get = |p: &String| sizes.get(p).copied().unwrap_or(0);
         Ok(dirs.iter().map(|[a, b]| (get(a), get(b))).collect())
+    }
+
+    /// Size and SHA-256 of files relative to the bench directory, in their order: read
+    /// here without following links, or `sha256sum` and `stat` in the container.
+    pub async fn digests(
+        &self,
+        paths: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<FileDigest>, BenchError> {
+        if let Executor::Local { path, .. } = &self.executor {
+            let (tree, paths) = (Tree::new(path), paths.to_vec());
+            return local(move || {
+                paths
+                    .iter()
+                    .map(|rel| {
+                        let failed =
+                            |e: std::io::Error| file_error(format!("hashing {rel}"), e.to_string());
+                        let mut f = tree.open(rel).map_err(failed)?.ok_or_else(|| {
+                            file_error(format!("hashing {rel}"), "no such file".into())
+                        })?;
+                        let mut hasher = Sha256::new();
+                        let size = std::io::copy(&mut f, &mut hasher).map_err(failed)?;
+                        Ok(FileDigest {
+                            size,
+                            sha256: hex(&hasher.finalize()),
+                        })
+                    })
+                    .collect()
+            })
+            .await;
+        }
+        let mut args = vec!["--".to_string()];
+        args.extend(paths.iter().cloned());
+        let (ok, sums, err) = self.exec_raw("sha256sum", args.clone(), deadline).await?;
+        if !ok {
+            return Err(file_error("hashing the backup", err.trim().to_string()));
+        }
+        let mut stat = vec!["-c".to_string(), "%s".into()];
+        stat.extend(args);
+        let (ok, sizes, err) = self.exec_raw("stat", stat, deadline).await?;
+        if !ok {
+            return Err(file_error("sizing the backup", err.trim().to_string()));
+        }
+        let sums: Vec<&str> = sums.lines().collect();
+        let sizes: Vec<&str> = sizes.lines().collect();
+        if sums.len() != paths.len() || sizes.len() != paths.len() {
+            return Err(file_error(
+                "hashing the backup",
+                "sha256sum or stat left files out".into(),
+            ));
+        }
+        sums.iter()
+            .zip(sizes)
+            .map(|(sum, size)| {
+                Ok(FileDigest {
+                    size: size
+                        .trim()
+                        .parse()
+                        .map_err(|_| file_error("sizing the backup", size.into()))?,
+                    sha256: sum
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Copies files of a local bench into `out` (a directory here), each under its own
+    /// name, never over an existing file; returns the paths written and the digest of
+    /// each copy, read back from where it was written.
+    pub async fn copy_out(
+        &self,
+        paths: &[String],
+        out: &std::path::Path,
+    ) -> Result<Vec<(String, FileDigest)>, BenchError> {
+        let Executor::Local { path, .. } = &self.executor else {
+            return Err(file_error(
+                "copying the backup off the bench",
+                "--out needs the local executor".into(),
+            ));
+        };
+        let (tree, paths, out) = (Tree::new(path), paths.to_vec(), out.to_path_buf());
+        local(move || {
+            paths
+                .iter()
+                .map(|rel| {
+                    let name = rel.rsplit('/').next().unwrap_or(rel);
+                    let target = out.join(name);
+                    let failed = |e: std::io::Error| {
+                        file_error(
+                            format!("copying {rel} to {}", target.display()),
+                            e.to_string(),
+                        )
+                    };
+                    let mut from = tree
+                        .open(rel)
+                        .map_err(failed)?
+                        .ok_or_else(|| failed(std::io::ErrorKind::NotFound.into()))?;
+                    let mut to = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&target)
+                        .map_err(failed)?;
+                    std::io::copy(&mut from, &mut to).map_err(failed)?;
+                    to.sync_all().map_err(failed)?;
+                    let mut written = std::fs::File::open(&target).map_err(failed)?;
+                    let mut hasher = Sha256::new();
+                    let size = std::io::copy(&mut written, &mut hasher).map_err(failed)?;
+                    let digest = FileDigest {
+                        size,
+                        sha256: hex(&hasher.finalize()),
+                    };
+                    Ok((target.display().to_string(), digest))
+                })
+                .collect()
+        })
+        .await
     }
 
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
@@ -428,6 +548,17 @@ impl Bench {
     ) -> Result<Vec<String>, BenchError> {
         self.list_entries(rel, true, deadline).await
     }
+}
+
+/// A file's size and SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A site folder of the bench, with the part of its `site_config.json` the tool uses.

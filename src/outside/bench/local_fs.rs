@@ -108,6 +108,26 @@ impl Tree {
         Ok(Some(text))
     }
 
+    /// The regular file at `rel` opened for reading, following no link the tool may not
+    /// follow (`read`'s rule); `None` when it does not exist.
+    pub fn open(&self, rel: &str) -> std::io::Result<Option<std::fs::File>> {
+        let (dir, name) = match self.parent(rel, Access::Read) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let depth = components(rel)?.len() - 1;
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        if !self.follows(Access::Read, depth) {
+            flags |= OFlags::NOFOLLOW;
+        }
+        match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(explain(dir.as_fd(), &name, e, rel)),
+        }
+    }
+
     /// Whether anything (a link included) is at `rel`.
     pub fn exists(&self, rel: &str) -> std::io::Result<bool> {
         let (dir, name) = match self.parent(rel, Access::Read) {

@@ -12,7 +12,7 @@ mod local_fs;
 mod setup_lists;
 
 pub use executor::{run_tag, Executor};
-pub use files::{truthy, SiteConfig, SiteDir};
+pub use files::{truthy, FileDigest, SiteConfig, SiteDir};
 pub use setup_lists::{Country, Language, SetupLists};
 
 use serde::Deserialize;
@@ -159,6 +159,23 @@ impl Bench {
             None => args.extend([key.into(), "None".into()]),
         }
         self.run("set-config", args, &[], &[], deadline).await?;
+        Ok(())
+    }
+
+    /// `bench --site <site> backup [--with-files]`: Frappe's own backup into the site's
+    /// `private/backups` (the database gzipped, the site's config, with files their two
+    /// tars), named by the second it started.
+    pub async fn backup(
+        &self,
+        site: &str,
+        with_files: bool,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        let mut args = vec!["--site".into(), site.into(), "backup".into()];
+        if with_files {
+            args.push("--with-files".into());
+        }
+        self.run("backup", args, &[], &[], deadline).await?;
         Ok(())
     }
 
