@@ -366,9 +366,19 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
     };
     // A site in maintenance mode stops every request before auth (app.py init_request).
     if site.in_maintenance(&host) {
-        let (s, b) = match accept.starts_with("text") {
-            true => (503, MAINTENANCE_PAGE.to_string()),
-            false => fixture("maintenance-mode-api"),
+        // The traceback is in the answer while System Settings' allow_error_traceback is
+        // on (its default, 1, on every fresh site), as recorded; without it only exc_type.
+        let traceback = site.value(
+            &format!("SELECT value FROM {db}.tabSingles WHERE doctype = 'System Settings' AND field = 'allow_error_traceback'"),
+            vec![],
+        );
+        let (s, b) = match (
+            accept.starts_with("text"),
+            traceback.as_deref() == Some("1"),
+        ) {
+            (true, _) => (503, MAINTENANCE_PAGE.to_string()),
+            (false, true) => fixture("maintenance-mode-api"),
+            (false, false) => fixture("maintenance-mode-api-no-traceback"),
         };
         return respond(req, s, b, &[]);
     }
