@@ -318,15 +318,21 @@ async fn resolve_run(
 /// Set when SIGINT or SIGTERM arrives: the countdown aborts, a running cleanup stops
 /// after the item in hand.
 fn watch_signals() -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
+    // Registered here, before the countdown says Ctrl-C aborts: registered inside the task,
+    // a loaded host could print the countdown (and get the Ctrl-C) before the task ran,
+    // and the signal would kill the run without its JSON.
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return flag;
+    };
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         f.store(true, Ordering::SeqCst);
