@@ -844,3 +844,46 @@ fn backup_refuses_before_it_starts() {
     refused(&r, 1, "BENCH_FAILED");
     assert_eq!(w.bench.calls_of("backup"), 2);
 }
+
+#[test]
+fn a_suspended_tenant_keeps_its_place_on_its_bench() {
+    let w = World::new(&[]);
+    let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench-double/bench");
+    let bench_path = w.bench.path().display().to_string();
+    ok(&w.run(&[
+        "bench",
+        "add",
+        "only",
+        "--bench-executor",
+        "local",
+        "--bench-bin",
+        double.to_str().unwrap(),
+        "--bench-path",
+        &bench_path,
+        "--frappe-url",
+        &w.frappe.url,
+        "--capacity",
+        "1",
+    ]));
+    let sub = unique("t");
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &sub);
+    cmd.args(["--bench", "only"]);
+    ok(&run(cmd));
+    ok(&w.run(&["suspend", &sub, "--bench", "only"]));
+    // Placement counts it: the bench is full, so a sign-up finds no place.
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("t"));
+    cmd.args(["--bench", "auto"]);
+    let r = run(cmd);
+    refused(&r, 1, "CONFIG_ERROR");
+    assert!(
+        r.json["error"].as_str().unwrap().contains("at capacity"),
+        "{}",
+        r.json
+    );
+    // And the inventory keeps a bench that still holds it.
+    let r = w.run(&["bench", "remove", "only"]);
+    assert_ne!(r.code, 0, "{}", r.json);
+    ok(&w.run(&["resume", &sub, "--bench", "only"]));
+}
