@@ -887,3 +887,103 @@ fn a_suspended_tenant_keeps_its_place_on_its_bench() {
     assert_ne!(r.code, 0, "{}", r.json);
     ok(&w.run(&["resume", &sub, "--bench", "only"]));
 }
+
+/// The tool reaching the bench through `docker compose exec`, played by
+/// tests/executor-double over the bench double: the container paths of these commands
+/// (`bench set-config`, `du`, `sha256sum` and `stat`, the chunked copy of a backup).
+fn in_container(w: &World, args: &[&str]) -> Run {
+    let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
+    let mut cmd = w.tool();
+    cmd.env(
+        "PATH",
+        format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
+    )
+    .env("BENCH_EXECUTOR", "docker")
+    .env("EXECUTOR_DOUBLE_WORKDIR", w.bench.path())
+    .env_remove("BENCH_BIN")
+    .env_remove("BENCH_PATH")
+    .args(args);
+    run(cmd)
+}
+
+#[test]
+fn through_a_container_suspend_usage_and_backup_work_the_same() {
+    let w = World::new(&[]);
+    w.frappe.has_saas_settings();
+    let sub = unique("t");
+    let site = format!("{sub}.localhost");
+    ok(&in_container(
+        &w,
+        &[
+            "provision",
+            &sub,
+            "jane@acme.com",
+            "Jane Roe",
+            PASSWORD,
+            "Acme Inc",
+        ],
+    ));
+    let before = config(&w, &site);
+    ok(&in_container(&w, &["suspend", &sub]));
+    assert_eq!(config(&w, &site)["maintenance_mode"], 1);
+    assert_eq!(ping(&w, &site).0, 503);
+    ok(&in_container(&w, &["resume", &sub]));
+    assert_eq!(config(&w, &site), before);
+
+    let files = w.bench.site_dir(&site).join("public/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("a.bin"), vec![7u8; 2048]).unwrap();
+    let r = in_container(&w, &["usage", &sub]);
+    ok(&r);
+    assert_eq!(r.json["tenants"][0]["publicFilesBytes"], 2048, "{}", r.json);
+    assert_eq!(r.json["tenants"][0]["privateFilesBytes"], 0, "{}", r.json);
+    ok(&in_container(
+        &w,
+        &[
+            "plan",
+            "set",
+            &sub,
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "9",
+            "--max-storage",
+            "3",
+        ],
+    ));
+
+    // A backup bigger than one chunk of the copy (8 MiB), to cross a chunk boundary.
+    let private = w.bench.site_dir(&site).join("private/files");
+    std::fs::create_dir_all(&private).unwrap();
+    let big: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(private.join("big.bin"), big).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = in_container(
+        &w,
+        &[
+            "backup",
+            &sub,
+            "--with-files",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    ok(&r);
+    let got = r.json["files"].as_array().unwrap();
+    assert_eq!(got.len(), 4, "{}", r.json);
+    for f in got {
+        let on_bench = w.bench.path().join(f["path"].as_str().unwrap());
+        let copy = Path::new(f["copiedTo"].as_str().unwrap());
+        assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(&on_bench));
+        assert_eq!(sha256_hex(copy), sha256_hex(&on_bench));
+        assert_eq!(
+            f["size"].as_u64().unwrap(),
+            std::fs::metadata(copy).unwrap().len()
+        );
+    }
+    assert!(
+        got.iter().any(|f| f["size"].as_u64().unwrap() > 9_000_000),
+        "{}",
+        r.json
+    );
+}

@@ -185,10 +185,10 @@ private/backups: the database (.sql.gz), the site's config (site_config_backup.j
 its encryption_key and database password: keep it like a secret) and, with --with-files, its
 public and private files (.tar). The JSON lists each file (relative to the bench directory)
 with its size and SHA-256. --out copies them into DIR, an existing directory here, never over
-an existing file, each copy checked against its hash; it needs the local executor (from a
-container, copy the listed paths with docker compose cp or kubectl cp).
+an existing file, each copy checked against its hash (from a container: through the executor,
+in chunks).
 Exit codes: 0 success, 1 failed (busy, bench failed, a copy differs), 2 invalid input
-(unknown site, not the tool's, --out not a directory or not a local bench).")]
+(unknown site, not the tool's, --out not a directory).")]
     Backup(BackupArgs),
 
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
@@ -560,7 +560,7 @@ pub struct BackupArgs {
     /// Also its public and private files
     #[arg(long)]
     pub with_files: bool,
-    /// Copy the backup's files into this existing directory (local executor)
+    /// Copy the backup's files into this existing directory here
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Seconds allowed for the whole run

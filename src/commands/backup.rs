@@ -1,7 +1,7 @@
 //! `backup <site> [--with-files] [--out DIR]`: Frappe's own `bench backup` of a tenant
 //! the tool made, under its lock, through the executor; each file it wrote with its size
-//! and SHA-256, and with `--out` copied off the bench (a local bench: the copy is checked
-//! against the hash taken on the bench).
+//! and SHA-256, and with `--out` copied off the bench (from a container through the
+//! executor), each copy checked against the hash taken on the bench.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::error::{Code, Error};
 use crate::lifecycle::held::hold;
 use crate::output::{round2, BackupFile, BackupReport, Output};
-use crate::outside::bench::{Executor, FileDigest};
+use crate::outside::bench::FileDigest;
 use crate::outside::mariadb::registry::Status;
 
 pub async fn run(args: BackupArgs) -> Result<Output, Error> {
@@ -22,7 +22,7 @@ pub async fn run(args: BackupArgs) -> Result<Output, Error> {
         .map_err(|e| Error::from(e).for_site(&args.site))?;
     let for_site = |e: Error| e.for_site(&site);
     let out = match &args.out {
-        Some(dir) => Some(out_dir(&ctx, dir).map_err(for_site)?),
+        Some(dir) => Some(out_dir(dir).map_err(for_site)?),
         None => None,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
@@ -67,7 +67,11 @@ pub async fn run(args: BackupArgs) -> Result<Output, Error> {
         .await
         .map_err(|e| for_site(e.into()))?;
     let copied = match &out {
-        Some(dir) => Some(copy(&ctx, &made, dir, &digests).await.map_err(for_site)?),
+        Some(dir) => Some(
+            copy(&ctx, &made, dir, &digests, deadline)
+                .await
+                .map_err(for_site)?,
+        ),
         None => None,
     };
     let files = made
@@ -92,16 +96,8 @@ pub async fn run(args: BackupArgs) -> Result<Output, Error> {
     }))
 }
 
-/// `--out`, checked before anything is done: an existing directory here, and a bench
-/// whose files are here too.
-fn out_dir(ctx: &Context, dir: &Path) -> Result<PathBuf, Error> {
-    if !matches!(ctx.bench.executor, Executor::Local { .. }) {
-        return Err(Error::invalid(
-            "--out copies from a local bench only (BENCH_EXECUTOR=local); from a container, \
-             copy the paths the JSON gives with docker compose cp or kubectl cp",
-        )
-        .on_field("out"));
-    }
+/// `--out`, checked before anything is done: an existing directory here.
+fn out_dir(dir: &Path) -> Result<PathBuf, Error> {
     if !dir.is_dir() {
         return Err(
             Error::invalid(format!("--out {} is not a directory", dir.display())).on_field("out"),
@@ -116,8 +112,9 @@ async fn copy(
     made: &[String],
     dir: &Path,
     digests: &[FileDigest],
+    deadline: tokio::time::Instant,
 ) -> Result<Vec<String>, Error> {
-    let copied = ctx.bench.copy_out(made, dir).await?;
+    let copied = ctx.bench.copy_out(made, dir, deadline).await?;
     if copied.iter().map(|(_, d)| d).ne(digests.iter()) {
         return Err(Error::new(
             Code::BenchFailed,

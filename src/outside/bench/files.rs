@@ -123,7 +123,7 @@ impl Bench {
 
     /// The bytes of the files each site keeps (`sites/<site>/public/files` and
     /// `private/files`, as Frappe stores uploads), in the order of `sites`: one walk per
-    /// site locally (no link followed), one `du` for all of them in a container.
+    /// site locally (no link followed), one `find` for all of them in a container.
     pub async fn files_sizes(
         &self,
         sites: &[String],
@@ -156,17 +156,21 @@ impl Bench {
         if dirs.is_empty() {
             return Ok(vec![]);
         }
-        // GNU du: apparent bytes, one line per argument; a missing folder is only a
-        // complaint on stderr (and exit 1), and counts 0.
-        let mut args = vec!["-s".to_string(), "-b".into(), "--".into()];
-        args.extend(dirs.iter().flatten().cloned());
-        let (_, out, _) = self.exec_raw("du", args, deadline).await?;
-        let mut sizes = std::collections::HashMap::new();
+        // One `find` for all of them: each regular file's size and path (links are not
+        // followed and not counted, as the local walk counts them); a missing folder is
+        // only a complaint on stderr (and exit 1), and counts 0.
+        let mut args: Vec<String> = dirs.iter().flatten().cloned().collect();
+        args.extend(["-type", "f", "-printf", "%s\\t%p\\n"].map(String::from));
+        let (_, out, _) = self.exec_raw("find", args, deadline).await?;
+        let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for line in out.lines() {
-            if let Some((n, p)) = line.split_once('\t') {
-                if let Ok(n) = n.trim().parse::<u64>() {
-                    sizes.insert(p.to_string(), n);
-                }
+            let Some((n, p)) = line.split_once('\t') else {
+                continue;
+            };
+            // sites/<site>/<public|private>/files/…: the folder it was found under.
+            let top: Vec<&str> = p.splitn(5, '/').take(4).collect();
+            if let (Ok(n), 4) = (n.trim().parse::<u64>(), top.len()) {
+                *sizes.entry(top.join("/")).or_default() += n;
             }
         }
         let get = |p: &String| sizes.get(p).copied().unwrap_or(0);
@@ -240,19 +244,23 @@ impl Bench {
             .collect()
     }
 
-    /// Copies files of a local bench into `out` (a directory here), each under its own
-    /// name, never over an existing file; returns the paths written and the digest of
-    /// each copy, read back from where it was written.
+    /// Copies files of the bench into `out` (a directory here), each under its own name,
+    /// never over an existing file; returns the paths written and the digest of each
+    /// copy, read back from where it was written. From a container the files come in
+    /// chunks through the executor (the bench's own Python reads a range and prints it
+    /// as base64: the executor carries text).
     pub async fn copy_out(
         &self,
         paths: &[String],
         out: &std::path::Path,
+        deadline: Instant,
     ) -> Result<Vec<(String, FileDigest)>, BenchError> {
         let Executor::Local { path, .. } = &self.executor else {
-            return Err(file_error(
-                "copying the backup off the bench",
-                "--out needs the local executor".into(),
-            ));
+            let mut copied = vec![];
+            for rel in paths {
+                copied.push(self.copy_from_container(rel, out, deadline).await?);
+            }
+            return Ok(copied);
         };
         let (tree, paths, out) = (Tree::new(path), paths.to_vec(), out.to_path_buf());
         local(move || {
@@ -276,20 +284,91 @@ impl Bench {
                         .create_new(true)
                         .open(&target)
                         .map_err(failed)?;
-                    std::io::copy(&mut from, &mut to).map_err(failed)?;
-                    to.sync_all().map_err(failed)?;
-                    let mut written = std::fs::File::open(&target).map_err(failed)?;
-                    let mut hasher = Sha256::new();
-                    let size = std::io::copy(&mut written, &mut hasher).map_err(failed)?;
-                    let digest = FileDigest {
-                        size,
-                        sha256: hex(&hasher.finalize()),
-                    };
-                    Ok((target.display().to_string(), digest))
+                    let copied = (|| {
+                        std::io::copy(&mut from, &mut to)?;
+                        to.sync_all()?;
+                        let mut written = std::fs::File::open(&target)?;
+                        let mut hasher = Sha256::new();
+                        let size = std::io::copy(&mut written, &mut hasher)?;
+                        Ok(FileDigest {
+                            size,
+                            sha256: hex(&hasher.finalize()),
+                        })
+                    })();
+                    if copied.is_err() {
+                        // No half copy is left behind.
+                        let _ = std::fs::remove_file(&target);
+                    }
+                    Ok((target.display().to_string(), copied.map_err(failed)?))
                 })
                 .collect()
         })
         .await
+    }
+
+    /// One file of a container copied into `out`, chunk by chunk.
+    async fn copy_from_container(
+        &self,
+        rel: &str,
+        out: &std::path::Path,
+        deadline: Instant,
+    ) -> Result<(String, FileDigest), BenchError> {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let target = out.join(name);
+        let failed = |e: String| file_error(format!("copying {rel} to {}", target.display()), e);
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(|e| failed(e.to_string()))?;
+        let copied = self.fill_from_container(rel, &mut to, deadline).await;
+        if copied.is_err() {
+            // No half copy is left behind.
+            let _ = std::fs::remove_file(&target);
+        }
+        let digest = copied.map_err(|e| failed(e.to_string()))?;
+        Ok((target.display().to_string(), digest))
+    }
+
+    async fn fill_from_container(
+        &self,
+        rel: &str,
+        to: &mut std::fs::File,
+        deadline: Instant,
+    ) -> Result<FileDigest, BenchError> {
+        use base64::Engine;
+        use std::io::Write;
+        let failed = |e: String| file_error(format!("reading {rel}"), e);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        loop {
+            let args = vec![
+                "-I".to_string(),
+                "-c".into(),
+                CHUNK_READER.into(),
+                rel.into(),
+                size.to_string(),
+                CHUNK.to_string(),
+            ];
+            let (ok, text, err) = self.exec_raw("env/bin/python", args, deadline).await?;
+            if !ok {
+                return Err(failed(err.trim().to_string()));
+            }
+            let chunk = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| failed(e.to_string()))?;
+            to.write_all(&chunk).map_err(|e| failed(e.to_string()))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            if chunk.len() < CHUNK {
+                break;
+            }
+        }
+        to.sync_all().map_err(|e| failed(e.to_string()))?;
+        Ok(FileDigest {
+            size,
+            sha256: hex(&hasher.finalize()),
+        })
     }
 
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
@@ -549,6 +628,17 @@ impl Bench {
         self.list_entries(rel, true, deadline).await
     }
 }
+
+/// Bytes per chunk of a file copied out of a container.
+const CHUNK: usize = 8 << 20;
+
+/// Prints, base64, `argv[3]` bytes of file `argv[1]` from offset `argv[2]`: a fixed
+/// program, run as the bench's own `env/bin/python -I` (a container has no `dd` with
+/// `skip_bytes` everywhere, and the tool never uses a shell).
+const CHUNK_READER: &str = "import base64, sys\n\
+f = open(sys.argv[1], 'rb')\n\
+f.seek(int(sys.argv[2]))\n\
+sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())\n";
 
 /// A file's size and SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
