@@ -32,9 +32,10 @@ pub mod signup;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, PoolCommand, TemplateCommand};
+use crate::cli::{Cli, Command, PlanCommand, PoolCommand, TemplateCommand};
 use crate::commands::{
-    bench, cleanup, list, login_link, pool, provision, schema, template, verify,
+    backup, bench, cleanup, list, login_link, plan, pool, provision, schema, suspension, template,
+    usage, verify,
 };
 use crate::error::{Code, Error};
 use crate::output::{print_json, Failure, Output};
@@ -76,6 +77,11 @@ async fn dispatch(command: Command) -> Result<Output, Error> {
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::LoginLink(args) => login_link::run(args).await,
+        Command::Suspend(args) => suspension::run_suspend(args).await,
+        Command::Resume(args) => suspension::run_resume(args).await,
+        Command::Plan(PlanCommand::Set(args)) => plan::run_set(args).await,
+        Command::Usage(args) => usage::run(args).await,
+        Command::Backup(args) => backup::run(args).await,
         Command::Schema(args) => schema::run(args.name.as_deref(), args.write.as_deref()),
         Command::Completions(args) => {
             let mut text = vec![];

@@ -1,7 +1,8 @@
 //! The small things every layer uses and that use nothing of this crate: secrets that
 //! cannot leak through Debug or Display, the clock of time spent waiting on outside
-//! systems, and the signals a run stops on.
+//! systems, the signals a run stops on, and Fernet (how Frappe encrypts a Password field).
 
+pub mod fernet;
 pub mod secret;
 pub mod signals;
 pub mod waits;

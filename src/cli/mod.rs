@@ -126,6 +126,71 @@ hour from one IP address. A suspended site (maintenance mode) answers 503 to it.
 Exit codes: 0 success, 1 failed (site unknown, cache unreachable), 2 invalid input.")]
     LoginLink(LoginLinkArgs),
 
+    /// Stop serving a tenant (its users and API keys get 503), its data untouched.
+    #[command(after_help = "Examples:
+  frappe-tenant suspend acme-corp --reason 'trial ended'
+  frappe-tenant suspend acme-corp.example.com --bench eu-1
+
+Suspended is Frappe's maintenance mode without reads (site_config.json maintenance_mode: 1,
+allow_reads_during_maintenance removed): Frappe answers every request of the site, API keys and
+logins included, with 503 SessionStopped before it looks at who asks; and its scheduler paused
+(pause_scheduler: 1). The keys' previous values are kept in the registry row first, so `resume`
+restores exactly them. The registry says `suspended`; no cleanup removes a suspended tenant.
+Only for an active tenant this tool made (its live registry row, whose database its folder holds),
+under the site's lock.
+Exit codes: 0 suspended, 1 failed (busy: another run holds the site; bench failed, and what it
+changed was undone), 2 invalid input (unknown site, not the tool's, not active).")]
+    Suspend(SuspendArgs),
+
+    /// Serve a suspended tenant again, exactly as it was before `suspend`.
+    #[command(after_help = "Examples:
+  frappe-tenant resume acme-corp
+  frappe-tenant resume acme-corp.example.com --bench eu-1
+
+Restores maintenance_mode, allow_reads_during_maintenance and pause_scheduler to what they were
+before the suspension (a key that was absent is removed again), then marks the registry row
+active. A resume that fails midway leaves the tenant suspended: run it again.
+Exit codes: 0 resumed, 1 failed (busy, bench failed), 2 invalid input (unknown site, not the
+tool's, not suspended).")]
+    Resume(ResumeArgs),
+
+    /// A tenant's plan: the `SaaS Settings` values the sign-up wrote.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+
+    /// Each tenant's users, database and file storage against its plan.
+    #[command(after_help = "Examples:
+  frappe-tenant usage acme-corp
+  frappe-tenant usage --all --json            # every active or suspended tenant of the bench
+  frappe-tenant usage --all --bench eu-1
+
+Per tenant: enabled System Users (Administrator and Guest not counted) against max_users;
+database size (MariaDB's catalog: data and indexes) plus public and private files (through
+the executor) against max_storage (GB of 1,073,741,824 bytes); the latest login Frappe recorded
+(tabUser.last_login); \"over\" when either is above the plan. A table on a terminal, JSON
+otherwise (or with --json). --all costs the same few MariaDB statements for 1,000 tenants as
+for one (\"queries\" says how many) and one listing of the files.
+Exit codes: 0 success, 1 failed (MariaDB unreachable, the site busy), 2 invalid input
+(unknown site, not a tenant of this tool).")]
+    Usage(UsageArgs),
+
+    /// Frappe's backup of a tenant (bench backup), each file with its size and SHA-256.
+    #[command(after_help = "Examples:
+  frappe-tenant backup acme-corp
+  frappe-tenant backup acme-corp --with-files --out /srv/backups/acme
+
+Runs `bench --site <site> backup [--with-files]` through the executor, under the site's lock,
+for an active or suspended tenant this tool made. Frappe writes into the site's
+private/backups: the database (.sql.gz), the site's config (site_config_backup.json, which holds
+its encryption_key and database password: keep it like a secret) and, with --with-files, its
+public and private files (.tar). The JSON lists each file (relative to the bench directory)
+with its size and SHA-256. --out copies them into DIR, an existing directory here, never over
+an existing file, each copy checked against its hash (from a container: through the executor,
+in chunks).
+Exit codes: 0 success, 1 failed (busy, bench failed, a copy differs), 2 invalid input
+(unknown site, not the tool's, --out not a directory).")]
+    Backup(BackupArgs),
+
     /// The JSON Schema (draft 2020-12) of what a command prints on stdout.
     #[command(after_help = "Examples:
   frappe-tenant schema provision            # one schema on stdout
@@ -411,6 +476,107 @@ pub struct LoginLinkArgs {
     /// Minutes the link stays valid, if nobody uses it first
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub minutes: u32,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct SuspendArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Why (kept in the registry and shown by `resume`): up to 140 characters
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Rewrite a tenant's SaaS Settings (plan name, max users, max storage) over its REST API.
+    #[command(after_help = "Examples:
+  frappe-tenant plan set acme-corp --plan-name Pro --max-users 25 --max-storage 10
+  frappe-tenant plan set acme-corp --plan-name Free --max-users 2 --max-storage 1 --force
+  frappe-tenant verify acme-corp --plan-name Pro --max-users 25 --max-storage 10
+
+The tool keeps no tenant secret: for the one PUT it lends the site's Administrator a fresh API
+key and secret (the secret Fernet-encrypted with the site's encryption_key into __Auth, as
+Frappe stores one), then puts back whatever Administrator had, also when the call fails. A plan
+below what the tenant uses now (enabled users, database and files) is refused unless --force;
+a suspended tenant is refused (resume it first). The values are read back from the database.
+Exit codes: 0 written, 1 failed (busy, no SaaS Settings DocType, REST refused; nothing changed),
+2 invalid input (unknown site, not the tool's, suspended, plan below usage).")]
+    Set(PlanSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanSetArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Plan name written to SaaS Settings
+    #[arg(long)]
+    pub plan_name: String,
+    /// Maximum enabled users written to SaaS Settings (at least 1)
+    #[arg(long)]
+    pub max_users: u32,
+    /// Maximum storage in GB written to SaaS Settings (above 0)
+    #[arg(long)]
+    pub max_storage: f64,
+    /// Set the plan even when the tenant uses more than it allows
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["site", "all"])))]
+pub struct UsageArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: Option<String>,
+    /// Every active or suspended tenant of the bench
+    #[arg(long)]
+    pub all: bool,
+    /// JSON even on a terminal
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Also its public and private files
+    #[arg(long)]
+    pub with_files: bool,
+    /// Copy the backup's files into this existing directory here
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnectOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The tenant: a full site name, or a subdomain of SITE_DOMAIN
+    pub site: String,
+    /// Seconds allowed for the whole run
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
     #[command(flatten)]
     pub conn: ConnectOpts,
 }

@@ -13,6 +13,7 @@ use crate::context::{install_apps, Context, SaasPlan};
 use crate::error::Error;
 use crate::lifecycle::apps::wanted_apps;
 use crate::output::{round2, Check, Output, VerifyReport};
+use crate::outside::bench::{truthy, SiteConfig};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{Row, Status};
 use crate::outside::mariadb::Db;
@@ -49,7 +50,8 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     let mut c = Checks(vec![]);
 
     let facts = ctx.bench.facts(deadline).await.ok();
-    let db_name = folder_check(&mut c, ctx, site, deadline).await;
+    let config = folder_check(&mut c, ctx, site, deadline).await;
+    let db_name = config.as_ref().and_then(|c| c.db_name.clone());
     // The registry's view, when there is a registry and it knows this bench.
     let registry = match facts.as_ref().and_then(|f| f.bench_id.clone()) {
         Some(bench_id) if ctx.registry.upgrade(&mut db).await.unwrap_or(false) => ctx
@@ -64,14 +66,30 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
         Some(d) => database_checks(&mut c, &mut db, d).await,
         None => c.add("database", false, "not checked: no database name"),
     };
+    let suspended = registry
+        .as_ref()
+        .is_some_and(|r| r.status == Status::Suspended);
+    if let Some(cfg) = &config {
+        suspended_check(&mut c, cfg, suspended);
+    }
     let frappe = Frappe::new(&ctx.frappe_url, site);
-    match frappe.ping().await {
-        Ok(()) => c.add(
+    match (frappe.ping().await, suspended) {
+        (Ok(()), false) => c.add(
             "http",
             true,
             format!("{} answers ping with Host: {site}", ctx.frappe_url),
         ),
-        Err(e) => c.add("http", false, e.to_string()),
+        (Ok(()), true) => c.add(
+            "http",
+            false,
+            "suspended, yet Frappe answers ping: the site still serves",
+        ),
+        (Err(e), true) if e.exc_type() == Some("SessionStopped") => c.add(
+            "http",
+            true,
+            format!("suspended: Frappe answers 503 SessionStopped with Host: {site}"),
+        ),
+        (Err(e), _) => c.add("http", false, e.to_string()),
     };
     let email = match (schema_ok, &db_name) {
         (true, Some(d)) => {
@@ -112,13 +130,53 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     })
 }
 
-/// site-folder; returns the database its config names.
+/// suspended: a tenant the registry says is suspended is in maintenance mode without
+/// reads and its scheduler paused; one it says is active is not in maintenance mode.
+/// Only when either side says suspended.
+fn suspended_check(c: &mut Checks, cfg: &SiteConfig, registry_suspended: bool) {
+    let maintenance = truthy(cfg.maintenance_mode.as_ref());
+    let reads = truthy(cfg.allow_reads_during_maintenance.as_ref());
+    let paused = truthy(cfg.pause_scheduler.as_ref());
+    if !registry_suspended && !maintenance {
+        return;
+    }
+    let state = format!(
+        "maintenance_mode {}, allow_reads_during_maintenance {}, pause_scheduler {}",
+        yes(maintenance),
+        yes(reads),
+        yes(paused)
+    );
+    match registry_suspended {
+        true => c.add(
+            "suspended",
+            maintenance && !reads && paused,
+            format!("registry says suspended; site_config.json: {state}"),
+        ),
+        false => c.add(
+            "suspended",
+            false,
+            format!(
+                "registry does not say suspended, but the site is in maintenance mode ({state})"
+            ),
+        ),
+    };
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// site-folder; returns its config.
 async fn folder_check(
     c: &mut Checks,
     ctx: &Context,
     site: &str,
     deadline: Instant,
-) -> Option<String> {
+) -> Option<SiteConfig> {
     match ctx.bench.site_config(site, deadline).await {
         Ok(Some(cfg)) => {
             let detail = match &cfg.db_name {
@@ -126,7 +184,7 @@ async fn folder_check(
                 None => format!("sites/{site}/site_config.json has no db_name"),
             };
             c.add("site-folder", cfg.db_name.is_some(), detail);
-            cfg.db_name
+            Some(cfg)
         }
         Ok(None) => {
             let folder = ctx
@@ -181,7 +239,8 @@ async fn tenant_checks(
     }
 }
 
-/// registry: the row that speaks for the site says active.
+/// registry: the row that speaks for the site says active (or suspended, which the
+/// `suspended` check looks at).
 fn registry_check(c: &mut Checks, row: &Row) {
     let error = row
         .error
@@ -190,7 +249,7 @@ fn registry_check(c: &mut Checks, row: &Row) {
         .unwrap_or_default();
     c.add(
         "registry",
-        row.status == Status::Active,
+        matches!(row.status, Status::Active | Status::Suspended),
         format!(
             "status {} (step {}){error}",
             row.status.as_str(),

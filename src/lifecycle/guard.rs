@@ -115,7 +115,7 @@ mod tests {
             name: name.into(),
             config: Some(SiteConfig {
                 db_name: Some(db.into()),
-                db_user: None,
+                ..Default::default()
             }),
         };
         let live = LiveRow {

@@ -5,6 +5,7 @@
 //! are mapped into these, never printed as they are, so the contract is this module's.
 
 mod bench;
+mod lifecycle;
 mod list;
 mod login_link;
 mod pool;
@@ -17,6 +18,10 @@ mod template;
 mod verify;
 
 pub use bench::{Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport};
+pub use lifecycle::{
+    BackupFile, BackupReport, ConfigChange, PlanReport, PlanValues, SuspensionReport, TenantUsage,
+    UsageReport, GB,
+};
 pub use list::{ListReport, SiteHealth};
 pub use login_link::LoginLinkReport;
 pub use pool::{
@@ -64,6 +69,14 @@ pub enum Output {
     Bench(BenchReport),
     BenchList(BenchListReport),
     LoginLink(LoginLinkReport),
+    Suspension(SuspensionReport),
+    PlanSet(PlanReport),
+    Backup(BackupReport),
+    /// `usage`: a table for a person at a terminal, unless `json`.
+    Usage {
+        report: UsageReport,
+        json: bool,
+    },
     /// Text, not JSON: `schema`, `completions`, `man`.
     Text(String),
     /// Written already, by the command itself, with this exit code: a sign-up's success
@@ -80,6 +93,8 @@ impl Output {
             Output::Verify(r) => r.exit_code(),
             Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
             Output::Bench(_) | Output::BenchList(_) | Output::LoginLink(_) => exit::OK,
+            Output::Suspension(_) | Output::PlanSet(_) | Output::Backup(_) => exit::OK,
+            Output::Usage { .. } => exit::OK,
             Output::Cleanup(r) => r.exit_code(),
             Output::Template(r) => r.exit_code(),
             Output::PoolFill(r) => r.exit_code(),
@@ -103,6 +118,10 @@ impl Output {
             Output::Bench(r) => print_json(r),
             Output::BenchList(r) => print_json(r),
             Output::LoginLink(r) => print_json(r),
+            Output::Suspension(r) => print_json(r),
+            Output::PlanSet(r) => print_json(r),
+            Output::Backup(r) => print_json(r),
+            Output::Usage { report, json } => show(report, *json),
             Output::Text(t) => {
                 use std::io::Write;
                 let mut out = std::io::stdout();

@@ -8,9 +8,9 @@
 use schemars::JsonSchema;
 
 use super::{
-    BenchListReport, BenchReport, CleanupReport, Failure, ListReport, LoginLinkReport,
-    PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess, TemplateReport,
-    VerifyReport,
+    BackupReport, BenchListReport, BenchReport, CleanupReport, Failure, ListReport,
+    LoginLinkReport, PlanReport, PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess,
+    SuspensionReport, TemplateReport, UsageReport, VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
@@ -57,6 +57,11 @@ outputs! {
     "bench" => Or<BenchReport>,
     "bench-list" => Or<BenchListReport>,
     "login-link" => Or<LoginLinkReport>,
+    "suspend" => Or<SuspensionReport>,
+    "resume" => Or<SuspensionReport>,
+    "plan-set" => Or<PlanReport>,
+    "usage" => Or<UsageReport>,
+    "backup" => Or<BackupReport>,
 }
 
 /// The names of every output, in the table's order.

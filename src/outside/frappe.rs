@@ -39,6 +39,15 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// Frappe's exception class, when its answer named one (`SessionStopped`: the site is
+    /// in maintenance mode).
+    pub fn exc_type(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { exc_type, .. } => exc_type.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The user the tool creates, with the keys it stores in Frappe's encrypted Password field.
@@ -182,6 +191,27 @@ impl Frappe {
         s: &Session,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
+        self.put_saas_settings(Some(s), None, values).await
+    }
+
+    /// `write_saas_settings` authenticated with an API key and secret
+    /// (`Authorization: token key:secret`) instead of a session.
+    pub async fn write_saas_settings_with_token(
+        &self,
+        api_key: &str,
+        api_secret: &Secret,
+        values: Value,
+    ) -> Result<SettingsOutcome, ApiError> {
+        let token = Secret::new(format!("token {api_key}:{}", api_secret.expose()));
+        self.put_saas_settings(None, Some(&token), values).await
+    }
+
+    async fn put_saas_settings(
+        &self,
+        s: Option<&Session>,
+        auth: Option<&Secret>,
+        values: Value,
+    ) -> Result<SettingsOutcome, ApiError> {
         let _waiting = crate::basics::waits::waiting();
         let call = "write SaaS Settings";
         match self
@@ -190,8 +220,8 @@ impl Frappe {
                 Method::PUT,
                 "/api/resource/SaaS%20Settings/SaaS%20Settings",
                 Some(values),
-                Some(s),
-                None,
+                s,
+                auth,
             )
             .await
         {

@@ -111,8 +111,22 @@ fn provision_verify_drop_cycle() {
     assert_eq!(role, "1");
     let secret = site_sql(db, "SELECT COUNT(*) FROM __Auth WHERE doctype='User' AND name='jane@e2e.example.com' AND fieldname='api_secret' AND encrypted=1");
     assert_eq!(secret, "1", "api_secret is stored encrypted in __Auth");
+    // The plan is written where the site has the SaaS Settings DocType (an app the bench
+    // installs, e.g. the stand-in), and only a warning where it has none.
+    let doctype = site_sql(
+        db,
+        "SELECT COUNT(*) FROM tabDocType WHERE name='SaaS Settings'",
+    );
     let warnings = j["warnings"].to_string();
-    assert!(warnings.contains("SaaS Settings"), "{warnings}");
+    if doctype == "1" {
+        let plan = site_sql(
+            db,
+            "SELECT value FROM tabSingles WHERE doctype='SaaS Settings' AND field='plan_name'",
+        );
+        assert_eq!(plan, "Free", "{warnings}");
+    } else {
+        assert!(warnings.contains("SaaS Settings"), "{warnings}");
+    }
     drop_site(j["site"].as_str().unwrap());
 }
 
@@ -582,4 +596,250 @@ fn first_login_through_a_link(how: &str, wizard: &str) {
         "the key is gone"
     );
     drop_site(j["site"].as_str().unwrap());
+}
+
+/// Installs the SaaS Settings stand-in (tests/saas-stand-in) on the real bench, as an
+/// editable install would: the app under apps/, its package linked into the bench's
+/// site-packages (which the running web workers see without a restart), and its name in
+/// sites/apps.txt. Idempotent; the suite holds /work/realbench/.e2e.lock while it runs.
+fn install_stand_in() {
+    use std::path::{Path, PathBuf};
+    let bench = PathBuf::from(std::env::var("BENCH_PATH").expect("BENCH_PATH: a local bench"));
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/saas-stand-in");
+    let app = bench.join("apps/saas_stand_in");
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).unwrap();
+            }
+        }
+    }
+    copy(&from, &app);
+    let lib = bench.join("env/lib");
+    let python = std::fs::read_dir(&lib)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("python3")
+        })
+        .expect("the bench's env/lib/python3.*");
+    let link = python.join("site-packages/saas_stand_in");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink(app.join("saas_stand_in"), &link).unwrap();
+    }
+    let apps_txt = bench.join("sites/apps.txt");
+    let apps = std::fs::read_to_string(&apps_txt).unwrap();
+    if !apps.lines().any(|l| l.trim() == "saas_stand_in") {
+        let mut text = apps.trim_end().to_string();
+        text.push_str("\nsaas_stand_in\n");
+        std::fs::write(&apps_txt, text).unwrap();
+    }
+}
+
+/// Runs the tool with `args` and extra `env`; its exit code, JSON and wall time.
+fn timed(env: &[(&str, &str)], args: &[&str]) -> (i32, Value, f64) {
+    let t0 = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "e2e timing: {} {:.3} s",
+        args[..args.len().min(2)].join(" "),
+        secs
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap(),
+        secs,
+    )
+}
+
+/// GET get_logged_user with the tenant's API key, as its integrations call Frappe:
+/// (status, body).
+fn whoami_with_key(j: &Value) -> (u16, String) {
+    let base = std::env::var("FRAPPE_URL").unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "Accept: application/json",
+            "-H",
+        ])
+        .arg(format!("Host: {}", j["site"].as_str().unwrap()))
+        .arg("-H")
+        .arg(format!(
+            "Authorization: token {}:{}",
+            j["apiKey"].as_str().unwrap(),
+            j["apiSecret"].as_str().unwrap()
+        ))
+        .arg(format!("{base}/api/method/frappe.auth.get_logged_user"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), body.to_string())
+}
+
+#[test]
+#[ignore = "needs FRAPPE_E2E=1 and a real Frappe bench"]
+fn a_tenant_is_suspended_resumed_replanned_measured_and_backed_up() {
+    e2e_env();
+    install_stand_in();
+    let s = sub("e2el");
+    let email = "jane@e2el.example.com";
+    let apps = [("INSTALL_APPS", "saas_stand_in")];
+    let (code, j, _) = timed(
+        &apps,
+        &[
+            "provision",
+            &s,
+            email,
+            "Jane Roe",
+            "Tr1cky-Lantern-42",
+            "E2E Org",
+            "--no-pool",
+            "--no-template",
+        ],
+    );
+    assert_eq!(code, 0, "{j}");
+    let site = j["site"].as_str().unwrap().to_string();
+    let db = j["dbName"].as_str().unwrap().to_string();
+    assert!(!j["warnings"].to_string().contains("SaaS Settings"), "{j}");
+    assert_eq!(
+        whoami_with_key(&j),
+        (200, format!("{{\"message\":\"{email}\"}}"))
+    );
+
+    // Suspended: the tenant's own API key is refused with 503 SessionStopped, as recorded.
+    let (code, r, _) = timed(&[], &["suspend", &site, "--reason", "e2e"]);
+    assert_eq!(code, 0, "{r}");
+    let (status, body) = whoami_with_key(&j);
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/frappe-v15/maintenance-mode-api.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body,
+        recorded["body"].as_str().unwrap(),
+        "what the fake answers"
+    );
+    let (code, v, _) = timed(&apps, &["verify", &site]);
+    assert_eq!(code, 0, "{v}");
+    let (code, r, _) = timed(&[], &["resume", &site]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        whoami_with_key(&j),
+        (200, format!("{{\"message\":\"{email}\"}}"))
+    );
+
+    // A plan change over REST, read back by verify; no key left with Administrator.
+    let (code, r, _) = timed(
+        &[],
+        &[
+            "plan",
+            "set",
+            &site,
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "25",
+            "--max-storage",
+            "10",
+        ],
+    );
+    assert_eq!(code, 0, "{r}");
+    let (code, v, _) = timed(
+        &apps,
+        &[
+            "verify",
+            &site,
+            "--plan-name",
+            "Pro",
+            "--max-users",
+            "25",
+            "--max-storage",
+            "10",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        site_sql(
+            &db,
+            "SELECT IFNULL(api_key, '') FROM tabUser WHERE name='Administrator'"
+        ),
+        ""
+    );
+    assert_eq!(
+        site_sql(&db, "SELECT COUNT(*) FROM __Auth WHERE doctype='User' AND name='Administrator' AND fieldname='api_secret'"),
+        "0"
+    );
+
+    // Usage, one tenant and all of them.
+    let (code, u, _) = timed(&[], &["usage", &site]);
+    assert_eq!(code, 0, "{u}");
+    let t = &u["tenants"][0];
+    assert_eq!(
+        (
+            t["users"].clone(),
+            t["maxUsers"].clone(),
+            t["planName"].clone()
+        ),
+        (1.into(), 25.into(), "Pro".into()),
+        "{u}"
+    );
+    assert!(t["databaseBytes"].as_u64().unwrap() > 1_000_000, "{u}");
+    let (code, u, _) = timed(&[], &["usage", "--all"]);
+    assert_eq!(code, 0, "{u}");
+    assert!(
+        u["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["site"] == site.as_str()),
+        "{u}"
+    );
+
+    // A backup with files, copied off the bench and checked.
+    let out = tempfile::tempdir().unwrap();
+    let (code, b, _) = timed(
+        &[],
+        &[
+            "backup",
+            &site,
+            "--with-files",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{b}");
+    let files = b["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4, "{b}");
+    for f in files {
+        let copy = std::path::Path::new(f["copiedTo"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(copy).unwrap().len(),
+            f["size"].as_u64().unwrap()
+        );
+    }
+    drop_site(&site);
 }

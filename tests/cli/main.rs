@@ -17,6 +17,7 @@ mod first_login;
 mod frappe_rules_differential;
 mod identity;
 mod layers;
+mod lifecycle;
 mod multi_bench;
 mod ops;
 mod provision;

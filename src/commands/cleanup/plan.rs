@@ -286,6 +286,11 @@ async fn pattern_site(
     }
     let live = rows.iter().find(|r| r.status.is_live());
     let refusal = match (&db_name, live) {
+        // A suspended tenant is kept for its customer: `resume` it, or it stays.
+        (_, Some(l)) if l.status == Status::Suspended => Some(format!(
+            "suspended (registry row {}): a suspended tenant is never removed; resume it first",
+            l.id
+        )),
         (Some(d), Some(l)) if &l.db_name != d => Some(format!(
             "its folder holds database {d}, but its live registry row {} names {}: \
              left alone (see `verify`)",

@@ -5,6 +5,7 @@
 //! the commands run as the container's user, who owns the bench anyway.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::executor::{run_error, spawn_and_wait};
@@ -95,6 +96,279 @@ impl Bench {
                 .map(Some)
                 .map_err(|e| file_error(format!("parsing {rel}"), e.to_string())),
         }
+    }
+
+    /// The site's `encryption_key` (Frappe's Fernet key for its Password fields), read
+    /// on its own and kept only as a `Secret`; `None` when the config has none.
+    pub async fn site_encryption_key(
+        &self,
+        site: &str,
+        deadline: Instant,
+    ) -> Result<Option<Secret>, BenchError> {
+        #[derive(Deserialize)]
+        struct Key {
+            encryption_key: Option<String>,
+        }
+        let rel = format!("sites/{site}/site_config.json");
+        let Some(text) = self.read_file(&rel, deadline).await? else {
+            return Ok(None);
+        };
+        let key: Key = serde_json::from_str(&text)
+            .map_err(|e| file_error(format!("parsing {rel}"), e.to_string()))?;
+        Ok(key
+            .encryption_key
+            .filter(|k| !k.is_empty())
+            .map(Secret::new))
+    }
+
+    /// The bytes of the files each site keeps (`sites/<site>/public/files` and
+    /// `private/files`, as Frappe stores uploads), in the order of `sites`: one walk per
+    /// site locally (no link followed), one `find` for all of them in a container.
+    pub async fn files_sizes(
+        &self,
+        sites: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<(u64, u64)>, BenchError> {
+        let dirs: Vec<[String; 2]> = sites
+            .iter()
+            .map(|s| {
+                [
+                    format!("sites/{s}/public/files"),
+                    format!("sites/{s}/private/files"),
+                ]
+            })
+            .collect();
+        if let Executor::Local { path, .. } = &self.executor {
+            let tree = Tree::new(path);
+            return local(move || {
+                dirs.iter()
+                    .map(|[public, private]| {
+                        let size = |rel: &String| {
+                            tree.size(rel)
+                                .map_err(|e| file_error(format!("measuring {rel}"), e.to_string()))
+                        };
+                        Ok((size(public)?, size(private)?))
+                    })
+                    .collect()
+            })
+            .await;
+        }
+        if dirs.is_empty() {
+            return Ok(vec![]);
+        }
+        // One `find` for all of them: each regular file's size and path (links are not
+        // followed and not counted, as the local walk counts them); a missing folder is
+        // only a complaint on stderr (and exit 1), and counts 0.
+        let mut args: Vec<String> = dirs.iter().flatten().cloned().collect();
+        args.extend(["-type", "f", "-printf", "%s\\t%p\\n"].map(String::from));
+        let (_, out, _) = self.exec_raw("find", args, deadline).await?;
+        let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for line in out.lines() {
+            let Some((n, p)) = line.split_once('\t') else {
+                continue;
+            };
+            // sites/<site>/<public|private>/files/…: the folder it was found under.
+            let top: Vec<&str> = p.splitn(5, '/').take(4).collect();
+            if let (Ok(n), 4) = (n.trim().parse::<u64>(), top.len()) {
+                *sizes.entry(top.join("/")).or_default() += n;
+            }
+        }
+        let get = |p: &String| sizes.get(p).copied().unwrap_or(0);
+        Ok(dirs.iter().map(|[a, b]| (get(a), get(b))).collect())
+    }
+
+    /// Size and SHA-256 of files relative to the bench directory, in their order: read
+    /// here without following links, or `sha256sum` and `stat` in the container.
+    pub async fn digests(
+        &self,
+        paths: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<FileDigest>, BenchError> {
+        if let Executor::Local { path, .. } = &self.executor {
+            let (tree, paths) = (Tree::new(path), paths.to_vec());
+            return local(move || {
+                paths
+                    .iter()
+                    .map(|rel| {
+                        let failed =
+                            |e: std::io::Error| file_error(format!("hashing {rel}"), e.to_string());
+                        let mut f = tree.open(rel).map_err(failed)?.ok_or_else(|| {
+                            file_error(format!("hashing {rel}"), "no such file".into())
+                        })?;
+                        let mut hasher = Sha256::new();
+                        let size = std::io::copy(&mut f, &mut hasher).map_err(failed)?;
+                        Ok(FileDigest {
+                            size,
+                            sha256: hex(&hasher.finalize()),
+                        })
+                    })
+                    .collect()
+            })
+            .await;
+        }
+        let mut args = vec!["--".to_string()];
+        args.extend(paths.iter().cloned());
+        let (ok, sums, err) = self.exec_raw("sha256sum", args.clone(), deadline).await?;
+        if !ok {
+            return Err(file_error("hashing the backup", err.trim().to_string()));
+        }
+        let mut stat = vec!["-c".to_string(), "%s".into()];
+        stat.extend(args);
+        let (ok, sizes, err) = self.exec_raw("stat", stat, deadline).await?;
+        if !ok {
+            return Err(file_error("sizing the backup", err.trim().to_string()));
+        }
+        let sums: Vec<&str> = sums.lines().collect();
+        let sizes: Vec<&str> = sizes.lines().collect();
+        if sums.len() != paths.len() || sizes.len() != paths.len() {
+            return Err(file_error(
+                "hashing the backup",
+                "sha256sum or stat left files out".into(),
+            ));
+        }
+        sums.iter()
+            .zip(sizes)
+            .map(|(sum, size)| {
+                Ok(FileDigest {
+                    size: size
+                        .trim()
+                        .parse()
+                        .map_err(|_| file_error("sizing the backup", size.into()))?,
+                    sha256: sum
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Copies files of the bench into `out` (a directory here), each under its own name,
+    /// never over an existing file; returns the paths written and the digest of each
+    /// copy, read back from where it was written. From a container the files come in
+    /// chunks through the executor (the bench's own Python reads a range and prints it
+    /// as base64: the executor carries text).
+    pub async fn copy_out(
+        &self,
+        paths: &[String],
+        out: &std::path::Path,
+        deadline: Instant,
+    ) -> Result<Vec<(String, FileDigest)>, BenchError> {
+        let Executor::Local { path, .. } = &self.executor else {
+            let mut copied = vec![];
+            for rel in paths {
+                copied.push(self.copy_from_container(rel, out, deadline).await?);
+            }
+            return Ok(copied);
+        };
+        let (tree, paths, out) = (Tree::new(path), paths.to_vec(), out.to_path_buf());
+        local(move || {
+            paths
+                .iter()
+                .map(|rel| {
+                    let name = rel.rsplit('/').next().unwrap_or(rel);
+                    let target = out.join(name);
+                    let failed = |e: std::io::Error| {
+                        file_error(
+                            format!("copying {rel} to {}", target.display()),
+                            e.to_string(),
+                        )
+                    };
+                    let mut from = tree
+                        .open(rel)
+                        .map_err(failed)?
+                        .ok_or_else(|| failed(std::io::ErrorKind::NotFound.into()))?;
+                    let mut to = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&target)
+                        .map_err(failed)?;
+                    let copied = (|| {
+                        std::io::copy(&mut from, &mut to)?;
+                        to.sync_all()?;
+                        let mut written = std::fs::File::open(&target)?;
+                        let mut hasher = Sha256::new();
+                        let size = std::io::copy(&mut written, &mut hasher)?;
+                        Ok(FileDigest {
+                            size,
+                            sha256: hex(&hasher.finalize()),
+                        })
+                    })();
+                    if copied.is_err() {
+                        // No half copy is left behind.
+                        let _ = std::fs::remove_file(&target);
+                    }
+                    Ok((target.display().to_string(), copied.map_err(failed)?))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// One file of a container copied into `out`, chunk by chunk.
+    async fn copy_from_container(
+        &self,
+        rel: &str,
+        out: &std::path::Path,
+        deadline: Instant,
+    ) -> Result<(String, FileDigest), BenchError> {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let target = out.join(name);
+        let failed = |e: String| file_error(format!("copying {rel} to {}", target.display()), e);
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(|e| failed(e.to_string()))?;
+        let copied = self.fill_from_container(rel, &mut to, deadline).await;
+        if copied.is_err() {
+            // No half copy is left behind.
+            let _ = std::fs::remove_file(&target);
+        }
+        let digest = copied.map_err(|e| failed(e.to_string()))?;
+        Ok((target.display().to_string(), digest))
+    }
+
+    async fn fill_from_container(
+        &self,
+        rel: &str,
+        to: &mut std::fs::File,
+        deadline: Instant,
+    ) -> Result<FileDigest, BenchError> {
+        use base64::Engine;
+        use std::io::Write;
+        let failed = |e: String| file_error(format!("reading {rel}"), e);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        loop {
+            let args = vec![
+                "-I".to_string(),
+                "-c".into(),
+                CHUNK_READER.into(),
+                rel.into(),
+                size.to_string(),
+                CHUNK.to_string(),
+            ];
+            let (ok, text, err) = self.exec_raw("env/bin/python", args, deadline).await?;
+            if !ok {
+                return Err(failed(err.trim().to_string()));
+            }
+            let chunk = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| failed(e.to_string()))?;
+            to.write_all(&chunk).map_err(|e| failed(e.to_string()))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            if chunk.len() < CHUNK {
+                break;
+            }
+        }
+        to.sync_all().map_err(|e| failed(e.to_string()))?;
+        Ok(FileDigest {
+            size,
+            sha256: hex(&hasher.finalize()),
+        })
     }
 
     /// Every folder under `sites/` that can be a site (not `assets`, not hidden), with its
@@ -355,6 +629,28 @@ impl Bench {
     }
 }
 
+/// Bytes per chunk of a file copied out of a container.
+const CHUNK: usize = 8 << 20;
+
+/// Prints, base64, `argv[3]` bytes of file `argv[1]` from offset `argv[2]`: a fixed
+/// program, run as the bench's own `env/bin/python -I` (a container has no `dd` with
+/// `skip_bytes` everywhere, and the tool never uses a shell).
+const CHUNK_READER: &str = "import base64, sys\n\
+f = open(sys.argv[1], 'rb')\n\
+f.seek(int(sys.argv[2]))\n\
+sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())\n";
+
+/// A file's size and SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A site folder of the bench, with the part of its `site_config.json` the tool uses.
 #[derive(Debug, Clone)]
 pub struct SiteDir {
@@ -370,12 +666,58 @@ pub struct SiteConfig {
     pub db_name: Option<String>,
     /// Frappe versions after 15.14 may name the DB user apart from the database.
     pub db_user: Option<String>,
+    /// The keys a suspension changes (see `SUSPENSION_KEYS`): `None` when absent, a JSON
+    /// `null` when present as null, so `resume` can restore exactly what was there.
+    #[serde(default, deserialize_with = "present")]
+    pub maintenance_mode: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub allow_reads_during_maintenance: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub pause_scheduler: Option<serde_json::Value>,
+}
+
+/// A key that is present, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 impl SiteConfig {
     /// The site's DB account name: `db_user`, else (Frappe v15.14) the database's name.
     pub fn db_user(&self) -> Option<&str> {
         self.db_user.as_deref().or(self.db_name.as_deref())
+    }
+
+    /// The value of one of the suspension's keys, as the config holds it.
+    pub fn flag(&self, key: &str) -> Option<&serde_json::Value> {
+        match key {
+            "maintenance_mode" => self.maintenance_mode.as_ref(),
+            "allow_reads_during_maintenance" => self.allow_reads_during_maintenance.as_ref(),
+            "pause_scheduler" => self.pause_scheduler.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What `flag` says after bench set one of the suspension's keys (`None`: removed).
+    pub fn set_flag(&mut self, key: &str, value: Option<serde_json::Value>) {
+        match key {
+            "maintenance_mode" => self.maintenance_mode = value,
+            "allow_reads_during_maintenance" => self.allow_reads_during_maintenance = value,
+            "pause_scheduler" => self.pause_scheduler = value,
+            _ => {}
+        }
+    }
+}
+
+/// Python's truthiness of a config value, as Frappe reads `frappe.local.conf.<key>`.
+pub fn truthy(v: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
     }
 }
 

@@ -108,6 +108,26 @@ impl Tree {
         Ok(Some(text))
     }
 
+    /// The regular file at `rel` opened for reading, following no link the tool may not
+    /// follow (`read`'s rule); `None` when it does not exist.
+    pub fn open(&self, rel: &str) -> std::io::Result<Option<std::fs::File>> {
+        let (dir, name) = match self.parent(rel, Access::Read) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let depth = components(rel)?.len() - 1;
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        if !self.follows(Access::Read, depth) {
+            flags |= OFlags::NOFOLLOW;
+        }
+        match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(explain(dir.as_fd(), &name, e, rel)),
+        }
+    }
+
     /// Whether anything (a link included) is at `rel`.
     pub fn exists(&self, rel: &str) -> std::io::Result<bool> {
         let (dir, name) = match self.parent(rel, Access::Read) {
@@ -151,6 +171,21 @@ impl Tree {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The bytes of the regular files under the folder `rel` (0 when it is absent),
+    /// following no link at all: a link counts for nothing, whatever it points to.
+    pub fn size(&self, rel: &str) -> std::io::Result<u64> {
+        let parts = components(rel)?;
+        let mut dir = self.bench()?;
+        for (depth, name) in parts.iter().enumerate() {
+            dir = match self.open_dir(dir.as_fd(), name, self.follows(Access::Read, depth), rel) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e),
+            };
+        }
+        tree_size(dir.as_fd())
     }
 
     /// Removes the folder `rel` and everything in it; absent is fine. A link at `rel` is
@@ -341,6 +376,28 @@ fn explain(at: BorrowedFd<'_>, name: &CStr, e: Errno, rel: &str) -> std::io::Err
         }
     }
     e.into()
+}
+
+/// The bytes of the regular files in an open directory and below, no link followed.
+fn tree_size(dir: BorrowedFd<'_>) -> std::io::Result<u64> {
+    let mut total = 0;
+    for (name, _) in entries(dir)? {
+        let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => total += st.st_size as u64,
+            FileType::Directory => {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+                match rfs::openat(dir, &name, flags, Mode::empty()) {
+                    Ok(sub) => total += tree_size(sub.as_fd())?,
+                    // Gone or replaced by a link since it was listed: nothing to count.
+                    Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(total)
 }
 
 fn kind_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<FileType> {

@@ -12,7 +12,7 @@ mod local_fs;
 mod setup_lists;
 
 pub use executor::{run_tag, Executor};
-pub use files::{SiteConfig, SiteDir};
+pub use files::{truthy, FileDigest, SiteConfig, SiteDir};
 pub use setup_lists::{Country, Language, SetupLists};
 
 use serde::Deserialize;
@@ -137,6 +137,44 @@ impl Bench {
             "--backup-path-db".into(),
             path.into(),
         ];
+        self.run("backup", args, &[], &[], deadline).await?;
+        Ok(())
+    }
+
+    /// `bench --site <site> set-config …`: sets `key` of the site's `site_config.json` to
+    /// `value`, or removes the key (`None`), through Frappe's own `update_site_config`
+    /// (its file lock, its format). A value goes as a Python literal with `-p`
+    /// (`ast.literal_eval`), so it lands with its JSON type; a removal is the plain value
+    /// `None`, which `update_site_config` takes for "delete the key".
+    pub async fn set_config(
+        &self,
+        site: &str,
+        key: &str,
+        value: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        let mut args = vec!["--site".into(), site.into(), "set-config".into()];
+        match value {
+            Some(v) => args.extend(["-p".into(), key.into(), python_literal(v)]),
+            None => args.extend([key.into(), "None".into()]),
+        }
+        self.run("set-config", args, &[], &[], deadline).await?;
+        Ok(())
+    }
+
+    /// `bench --site <site> backup [--with-files]`: Frappe's own backup into the site's
+    /// `private/backups` (the database gzipped, the site's config, with files their two
+    /// tars), named by the second it started.
+    pub async fn backup(
+        &self,
+        site: &str,
+        with_files: bool,
+        deadline: Instant,
+    ) -> Result<(), BenchError> {
+        let mut args = vec!["--site".into(), site.into(), "backup".into()];
+        if with_files {
+            args.push("--with-files".into());
+        }
         self.run("backup", args, &[], &[], deadline).await?;
         Ok(())
     }
@@ -287,6 +325,29 @@ fn parse_version(text: &str) -> Option<String> {
         let end = value.find(quote)?;
         Some(value[..end].to_string())
     })
+}
+
+/// A JSON value as the Python literal `ast.literal_eval` reads back as the same value
+/// (JSON's strings and numbers already are; true, false and null are spelled otherwise).
+fn python_literal(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(_) | Value::String(_) => v.to_string(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn parse_apps_txt(text: &str) -> Vec<String> {

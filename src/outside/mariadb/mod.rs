@@ -2,11 +2,12 @@
 //! knows it): per-site locks, existence checks before anything is created, the undo bench
 //! cannot do, and, in submodules, the catalog scan behind `list` and `cleanup --orphans`
 //! (`catalog`), the tenant registry (`registry`) and a site database's tenant state for
-//! `verify` (`tenant`).
+//! `verify` (`tenant`), and what tenants use, for many at once (`usage`).
 
 pub mod catalog;
 pub mod registry;
 pub mod tenant;
+pub mod usage;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Params};

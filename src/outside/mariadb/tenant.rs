@@ -317,3 +317,109 @@ mod tests {
         );
     }
 }
+
+/// The Administrator's API key and stored secret as they were before `plan set` lent it
+/// a temporary pair: put back exactly (the encrypted value as stored, never decrypted).
+#[derive(Debug, Clone)]
+pub struct AdministratorKeys {
+    api_key: Option<String>,
+    /// `__Auth`'s row for its `api_secret`: the stored value and its `encrypted` flag.
+    secret: Option<(String, i64)>,
+}
+
+impl Db {
+    /// What `lend_administrator_keys` replaces.
+    pub async fn administrator_keys(
+        &mut self,
+        db_name: &str,
+    ) -> Result<AdministratorKeys, DbError> {
+        let d = quote_ident(db_name);
+        let api_key: Option<Option<String>> = self
+            .first(
+                "reading the Administrator's API key",
+                &format!("SELECT api_key FROM {d}.tabUser WHERE name = 'Administrator'"),
+                (),
+            )
+            .await?;
+        let secret: Option<(String, i64)> = self
+            .first(
+                "reading the Administrator's API secret",
+                &format!(
+                    "SELECT password, encrypted FROM {d}.__Auth \
+                     WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'api_secret'"
+                ),
+                (),
+            )
+            .await?;
+        Ok(AdministratorKeys {
+            api_key: api_key.flatten(),
+            secret,
+        })
+    }
+
+    /// Gives the site's Administrator the API key `key` and the secret `encrypted` (Fernet
+    /// under the site's key), written as Frappe's `set_encrypted_password` writes it.
+    pub async fn lend_administrator_keys(
+        &mut self,
+        db_name: &str,
+        key: &str,
+        encrypted: &Secret,
+    ) -> Result<(), DbError> {
+        let d = quote_ident(db_name);
+        self.run(
+            "setting a temporary API key for Administrator",
+            &format!("UPDATE {d}.tabUser SET api_key = ? WHERE name = 'Administrator'"),
+            (key,),
+        )
+        .await?;
+        self.run(
+            "setting a temporary API secret for Administrator",
+            &format!(
+                "INSERT INTO {d}.__Auth (doctype, name, fieldname, password, encrypted) \
+                 VALUES ('User', 'Administrator', 'api_secret', ?, 1) \
+                 ON DUPLICATE KEY UPDATE password = VALUES(password), encrypted = 1"
+            ),
+            (encrypted.expose(),),
+        )
+        .await
+    }
+
+    /// Puts back what `administrator_keys` read.
+    pub async fn restore_administrator_keys(
+        &mut self,
+        db_name: &str,
+        was: &AdministratorKeys,
+    ) -> Result<(), DbError> {
+        let d = quote_ident(db_name);
+        self.run(
+            "restoring the Administrator's API key",
+            &format!("UPDATE {d}.tabUser SET api_key = ? WHERE name = 'Administrator'"),
+            (was.api_key.as_deref(),),
+        )
+        .await?;
+        match &was.secret {
+            Some((password, encrypted)) => {
+                self.run(
+                    "restoring the Administrator's API secret",
+                    &format!(
+                        "UPDATE {d}.__Auth SET password = ?, encrypted = ? \
+                         WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'api_secret'"
+                    ),
+                    (password, encrypted),
+                )
+                .await
+            }
+            None => {
+                self.run(
+                    "removing the temporary API secret",
+                    &format!(
+                        "DELETE FROM {d}.__Auth \
+                         WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'api_secret'"
+                    ),
+                    (),
+                )
+                .await
+            }
+        }
+    }
+}

@@ -10,6 +10,9 @@
 //! - a `sid` cookie counts only on the site whose login made it, for the user who logged
 //!   in; any other sid is a Guest with `session_expired` (sessions.py `get_session_record`),
 //!   and a Guest may not create users or write SaaS Settings (403);
+//! - a site whose config says `maintenance_mode` (without `allow_reads_during_maintenance`)
+//!   answers every request 503 `SessionStopped` before any auth (app.py `init_request`;
+//!   fixtures/frappe-v15/maintenance-mode-api.json), as a suspended tenant does;
 //! - only then an injected fault, so a test that injects one still fails a tool that lost
 //!   its session;
 //! - a new user's password must pass the site's password policy, read from its System
@@ -127,6 +130,11 @@ impl FakeFrappe {
         self
     }
 
+    /// The same, on a fake a test already holds (in a `World`).
+    pub fn has_saas_settings(&self) {
+        self.state.lock().unwrap().saas_settings_exists = true;
+    }
+
     pub fn inject(self, call: &'static str, how: Inject) -> Self {
         self.injecting(call, how);
         self
@@ -232,6 +240,62 @@ impl Site<'_> {
             .and_then(|c| c["db_name"].as_str().map(|d| format!("`{d}`")))
     }
 
+    /// `maintenance_mode` truthy and no `allow_reads_during_maintenance` in the site's
+    /// config, as `frappe.local.conf` reads them (Python truthiness). Read-only maintenance
+    /// (reads allowed) is not modelled: a request to such a site fails the test.
+    fn in_maintenance(&self, host: &str) -> bool {
+        let conf: Value = std::fs::read_to_string(self.sites.join(host).join("site_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let truthy = |v: &Value| match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+        };
+        let on = truthy(&conf["maintenance_mode"]);
+        assert!(
+            !(on && truthy(&conf["allow_reads_during_maintenance"])),
+            "the fake Frappe does not model read-only maintenance ({host})"
+        );
+        on
+    }
+
+    /// The site (by its quoted database name) whose config names `db`.
+    fn config_path(&self, db: &str) -> Option<std::path::PathBuf> {
+        let want = db.trim_matches('`');
+        std::fs::read_dir(self.sites).ok()?.flatten().find_map(|e| {
+            let p = e.path().join("site_config.json");
+            let c: Value = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            (c["db_name"].as_str() == Some(want)).then_some(p)
+        })
+    }
+
+    /// The site's `encryption_key`, as `frappe.local.conf` reads it.
+    fn encryption_key(&self, db: &str) -> Option<String> {
+        let p = self.config_path(db)?;
+        let c: Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        c["encryption_key"].as_str().map(String::from)
+    }
+
+    /// `get_encryption_key`: the site's key, made and written into its config when absent.
+    fn encryption_key_or_new(&self, db: &str) -> String {
+        if let Some(k) = self.encryption_key(db) {
+            return k;
+        }
+        let p = self
+            .config_path(db)
+            .expect("the site of a database the fake serves");
+        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let key = super::fernet::generate_key();
+        c["encryption_key"] = json!(key);
+        std::fs::write(&p, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+        key
+    }
+
     fn sql(&self, q: &str, p: Vec<mysql_async::Value>) -> Vec<mysql_async::Row> {
         sql_at(self.url, q, p)
     }
@@ -264,6 +328,7 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         .to_owned();
     let cookie = header("Cookie").unwrap_or_default();
     let auth = header("Authorization").unwrap_or_default();
+    let accept = header("Accept").unwrap_or_default();
     let mut body = String::new();
     let _ = req.as_reader().read_to_string(&mut body);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -299,6 +364,24 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         let (s, b) = fixture("unknown-site");
         return respond(req, s, b.replace("no-such-site.localhost", &host), &[]);
     };
+    // A site in maintenance mode stops every request before auth (app.py init_request).
+    if site.in_maintenance(&host) {
+        // The traceback is in the answer while System Settings' allow_error_traceback is
+        // on (its default, 1, on every fresh site), as recorded; without it only exc_type.
+        let traceback = site.value(
+            &format!("SELECT value FROM {db}.tabSingles WHERE doctype = 'System Settings' AND field = 'allow_error_traceback'"),
+            vec![],
+        );
+        let (s, b) = match (
+            accept.starts_with("text"),
+            traceback.as_deref() == Some("1"),
+        ) {
+            (true, _) => (503, MAINTENANCE_PAGE.to_string()),
+            (false, true) => fixture("maintenance-mode-api"),
+            (false, false) => fixture("maintenance-mode-api-no-traceback"),
+        };
+        return respond(req, s, b, &[]);
+    }
 
     // Auth first: a token, else the sid cookie of a session of this site.
     let sid = cookie
@@ -405,6 +488,13 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
     };
     respond(req, status, text, &[])
 }
+
+/// What a browser (`Accept: text/…`) gets from a site in maintenance mode:
+/// `handle_session_stopped`'s page (utils/response.py), its title and message; not
+/// recorded (a bench without built assets renders no page), the tool never asks for it.
+const MAINTENANCE_PAGE: &str = "<!DOCTYPE html><html><head><title>Updating</title></head><body>\
+    <h1>Updating</h1><p>The system is being updated. Please refresh again after a few moments.</p>\
+    </body></html>";
 
 /// Frappe's lists as recorded from 15.14.1 (`get_country_timezone_info`): countries with
 /// their formats, and every time zone.
@@ -618,7 +708,8 @@ fn token_user(site: &Site, db: &str, token: &str) -> Option<String> {
         &format!("SELECT password FROM {db}.__Auth WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret' AND encrypted = 1"),
         vec![user.clone().into()],
     )?;
-    (stored == format!("fake-encrypted:{secret}")).then_some(user)
+    let key = site.encryption_key(db)?;
+    (super::fernet::decrypt(&key, &stored).as_deref() == Some(secret)).then_some(user)
 }
 
 /// POST /api/method/login: the user's passlib hash in `__Auth`, an enabled user; a new
@@ -659,6 +750,11 @@ fn login(
             site: host.to_owned(),
             user: usr.to_owned(),
         },
+    );
+    // sessions.py `start`: the user's last_login is `frappe.utils.now()`, as text.
+    site.sql(
+        &format!("UPDATE {db}.tabUser SET last_login = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') WHERE name = ?"),
+        vec![usr.into()],
     );
     let (s, b) = if usr == "Administrator" {
         fixture("login-ok")
@@ -798,10 +894,13 @@ fn create_user(site: &Site, db: &str, body: &Value) -> (u16, String) {
             vec![email.clone().into(), passlib_hash(new_password).into()],
         );
     }
-    // Frappe encrypts Password fields with the site's key; the fake's "encryption" is a prefix.
+    // Frappe encrypts Password fields with the site's key, made on first use
+    // (password.py `get_encryption_key` writes it into site_config.json).
+    let key = site.encryption_key_or_new(db);
+    let secret = body["api_secret"].as_str().unwrap_or_default();
     site.sql(
         &format!("INSERT INTO {db}.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', ?, 'api_secret', ?, 1)"),
-        vec![email.clone().into(), format!("fake-encrypted:{}", body["api_secret"].as_str().unwrap_or_default()).into()],
+        vec![email.clone().into(), super::fernet::encrypt(&key, secret).into()],
     );
     let (s, b) = fixture("create-user-ok");
     (

@@ -3,6 +3,7 @@
 //! fixtures/frappe-v15/ (`frappe`), and the real MariaDB.
 #![allow(dead_code, unused_imports)]
 
+pub mod fernet;
 pub mod frappe;
 pub mod redis;
 pub mod server;
@@ -520,6 +521,11 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("list"), _) => "list",
         (Some("cleanup"), _) => "cleanup",
         (Some("login-link"), _) => "login-link",
+        (Some("suspend"), _) => "suspend",
+        (Some("resume"), _) => "resume",
+        (Some("plan"), _) => "plan-set",
+        (Some("usage"), _) => "usage",
+        (Some("backup"), _) => "backup",
         _ => "provision",
     };
     frappe_tenant::output::schema_names()

@@ -56,7 +56,7 @@ const BENCH_COLUMNS: &str = "name, bench_id, executor, docker_service, kubectl_t
     db_host_flag, capacity, cordoned, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ')";
 
 /// The statuses of a site that should exist (`Status::is_live`), for SQL.
-const LIVE: &str = "'provisioning','active','standby','claimed'";
+const LIVE: &str = "'provisioning','active','standby','claimed','suspended'";
 
 impl Registry {
     fn benches_table(&self) -> String {

@@ -35,6 +35,9 @@ pub enum Status {
     /// `cleanup --pattern` is removing it (or was killed doing so: `cleanup --orphans`
     /// finishes the removal).
     Dropping,
+    /// A tenant `suspend` stopped serving, its data kept; `resume` makes it active again.
+    /// Live: no cleanup removes it.
+    Suspended,
 }
 
 impl Status {
@@ -48,6 +51,7 @@ impl Status {
             Status::Claimed => "claimed",
             Status::Dropped => "dropped",
             Status::Dropping => "dropping",
+            Status::Suspended => "suspended",
         }
     }
 
@@ -61,6 +65,7 @@ impl Status {
             Status::Claimed,
             Status::Dropped,
             Status::Dropping,
+            Status::Suspended,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -70,7 +75,11 @@ impl Status {
     pub fn is_live(self) -> bool {
         matches!(
             self,
-            Status::Provisioning | Status::Active | Status::Standby | Status::Claimed
+            Status::Provisioning
+                | Status::Active
+                | Status::Standby
+                | Status::Claimed
+                | Status::Suspended
         )
     }
 }
@@ -125,6 +134,8 @@ pub struct Row {
     pub db_unique: bool,
     /// The run that last acted on the row: its commands in a container carry this tag.
     pub run_tag: Option<String>,
+    /// While suspended: what `resume` restores (JSON, see `suspend`).
+    pub suspension: Option<String>,
 }
 
 /// A live row (provisioning, active, standby, claimed) of any bench: what no removal for
@@ -163,10 +174,10 @@ pub struct Claimant<'a> {
 
 const COLUMNS: &str = "id, site, subdomain, db_name, organization, email, status, path, step, error, \
      standby_site, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ'), bench_id, \
-     db_unique, run_tag";
+     db_unique, run_tag, suspension";
 
 /// The statuses of a site that should exist (`Status::is_live`), as SQL.
-const LIVE: &str = "('provisioning','active','standby','claimed')";
+const LIVE: &str = "('provisioning','active','standby','claimed','suspended')";
 
 /// The registry database, by its validated name.
 #[derive(Debug, Clone)]
@@ -401,6 +412,61 @@ impl Registry {
         Ok(rows.into_iter().filter_map(row).collect())
     }
 
+    /// An active tenant becomes suspended, keeping `suspension` (what `resume` restores),
+    /// only if row `id` is still active: a resume or cleanup that got there first wins,
+    /// and this is an error.
+    pub async fn suspend(
+        &self,
+        db: &mut Db,
+        id: u64,
+        suspension: &str,
+        run_tag: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = 'suspended', step = 'suspended', suspension = ?, run_tag = ?, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'active'",
+            self.table()
+        );
+        self.changed_one(
+            db,
+            "recording the suspension",
+            &sql,
+            (suspension, run_tag, id),
+            "active",
+        )
+        .await
+    }
+
+    /// A suspended tenant becomes active again, if row `id` is still suspended.
+    pub async fn resume(&self, db: &mut Db, id: u64, run_tag: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET status = 'active', step = 'done', suspension = NULL, run_tag = ?, \
+             updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'suspended'",
+            self.table()
+        );
+        self.changed_one(db, "recording the resume", &sql, (run_tag, id), "suspended")
+            .await
+    }
+
+    async fn changed_one<P: Into<mysql_async::Params> + Send>(
+        &self,
+        db: &mut Db,
+        what: &str,
+        sql: &str,
+        params: P,
+        was: &str,
+    ) -> Result<(), DbError> {
+        match db.run_counted(what, sql, params).await? {
+            1 => Ok(()),
+            _ => Err(DbError::Query {
+                what: what.into(),
+                source: mysql_async::Error::Other(
+                    format!("the row is no longer {was}: another run changed it").into(),
+                ),
+            }),
+        }
+    }
+
     /// The site's live row on this bench, if it has one (the registry allows one).
     pub async fn live_row(
         &self,
@@ -443,6 +509,7 @@ fn row(mut r: mysql_async::Row) -> Option<Row> {
         bench_id: r.take(13)?,
         db_unique: r.take::<i64, _>(14)? == 1,
         run_tag: r.take(15)?,
+        suspension: r.take(16)?,
     })
 }
 
@@ -469,10 +536,11 @@ mod tests {
             "claimed",
             "dropped",
             "dropping",
+            "suspended",
         ] {
             assert_eq!(Status::parse(s).unwrap().as_str(), s);
         }
-        let live: Vec<_> = ["provisioning", "active", "standby", "claimed"]
+        let live: Vec<_> = ["provisioning", "active", "standby", "claimed", "suspended"]
             .into_iter()
             .map(|s| Status::parse(s).unwrap())
             .collect();

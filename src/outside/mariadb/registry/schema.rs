@@ -84,6 +84,20 @@ const MIGRATIONS: &[&[&str]] = &[
             ADD UNIQUE KEY IF NOT EXISTS one_live_row (bench_id, live_site),
             ADD UNIQUE KEY IF NOT EXISTS one_row_per_db (unique_db_name)",
     ],
+    // 4: status `suspended`: a tenant `suspend` stopped serving (Frappe's maintenance
+    // mode, its scheduler paused), its data kept. It is live: its site and database stay
+    // the tenant's, so no cleanup takes them and no second row may claim the site.
+    // `suspension` keeps what `resume` restores (the site's previous maintenance_mode and
+    // pause_scheduler, the reason, when), as JSON; NULL when the tenant is not suspended.
+    &[
+        "ALTER TABLE tenants MODIFY status ENUM('provisioning','active','failed','rolled_back',
+            'standby','claimed','dropped','dropping','suspended') NOT NULL",
+        "ALTER TABLE tenants ADD COLUMN IF NOT EXISTS suspension TEXT NULL",
+        "ALTER TABLE tenants DROP INDEX IF EXISTS one_live_row",
+        "ALTER TABLE tenants MODIFY live_site VARCHAR(255) AS
+            (IF(status IN ('provisioning','active','standby','claimed','suspended'), site, NULL)) PERSISTENT",
+        "ALTER TABLE tenants ADD UNIQUE KEY IF NOT EXISTS one_live_row (bench_id, live_site)",
+    ],
 ];
 
 impl Registry {

@@ -1,0 +1,6 @@
+app_name = "saas_stand_in"
+app_title = "SaaS Stand In"
+app_publisher = "frappe-tenant"
+app_description = "The SaaS Settings single frappe-tenant writes, for its e2e suite"
+app_email = "dev@example.com"
+app_license = "MIT"
