@@ -154,6 +154,19 @@ impl Context {
 }
 
 impl Context {
+    /// The context of a command about one site, and that site's full name (`arg` may be
+    /// the subdomain alone); a name that is no site's is that site's `INVALID_INPUT`.
+    pub async fn resolve_for_site(
+        conn: &ConnectOpts,
+        arg: &str,
+    ) -> Result<(Context, String), Error> {
+        let ctx = Self::resolve(conn).await?;
+        let site = ctx
+            .site_name(arg)
+            .map_err(|e| Error::from(e).for_site(arg))?;
+        Ok((ctx, site))
+    }
+
     /// The context of the command line: its flags, or with `--bench NAME` the inventory's
     /// settings of that bench.
     pub async fn resolve(conn: &ConnectOpts) -> Result<Context, Error> {

@@ -16,10 +16,7 @@ use crate::outside::mariadb::registry::Status;
 
 pub async fn run(args: BackupArgs) -> Result<Output, Error> {
     let started = Instant::now();
-    let ctx = Context::resolve(&args.conn).await?;
-    let site = ctx
-        .site_name(&args.site)
-        .map_err(|e| Error::from(e).for_site(&args.site))?;
+    let (ctx, site) = Context::resolve_for_site(&args.conn, &args.site).await?;
     let for_site = |e: Error| e.for_site(&site);
     let out = match &args.out {
         Some(dir) => Some(out_dir(dir).map_err(for_site)?),

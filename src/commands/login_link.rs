@@ -14,10 +14,7 @@ use crate::outside::mariadb::registry::Status;
 use crate::signup::validate_email;
 
 pub async fn run(args: LoginLinkArgs) -> Result<Output, Error> {
-    let ctx = Context::resolve(&args.conn).await?;
-    let site = ctx
-        .site_name(&args.site)
-        .map_err(|e| Error::from(e).for_site(&args.site))?;
+    let (ctx, site) = Context::resolve_for_site(&args.conn, &args.site).await?;
     let for_site = |e: Error| e.for_site(&site);
     let email = match &args.email {
         Some(e) => Some(validate_email(e).map_err(|e| for_site(Error::from(e)))?),

@@ -27,10 +27,7 @@ const DOCTYPE: &str = "SaaS Settings";
 
 pub async fn run_set(args: PlanSetArgs) -> Result<Output, Error> {
     let started = Instant::now();
-    let ctx = Context::resolve(&args.conn).await?;
-    let site = ctx
-        .site_name(&args.site)
-        .map_err(|e| Error::from(e).for_site(&args.site))?;
+    let (ctx, site) = Context::resolve_for_site(&args.conn, &args.site).await?;
     let for_site = |e: Error| e.for_site(&site);
     let plan = Plan::validated(&args).map_err(for_site)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);

@@ -33,10 +33,7 @@ fn suspended_values() -> [(&'static str, Option<Value>); 3] {
 
 pub async fn run_suspend(args: SuspendArgs) -> Result<Output, Error> {
     let started = Instant::now();
-    let ctx = Context::resolve(&args.conn).await?;
-    let site = ctx
-        .site_name(&args.site)
-        .map_err(|e| Error::from(e).for_site(&args.site))?;
+    let (ctx, site) = Context::resolve_for_site(&args.conn, &args.site).await?;
     let for_site = |e: Error| e.for_site(&site);
     let reason = match &args.reason {
         Some(r) => Some(validate_name("reason", r).map_err(|e| for_site(Error::from(e)))?),
@@ -116,10 +113,7 @@ async fn undo_suspend(
 
 pub async fn run_resume(args: ResumeArgs) -> Result<Output, Error> {
     let started = Instant::now();
-    let ctx = Context::resolve(&args.conn).await?;
-    let site = ctx
-        .site_name(&args.site)
-        .map_err(|e| Error::from(e).for_site(&args.site))?;
+    let (ctx, site) = Context::resolve_for_site(&args.conn, &args.site).await?;
     let for_site = |e: Error| e.for_site(&site);
     let deadline = deadline(args.timeout);
     let mut held = hold(&ctx, &site, "resume", &[Status::Suspended], deadline)
