@@ -2,7 +2,8 @@
 //! a `mariadbd` on 127.0.0.1 only, stopped and deleted when the test ends. Tests whose tool
 //! scans or drops across the whole server (`cleanup --orphans`, the fault soak) run on one,
 //! so nothing another test makes at the same time can look like their orphan, and nothing
-//! of theirs can hurt another test. Starting one takes about a second.
+//! of theirs can hurt another test. `mariadb-install-db` runs once per test process; each
+//! server starts on a copy of that fresh data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,17 +27,19 @@ fn binary(name: &str) -> PathBuf {
     panic!("these tests need {name} (Debian's mariadb-server); .ci/run installs it")
 }
 
-impl MariaDbServer {
-    pub fn start() -> Self {
+/// A fresh data directory, made once per test process (50 servers each bootstrapping their
+/// own cost more than a minute of the suite); it lives as long as the process.
+fn initial_data_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
         // Its own temporary directory: servers bootstrapped at once in a shared /tmp take
         // each other's temporary tables (seen: "Unknown table 'mysql.tmp_user_sys'").
         let tmp = dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         let out = Command::new(binary("mariadb-install-db"))
             .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
             .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
@@ -50,6 +53,33 @@ impl MariaDbServer {
             "mariadb-install-db: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        dir
+    })
+    .path()
+}
+
+/// `cp -r` of a data directory that no server runs on.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        match entry.file_type().unwrap().is_dir() {
+            true => copy_dir(&entry.path(), &target),
+            false => {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+}
+
+impl MariaDbServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        copy_dir(&initial_data_dir().join("data"), &data);
         // A port taken by someone else makes mariadbd exit at once: try another. No port
         // is chosen by binding and releasing it, which another process could take between.
         for _ in 0..20 {
