@@ -73,24 +73,7 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
         suspended_check(&mut c, cfg, suspended);
     }
     let frappe = Frappe::new(&ctx.frappe_url, site);
-    match (frappe.ping().await, suspended) {
-        (Ok(()), false) => c.add(
-            "http",
-            true,
-            format!("{} answers ping with Host: {site}", ctx.frappe_url),
-        ),
-        (Ok(()), true) => c.add(
-            "http",
-            false,
-            "suspended, yet Frappe answers ping: the site still serves",
-        ),
-        (Err(e), true) if e.exc_type() == Some("SessionStopped") => c.add(
-            "http",
-            true,
-            format!("suspended: Frappe answers 503 SessionStopped with Host: {site}"),
-        ),
-        (Err(e), _) => c.add("http", false, e.to_string()),
-    };
+    http_check(&mut c, &frappe, &ctx.frappe_url, site, suspended).await;
     let email = match (schema_ok, &db_name) {
         (true, Some(d)) => {
             let email = tenant_checks(&mut c, &mut db, d, registry.as_ref(), opts).await;
@@ -128,6 +111,29 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
         registry: registry.as_ref().map(Into::into),
         elapsed: round2(started.elapsed().as_secs_f64()),
     })
+}
+
+/// http: the site answers ping with its Host header, or, suspended, Frappe's 503
+/// SessionStopped (maintenance mode) and nothing else.
+async fn http_check(c: &mut Checks, frappe: &Frappe, url: &str, site: &str, suspended: bool) {
+    match (frappe.ping().await, suspended) {
+        (Ok(()), false) => c.add(
+            "http",
+            true,
+            format!("{url} answers ping with Host: {site}"),
+        ),
+        (Ok(()), true) => c.add(
+            "http",
+            false,
+            "suspended, yet Frappe answers ping: the site still serves",
+        ),
+        (Err(e), true) if e.exc_type() == Some("SessionStopped") => c.add(
+            "http",
+            true,
+            format!("suspended: Frappe answers 503 SessionStopped with Host: {site}"),
+        ),
+        (Err(e), _) => c.add("http", false, e.to_string()),
+    };
 }
 
 /// suspended: a tenant the registry says is suspended is in maintenance mode without

@@ -76,31 +76,21 @@ impl Db {
         if frappe.is_empty() {
             return Ok(out);
         }
-        let single = |d: &str, field: &str| {
-            format!(
-                "(SELECT value FROM {d}.tabSingles WHERE doctype = 'SaaS Settings' AND field = '{field}' LIMIT 1)"
-            )
-        };
         let selects: Vec<String> = frappe
             .iter()
-            .map(|db| {
-                let d = quote_ident(db);
-                let people = "enabled = 1 AND user_type = 'System User' AND name NOT IN ('Administrator', 'Guest')";
-                let last = match has(db, "tabUser", "last_login") {
-                    true => format!(
-                        "(SELECT MAX(last_login) FROM {d}.tabUser WHERE {people})"
-                    ),
-                    false => "NULL".into(),
-                };
-                format!(
-                    "SELECT ? AS db, (SELECT COUNT(*) FROM {d}.tabUser WHERE {people}) AS users, \
-                     {last} AS last_login, {} AS plan_name, {} AS max_users, {} AS max_storage",
-                    single(&d, "plan_name"),
-                    single(&d, "max_users"),
-                    single(&d, "max_storage"),
-                )
-            })
+            .map(|db| tenant_select(db, has(db, "tabUser", "last_login")))
             .collect();
+        self.users_and_plans(&selects, &frappe, &mut out).await?;
+        Ok(out)
+    }
+
+    /// One statement for all of them: each tenant's enabled people, last login and plan.
+    async fn users_and_plans(
+        &mut self,
+        selects: &[String],
+        frappe: &[&String],
+        out: &mut BTreeMap<String, DbUsage>,
+    ) -> Result<(), DbError> {
         type Line = (
             String,
             u64,
@@ -127,6 +117,31 @@ impl Db {
             u.max_users = max_users;
             u.max_storage = max_storage;
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// The part of the statement about one tenant's database `db` (its name a bound parameter,
+/// its identifier quoted): people are enabled System Users other than Administrator and
+/// Guest; `last_login` only where the table has it.
+fn tenant_select(db: &str, with_last_login: bool) -> String {
+    let d = quote_ident(db);
+    let people =
+        "enabled = 1 AND user_type = 'System User' AND name NOT IN ('Administrator', 'Guest')";
+    let last = match with_last_login {
+        true => format!("(SELECT MAX(last_login) FROM {d}.tabUser WHERE {people})"),
+        false => "NULL".into(),
+    };
+    let single = |field: &str| {
+        format!(
+            "(SELECT value FROM {d}.tabSingles WHERE doctype = 'SaaS Settings' AND field = '{field}' LIMIT 1)"
+        )
+    };
+    format!(
+        "SELECT ? AS db, (SELECT COUNT(*) FROM {d}.tabUser WHERE {people}) AS users, \
+         {last} AS last_login, {} AS plan_name, {} AS max_users, {} AS max_storage",
+        single("plan_name"),
+        single("max_users"),
+        single("max_storage"),
+    )
 }
