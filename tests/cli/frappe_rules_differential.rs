@@ -6,7 +6,11 @@
 //!   Frappe repository is not on PyPI;
 //! - the API key and secret it makes against how Frappe stores and parses them (restated);
 //! - the one-time login key's value it writes into Frappe's Redis cache against Python's
-//!   own `pickle`, which Frappe's cache uses to write and read it.
+//!   own `pickle`, which Frappe's cache uses to write and read it;
+//! - Fernet, which the tool uses to store a lent API secret where Frappe decrypts it, against
+//!   `cryptography` 42.0.0's, which Frappe's `encrypt`/`decrypt` use; the fake Frappe's own
+//!   Fernet (`common::fernet`, which decides in the tests whether a token authenticates) is
+//!   held to it too.
 //!
 //!   FRAPPE_TENANT_DIFFERENTIAL=1 cargo test --test cli frappe_rules_differential::
 //!
@@ -18,6 +22,9 @@ mod python;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine;
+use frappe_tenant::basics::fernet;
 use frappe_tenant::basics::secret::Secret;
 use frappe_tenant::commands::provision::new_api_credentials;
 use frappe_tenant::outside::frappe_cache::pickle_str;
@@ -26,6 +33,8 @@ use frappe_tenant::signup::{site_name, validate_subdomain};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+
+use crate::common::fernet as fake_fernet;
 
 fn seed() -> u64 {
     std::env::var("SEED")
@@ -285,6 +294,139 @@ fn login_key_values_are_what_python_pickles() {
         "pickle differential, seed {seed}: {} strings, protocol {}",
         texts.len(),
         answers[0]["protocol"]
+    );
+    assert!(
+        bad.is_empty(),
+        "seed {seed}:\n{}",
+        bad[..bad.len().min(5)].join("\n")
+    );
+}
+
+/// `raw` as a Fernet token signed with `key`'s signing half: a token whose only fault is
+/// the one a test put in it.
+fn signed(key: &str, mut raw: Vec<u8>) -> String {
+    use hmac::{Hmac, Mac};
+    let k = URL_SAFE.decode(key).unwrap();
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&k[..16]).unwrap();
+    mac.update(&raw);
+    raw.extend_from_slice(&mac.finalize().into_bytes());
+    URL_SAFE.encode(raw)
+}
+
+/// Tokens Fernet must refuse, made from a good `token` under `key` (`other`: another key).
+fn malformed(rng: &mut StdRng, key: &str, other: &str, token: &str) -> Vec<(String, String)> {
+    use cipher::{BlockEncryptMut, KeyIvInit};
+    let raw = URL_SAFE.decode(token).unwrap();
+    let body = raw[..raw.len() - 32].to_vec();
+    let k = URL_SAFE.decode(key).unwrap();
+    let mut out = vec![
+        ("empty".to_string(), String::new()),
+        ("not base64".into(), "not a token".into()),
+        ("another key's".into(), {
+            let t = fernet::encrypt(&Secret::new(other), b"secret").unwrap();
+            t.expose().to_owned()
+        }),
+    ];
+    let mut version = body.clone();
+    version[0] = 0x81;
+    out.push(("version 0x81, signed".into(), signed(key, version)));
+    let mut flipped = raw.clone();
+    let at = rng.random_range(25..raw.len() - 32);
+    flipped[at] ^= 1 << rng.random_range(0..8);
+    out.push(("a ciphertext bit flipped".into(), URL_SAFE.encode(flipped)));
+    let mut tag = raw.clone();
+    let at = rng.random_range(raw.len() - 32..raw.len());
+    tag[at] ^= 1 << rng.random_range(0..8);
+    out.push(("an HMAC bit flipped".into(), URL_SAFE.encode(tag)));
+    out.push((
+        "one byte short".into(),
+        URL_SAFE.encode(&raw[..raw.len() - 1]),
+    ));
+    out.push((
+        "no ciphertext, signed".into(),
+        signed(key, body[..25].to_vec()),
+    ));
+    // One block that decrypts to zeros: a valid HMAC over a bad PKCS7 padding.
+    let iv: [u8; 16] = rng.random();
+    let block = cbc::Encryptor::<aes::Aes128>::new_from_slices(&k[16..], &iv)
+        .unwrap()
+        .encrypt_padded_vec_mut::<cipher::block_padding::NoPadding>(&[0u8; 16]);
+    let mut padding = body[..9].to_vec();
+    padding.extend_from_slice(&iv);
+    padding.extend_from_slice(&block);
+    out.push(("bad padding, signed".into(), signed(key, padding)));
+    if token.ends_with('=') {
+        out.push((
+            "base64 padding stripped".into(),
+            token.trim_end_matches('=').to_owned(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn fernet_tokens_cross_between_the_tool_and_pythons_cryptography() {
+    let Some(py) = python::python("frappe_rules_differential") else {
+        return;
+    };
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let keys: Vec<String> = (0..40)
+        .map(|_| URL_SAFE.encode(rng.random::<[u8; 32]>()))
+        .collect();
+    let mut requests = vec![];
+    // (what, key, expected plaintext or None for a refusal, the fake's verdict)
+    let mut expect: Vec<(String, Option<String>, Option<String>)> = vec![];
+    for (i, key) in keys.iter().enumerate() {
+        let mut plains: Vec<String> = (0..6).map(|_| random_text(&mut rng, 80)).collect();
+        plains.extend(["".into(), Secret::random(40).expose().to_owned()]);
+        plains.push("x".repeat(rng.random_range(1..300)));
+        for plain in plains {
+            // The tool's token, for Python to decrypt.
+            let token = fernet::encrypt(&Secret::new(key.clone()), plain.as_bytes()).unwrap();
+            requests.push(json!({"key": key, "token": token.expose()}));
+            let fake = fake_fernet::decrypt(key, token.expose());
+            expect.push((
+                format!("the tool's token of {plain:?}"),
+                Some(plain.clone()),
+                fake,
+            ));
+            // Python's own token, for the fake Frappe's Fernet (answered below).
+            requests.push(json!({"key": key, "plain": plain}));
+            expect.push((format!("Python's token of {plain:?}"), Some(plain), None));
+        }
+        let token = fernet::encrypt(&Secret::new(key.clone()), b"api-secret").unwrap();
+        let other = &keys[(i + 1) % keys.len()];
+        for (what, bad) in malformed(&mut rng, key, other, token.expose()) {
+            requests.push(json!({"key": key, "token": bad}));
+            let fake = fake_fernet::decrypt(key, &bad);
+            expect.push((format!("a token {what}"), None, fake));
+        }
+    }
+    let answers = ask(&py, "fernet", &requests);
+    let mut bad = vec![];
+    for ((req, answer), (what, want, fake)) in requests.iter().zip(&answers).zip(&expect) {
+        let key = req["key"].as_str().unwrap();
+        if let Some(token) = answer["token"].as_str() {
+            // Python encrypted: the fake must read it back, as Frappe would.
+            let got = fake_fernet::decrypt(key, token);
+            if got != *want {
+                bad.push(format!("  {what}: the fake Frappe read {got:?}"));
+            }
+            continue;
+        }
+        let python = answer["plain"].as_str().map(String::from);
+        if python != *want || fake != want {
+            bad.push(format!(
+                "  {what}: Python {python:?}, the fake Frappe {fake:?}, wanted {want:?}"
+            ));
+        }
+    }
+    println!(
+        "Fernet differential, seed {seed}: {} tokens over {} keys, {} disagreements",
+        requests.len(),
+        keys.len(),
+        bad.len()
     );
     assert!(
         bad.is_empty(),

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Python side of tests/frappe_rules_differential.rs: reads JSON lines on stdin, writes
-one JSON verdict a line.  python frappe_rules.py passlib|site|api_key
+one JSON verdict a line.  python frappe_rules.py passlib|site|api_key|pickle|fernet
 
 passlib: the real thing, passlib==1.7.4 with Frappe's CryptContext (frappe/utils/password.py
     `passlibctx = CryptContext(schemes=["pbkdf2_sha256", "argon2"])`, whose `verify` is what
     `check_password` runs at login).
+fernet: the real thing, cryptography==42.0.0 (Frappe v15.14.1's pyproject: ~=42.0.0), called
+    as frappe/utils/password.py `encrypt`/`decrypt` call it: `Fernet(encode(key))`, then
+    `cstr(cipher_suite.decrypt(encode(txt)))`, InvalidToken for a token it refuses.
 site, api_key: Frappe's rules are in the Frappe repository, which is not on PyPI, so they
     are RESTATED here, each citing frappe v15.14.1 source; they are not Frappe's code.
 """
@@ -96,6 +99,18 @@ for line in sys.stdin:
             "protocol": pickle.DEFAULT_PROTOCOL,
             "loads": pickle.loads(ours) == req["text"],
         }
+    elif mode == "fernet":
+        from cryptography.fernet import Fernet, InvalidToken
+
+        assert version("cryptography") == "42.0.0", version("cryptography")
+        cipher_suite = Fernet(req["key"].encode())
+        if "token" in req:
+            try:
+                out = {"plain": cipher_suite.decrypt(req["token"].encode()).decode()}
+            except InvalidToken:
+                out = {"plain": None}
+        else:
+            out = {"token": cipher_suite.encrypt(req["plain"].encode()).decode()}
     else:
         sys.exit(f"unknown mode {mode}")
     print(json.dumps(out), flush=True)

@@ -1,5 +1,6 @@
 //! Finding the Python the differential tests compare against: the venv `.ci/run` makes
-//! (`target/pyvenv`, zxcvbn==4.4.28 and passlib==1.7.4), or `FRAPPE_TENANT_PYTHON`.
+//! (`target/pyvenv`, zxcvbn==4.4.28, passlib==1.7.4 and cryptography==42.0.0), or
+//! `FRAPPE_TENANT_PYTHON`.
 //! Without it a test skips locally but fails when CI asked for it (`CI=true` or
 //! `FRAPPE_TENANT_DIFFERENTIAL=1`), so a broken venv can never look like a pass.
 #![allow(dead_code)]
@@ -35,7 +36,8 @@ pub fn python(test: &str) -> Option<PathBuf> {
         .args([
             "-c",
             "from importlib.metadata import version as v; \
-             assert v('zxcvbn') == '4.4.28' and v('passlib') == '1.7.4', (v('zxcvbn'), v('passlib'))",
+             assert (v('zxcvbn'), v('passlib'), v('cryptography')) == ('4.4.28', '1.7.4', '42.0.0'), \
+             (v('zxcvbn'), v('passlib'), v('cryptography'))",
         ])
         .output();
     let problem = match check {
@@ -44,7 +46,8 @@ pub fn python(test: &str) -> Option<PathBuf> {
         Err(e) => e.to_string(),
     };
     let msg = format!(
-        "{test}: no usable Python at {} (needs zxcvbn==4.4.28 and passlib==1.7.4; .ci/run makes \
+        "{test}: no usable Python at {} (needs zxcvbn==4.4.28, passlib==1.7.4 and \
+         cryptography==42.0.0; .ci/run makes \
          target/pyvenv, or set FRAPPE_TENANT_PYTHON): {problem}",
         py.display()
     );
