@@ -254,30 +254,6 @@ pub fn erpnext_company(organization: &str, country: &str, today: &str) -> Compan
     }
 }
 
-/// Today's date in UTC, `YYYY-MM-DD`.
-pub fn today_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// What a site's setup needs besides its locale: ERPNext's company when ERPNext is there.
 pub struct SiteSetup<'a> {
     pub frappe: &'a Frappe,
@@ -609,13 +585,5 @@ mod tests {
         let c = erpnext_company("a b c d e f g h i j k l", "Australia", "2026-07-01");
         assert_eq!(c.abbr, "ABCDEFGHIJ");
         assert_eq!(c.fy_start, "2026-07-01");
-    }
-
-    #[test]
-    fn dates_from_days() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_794), (2026, 12, 7));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(today_utc().len(), 10);
     }
 }

@@ -7,10 +7,11 @@ use tokio::time::Instant;
 
 use super::placement::{Placed, Placement};
 use super::Config;
+use crate::basics::clock::today_utc;
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::wanted_apps;
 use crate::lifecycle::claim::Claim;
-use crate::lifecycle::setup::{erpnext_company, resolve, today_utc, Company, Locale};
+use crate::lifecycle::setup::{erpnext_company, resolve, Company, Locale};
 use crate::lifecycle::template::{self, sign_up_policy};
 use crate::output::{PlannedStep, TemplateMeta};
 use crate::outside::bench::{Bench, BenchFacts};
