@@ -679,17 +679,24 @@ impl SignUp {
     }
 }
 
-/// A MariaDB named lock held by a connection of the test's own, as another run of the
-/// tool would hold it, until dropped.
-pub struct HeldLock {
+/// A connection of the test's own that keeps what its statement took (a named lock, rows
+/// `FOR UPDATE` in an open transaction), as another run of the tool would, until dropped;
+/// closing it gives all of that back.
+struct Holding {
     release: Option<std::sync::mpsc::Sender<()>>,
     done: Option<thread::JoinHandle<()>>,
 }
 
-impl HeldLock {
-    /// Takes `name` on the server at `url` (waiting up to 10 s for it), or fails the test.
-    pub fn take(url: &str, name: &str) -> Self {
-        let (url, lock) = (url.to_string(), name.to_string());
+impl Holding {
+    /// Runs `query` with `params` on the server at `url`, in a transaction when `tx`, and
+    /// returns the first column of its rows.
+    fn start(
+        url: &str,
+        tx: bool,
+        query: String,
+        params: Vec<mysql_async::Value>,
+    ) -> (Self, Vec<Option<i64>>) {
+        let url = url.to_string();
         let (got_tx, got_rx) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
         let done = thread::spawn(move || {
@@ -700,79 +707,56 @@ impl HeldLock {
             rt.block_on(async {
                 use mysql_async::prelude::*;
                 let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
-                let got: Option<Option<i64>> = conn
-                    .exec_first("SELECT GET_LOCK(?, 10)", (&lock,))
-                    .await
-                    .unwrap();
-                got_tx.send(got.flatten() == Some(1)).unwrap();
+                if tx {
+                    conn.query_drop("START TRANSACTION").await.unwrap();
+                }
+                let rows: Vec<Option<i64>> = conn.exec(query, params).await.unwrap();
+                got_tx.send(rows).unwrap();
                 let _ = release_rx.recv();
                 let _ = conn.disconnect().await;
             });
         });
-        assert!(got_rx.recv().unwrap(), "could not take the lock {name}");
-        Self {
+        let rows = got_rx.recv().unwrap();
+        let held = Self {
             release: Some(release),
             done: Some(done),
-        }
+        };
+        (held, rows)
     }
 }
 
-impl Drop for HeldLock {
+impl Drop for Holding {
     fn drop(&mut self) {
         drop(self.release.take());
         if let Some(d) = self.done.take() {
             let _ = d.join();
         }
+    }
+}
+
+/// A MariaDB named lock held by a connection of the test's own, as another run of the
+/// tool would hold it, until dropped.
+pub struct HeldLock(Holding);
+
+impl HeldLock {
+    /// Takes `name` on the server at `url` (waiting up to 10 s for it), or fails the test.
+    pub fn take(url: &str, name: &str) -> Self {
+        let query = "SELECT GET_LOCK(?, 10)".to_string();
+        let (held, got) = Holding::start(url, false, query, vec![name.into()]);
+        assert_eq!(got, [Some(1)], "could not take the lock {name}");
+        Self(held)
     }
 }
 
 /// A registry row held `FOR UPDATE` by a transaction of the test's own, so the tool's next
 /// write of it waits (as behind a slow or busy server) until dropped.
-pub struct HeldRow {
-    release: Option<std::sync::mpsc::Sender<()>>,
-    done: Option<thread::JoinHandle<()>>,
-}
+pub struct HeldRow(Holding);
 
 impl HeldRow {
     pub fn take(url: &str, registry: &str, site: &str) -> Self {
-        let (url, sql) = (
-            url.to_string(),
-            format!("SELECT id FROM `{registry}`.tenants WHERE site = ? FOR UPDATE"),
-        );
-        let site = site.to_string();
-        let (got_tx, got_rx) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let done = thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use mysql_async::prelude::*;
-                let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
-                let mut tx = conn
-                    .start_transaction(mysql_async::TxOpts::default())
-                    .await
-                    .unwrap();
-                let rows: Vec<u64> = tx.exec(sql, (site,)).await.unwrap();
-                got_tx.send(rows.len()).unwrap();
-                let _ = release_rx.recv();
-                tx.commit().await.unwrap();
-            });
-        });
-        assert_eq!(got_rx.recv().unwrap(), 1, "the run's row is held");
-        Self {
-            release: Some(release),
-            done: Some(done),
-        }
-    }
-}
-
-impl Drop for HeldRow {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        if let Some(d) = self.done.take() {
-            let _ = d.join();
-        }
+        let query = format!("SELECT id FROM `{registry}`.tenants WHERE site = ? FOR UPDATE");
+        let (held, rows) = Holding::start(url, true, query, vec![site.into()]);
+        assert_eq!(rows.len(), 1, "the run's row is held");
+        Self(held)
     }
 }
