@@ -578,18 +578,25 @@ fn four_concurrent_provisions_on_one_bench_all_succeed() {
     );
 }
 
+/// A provision of `c`'s site, paused inside new-site (its folder and database made) until
+/// the returned file is written.
+fn paused_in_new_site(c: &Case) -> (std::process::Child, std::path::PathBuf) {
+    let pause = c.bench.path().join("pause");
+    let mut cmd = tool(&c.bench, &c.frappe);
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
+    provision_args(&mut cmd, &c.sub);
+    let child = spawn(cmd);
+    wait_for("new-site is under way", 30, || {
+        pause.with_extension("reached").exists()
+    });
+    (child, pause)
+}
+
 #[test]
 fn two_provisions_of_one_subdomain_end_with_one_winner_and_an_untouched_loser() {
     let c = Case::new(&[]);
-    let pause = c.bench.path().join("pause");
     // The first run is inside new-site, holding the site's lock, folder and database made.
-    let mut first = tool(&c.bench, &c.frappe);
-    first.env("BENCH_DOUBLE_PAUSE", &pause);
-    provision_args(&mut first, &c.sub);
-    let first = spawn(first);
-    wait_for("the first run is inside new-site", 30, || {
-        pause.with_extension("reached").exists()
-    });
+    let (first, pause) = paused_in_new_site(&c);
     // The second comes now, and is turned away without touching anything.
     let mut second = tool(&c.bench, &c.frappe);
     provision_args(&mut second, &c.sub);
@@ -666,15 +673,8 @@ fn the_login_scope_flag_on_a_15_14_bench_fails_before_new_site_makes_anything() 
 #[test]
 fn sigterm_rolls_back_like_a_failure() {
     let c = Case::new(&[]);
-    let pause = c.bench.path().join("pause");
-    let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
-    provision_args(&mut cmd, &c.sub);
-    let child = spawn(cmd);
     // Once new-site has made the folder and the database, stop the tool.
-    wait_for("new-site is under way", 30, || {
-        pause.with_extension("reached").exists()
-    });
+    let (child, _) = paused_in_new_site(&c);
     assert!(
         database_exists(&c.db()),
         "new-site pauses with its database made"
@@ -1107,14 +1107,7 @@ fn a_signal_during_a_registry_write_still_rolls_back_completely() {
     // A signal must not cut the run's MariaDB connection mid-query: that connection holds
     // the site's lock, and a rollback without it removes nothing (exit 4).
     let c = Case::new(&[]);
-    let pause = c.bench.path().join("pause");
-    let mut cmd = tool(&c.bench, &c.frappe);
-    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
-    provision_args(&mut cmd, &c.sub);
-    let child = spawn(cmd);
-    wait_for("new-site is under way", 30, || {
-        pause.with_extension("reached").exists()
-    });
+    let (child, pause) = paused_in_new_site(&c);
     let held = HeldRow::take(&c.bench.url, &c.bench.registry, &c.site);
     std::fs::write(&pause, "").unwrap();
     let waiting = format!("UPDATE `{}`%", c.bench.registry);
