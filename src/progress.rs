@@ -41,7 +41,7 @@ fn progress_style() -> ProgressStyle {
 
 /// A provision step starting or done, as a JSON line on stderr in `--progress json`
 /// (people see the step's own `[n/6]` line instead):
-/// `{"event":"start","step":"create-site","n":1,"of":5}`, and `"done"` with `seconds`.
+/// `{"event":"start","step":"create-site","n":1,"of":6}`, and `"done"` with `seconds`.
 pub fn step_event(step: &str, n: u8, of: u8, done: Option<f64>) {
     if progress_style() != ProgressStyle::Json {
         return;

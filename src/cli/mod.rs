@@ -43,7 +43,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Progress on stderr: lines for people, or JSON lines
-    /// ({"event":"start"|"done","step":…,"n":…,"of":5,"seconds":…}; other lines as
+    /// ({"event":"start"|"done","step":…,"n":…,"of":6,"seconds":…}; other lines as
     /// {"event":"log","message":…}) for a progress bar
     #[arg(long, global = true, env = "PROGRESS", value_enum, default_value_t = ProgressStyle::Human)]
     pub progress: ProgressStyle,
@@ -53,7 +53,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Make a tenant: take a standby site from the pool, else restore the template, else
-    /// run a fresh new-site; then create its admin user, plan and API keys over REST.
+    /// run a fresh new-site; then create its admin user, plan and API keys and complete the setup wizard over REST.
     #[command(after_help = "Examples:
   frappe-tenant provision acme-corp john@acme.com 'John Doe' 'SecurePass123' 'Acme Corporation'
   echo '{\"subdomain\":\"acme-corp\",\"email\":\"john@acme.com\",\"fullName\":\"John Doe\",\"password\":\"SecurePass123\",\"organizationName\":\"Acme Corporation\"}' \\
