@@ -57,16 +57,13 @@ impl Remote {
     fn cmd(&self, args: &[&str]) -> Command {
         let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
         let mut cmd = tool(&self.bench, &self.frappe);
-        cmd.env(
-            "PATH",
-            format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("BENCH_EXECUTOR", self.kind)
-        .env("EXECUTOR_DOUBLE_WORKDIR", self.bench.path())
-        .env("EXECUTOR_DOUBLE_LOG", &self.log)
-        .env("INSTALL_APPS", "nexus_core")
-        .env_remove("BENCH_BIN")
-        .env_remove("BENCH_PATH");
+        cmd.env("PATH", search_path(&[&doubles]))
+            .env("BENCH_EXECUTOR", self.kind)
+            .env("EXECUTOR_DOUBLE_WORKDIR", self.bench.path())
+            .env("EXECUTOR_DOUBLE_LOG", &self.log)
+            .env("INSTALL_APPS", "nexus_core")
+            .env_remove("BENCH_BIN")
+            .env_remove("BENCH_PATH");
         if self.kind == "kubectl" {
             // With a workdir, so `env --chdir` is exercised; docker uses the container's.
             cmd.env("KUBECTL_TARGET", "deploy/backend")

@@ -892,15 +892,12 @@ fn a_suspended_tenant_keeps_its_place_on_its_bench() {
 fn in_container(w: &World, args: &[&str]) -> Run {
     let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
     let mut cmd = w.tool();
-    cmd.env(
-        "PATH",
-        format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
-    )
-    .env("BENCH_EXECUTOR", "docker")
-    .env("EXECUTOR_DOUBLE_WORKDIR", w.bench.path())
-    .env_remove("BENCH_BIN")
-    .env_remove("BENCH_PATH")
-    .args(args);
+    cmd.env("PATH", search_path(&[&doubles]))
+        .env("BENCH_EXECUTOR", "docker")
+        .env("EXECUTOR_DOUBLE_WORKDIR", w.bench.path())
+        .env_remove("BENCH_BIN")
+        .env_remove("BENCH_PATH")
+        .args(args);
     run(cmd)
 }
 

@@ -59,13 +59,10 @@ impl World {
             .env("BENCH_DOUBLE_LOG", &self.log);
         if self.kind != "local" {
             let doubles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/executor-double");
-            cmd.env(
-                "PATH",
-                format!("{}:{}", doubles.display(), std::env::var("PATH").unwrap()),
-            )
-            // Each bench's own directory comes from its stored bench path (-w / --chdir).
-            .env("EXECUTOR_DOUBLE_WORKDIR", n.bench.path())
-            .env("EXECUTOR_DOUBLE_TARGET", "deploy/backend");
+            cmd.env("PATH", search_path(&[&doubles]))
+                // Each bench's own directory comes from its stored bench path (-w / --chdir).
+                .env("EXECUTOR_DOUBLE_WORKDIR", n.bench.path())
+                .env("EXECUTOR_DOUBLE_TARGET", "deploy/backend");
         }
         cmd
     }

@@ -328,6 +328,28 @@ impl TestBench {
     }
 }
 
+/// The tool's PATH: `first`, then a folder whose `python3` is the interpreter itself, then
+/// ours. The doubles are Python programs (`#!/usr/bin/env python3`) run thousands of times
+/// a suite; behind a version manager's shim (pyenv's is a bash script that forks several
+/// more) each start cost a fifth of the suite's CPU.
+pub fn search_path(first: &[&Path]) -> String {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let interpreter = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(python3(), dir.path().join("python3")).unwrap();
+        dir
+    });
+    let ours = std::env::var("PATH").unwrap_or_default();
+    first
+        .iter()
+        .copied()
+        .chain([interpreter.path()])
+        .map(|p| p.display().to_string())
+        .chain([ours])
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 fn python3() -> PathBuf {
     ["/usr/local/bin/python3", "/usr/bin/python3"]
         .iter()
@@ -452,7 +474,7 @@ pub fn tool(bench: &TestBench, frappe: &FakeFrappe) -> Command {
     let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench-double/bench");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_frappe-tenant"));
     cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PATH", search_path(&[]))
         .env("BENCH_EXECUTOR", "local")
         .env("BENCH_BIN", double)
         .env("BENCH_PATH", bench.path())
