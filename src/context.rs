@@ -2,11 +2,12 @@
 //! flags (or from a bench of the inventory, `--bench NAME`) before any side effect: the
 //! bench, Frappe's URL, the site domain, MariaDB and the registry.
 
+use crate::basics::secret_ref::SecretRef;
 use crate::cli::{ConnectOpts, ExecutorKind, PlanOpts, SetupOpts};
 use crate::error::Error;
 use crate::outside::bench::{Bench, Executor, RootCredentials};
 use crate::outside::mariadb::registry::{InventoryBench, Registry};
-use crate::outside::mariadb::DbTarget;
+use crate::outside::mariadb::{Conns, Db, DbTarget};
 use crate::signup::{self, SetupChoices};
 
 #[derive(Debug, Clone)]
@@ -14,7 +15,15 @@ pub struct Context {
     pub bench: Bench,
     pub frappe_url: String,
     pub site_domain: String,
+    /// The bench's database server: its sites' databases and DB users, and the admin
+    /// account bench makes them with. The registry's server unless the bench names
+    /// another (`bench add --db-server`).
     pub db: DbTarget,
+    /// The registry's server (MARIADB_URL): the registry, every site lock and standby
+    /// claim, whichever server a bench keeps its sites on.
+    pub control: DbTarget,
+    /// The inventory's name of `db` when it is not the registry's server.
+    pub db_server: Option<String>,
     pub registry: Registry,
     /// The inventory bench this context reaches (`--bench NAME`), if any.
     pub bench_name: Option<String>,
@@ -67,7 +76,9 @@ impl Context {
             },
             frappe_url: c.frappe_url.clone(),
             site_domain: c.site_domain.clone(),
+            control: db.clone(),
             db,
+            db_server: None,
             registry,
             bench_name: None,
             bench_id: None,
@@ -100,13 +111,26 @@ impl Context {
         Ok((Self::for_bench(base, &b)?, b))
     }
 
-    /// The context of an inventory bench already read.
+    /// The context of an inventory bench already read. Its database server's reference
+    /// is resolved here, so a bench whose server cannot be reached is refused before any
+    /// side effect.
     pub fn for_bench(base: &ConnectOpts, b: &InventoryBench) -> Result<Context, Error> {
         let opts = opts_for(base, b)?;
         let mut ctx = Context::from_opts(&opts)?;
         ctx.bench_name = Some(b.name.clone());
         ctx.bench_id = Some(b.bench_id.clone());
+        if let Some(server) = &b.db_server {
+            ctx.db = resolve_server(&server.name, &server.url_from)?;
+            ctx.db_server = Some(server.name.clone());
+        }
         Ok(ctx)
+    }
+
+    /// Connections to the registry's server and the bench's database server (one
+    /// connection when they are the same server).
+    pub async fn connect(&self) -> Result<Conns, Error> {
+        let sites = self.db_server.as_ref().map(|_| &self.db);
+        Ok(Conns::open(&self.control, sites).await?)
     }
 
     /// The MariaDB account bench creates and drops site databases with.
@@ -197,6 +221,38 @@ impl Context {
         }
         Ok(out)
     }
+}
+
+/// The registry, migrated, on its server.
+pub async fn registry(conn: &ConnectOpts) -> Result<(Db, Registry), Error> {
+    let target = DbTarget::parse(&conn.mariadb_url).map_err(|e| Error::config(e.to_string()))?;
+    let registry = Registry::new(&conn.registry_db).map_err(|e| Error::config(e.to_string()))?;
+    let mut db = target.connect().await?;
+    registry.ensure(&mut db).await?;
+    Ok((db, registry))
+}
+
+/// A bench name: a plain word, so it is safe in logs, JSON and cron lines; `auto` and
+/// `all` mean something else on the command line.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !matches!(name, "auto" | "all")
+}
+
+/// The admin URL of database server `name`, from where its reference says; the URL itself
+/// is never said (it holds the password).
+pub fn resolve_server(name: &str, url_from: &str) -> Result<DbTarget, Error> {
+    let at = |e: &dyn std::fmt::Display| {
+        Error::config(format!("database server {name} ({url_from}): {e}"))
+    };
+    let url = SecretRef::parse(url_from)
+        .and_then(|r| r.resolve())
+        .map_err(|e| at(&e))?;
+    DbTarget::parse(url.expose()).map_err(|e| at(&e))
 }
 
 /// The connection flags an inventory bench stands for.

@@ -34,8 +34,8 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, PlanCommand, PoolCommand, TemplateCommand};
 use crate::commands::{
-    backup, bench, cleanup, list, login_link, plan, pool, provision, schema, suspension, template,
-    usage, verify,
+    backup, bench, cleanup, db_server, list, login_link, plan, pool, provision, schema, suspension,
+    template, usage, verify,
 };
 use crate::error::{Code, Error};
 use crate::output::{print_json, Failure, Output};
@@ -76,6 +76,7 @@ async fn dispatch(command: Command) -> Result<Output, Error> {
         Command::Pool(PoolCommand::Status(args)) => pool::run_status(args).await,
         Command::Pool(PoolCommand::Drain(args)) => pool::run_drain(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
+        Command::DbServer(cmd) => db_server::run(cmd).await,
         Command::LoginLink(args) => login_link::run(args).await,
         Command::Suspend(args) => suspension::run_suspend(args).await,
         Command::Resume(args) => suspension::run_resume(args).await,

@@ -10,7 +10,9 @@ use crate::outside::bench::DbHostFlag;
 use crate::progress::ProgressStyle;
 
 mod bench;
-pub use bench::{BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs};
+pub use bench::{
+    BenchAddArgs, BenchCommand, BenchListArgs, BenchNameArgs, DbServerAddArgs, DbServerCommand,
+};
 
 /// A boolean environment variable takes what people type: 1/0, true/false, yes/no, on/off
 /// (any case), not only clap's `true`/`false`.
@@ -112,6 +114,10 @@ server without being in the inventory is unknown to it: scope it with --db-patte
     /// The bench inventory: the benches sign-ups may be placed on (`provision --bench auto`).
     #[command(subcommand)]
     Bench(BenchCommand),
+
+    /// Database servers: benches may keep their sites on servers apart from the registry's.
+    #[command(subcommand)]
+    DbServer(DbServerCommand),
 
     /// A one-time link that logs a tenant's admin straight into the desk.
     #[command(after_help = "Examples:

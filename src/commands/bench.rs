@@ -9,11 +9,11 @@ use clap::ValueEnum;
 use tokio::time::Instant;
 
 use crate::cli::{BenchAddArgs, BenchCommand, ConnectOpts};
-use crate::context::Context;
+use crate::context::{registry, valid_name, Context};
 use crate::error::{Code, Error};
 use crate::output::{BenchEntry, BenchListReport, BenchReport, Output};
-use crate::outside::mariadb::registry::{InventoryBench, Registry, Removed};
-use crate::outside::mariadb::{Db, DbTarget};
+use crate::outside::mariadb::registry::{DbServerOf, InventoryBench, Registry, Removed};
+use crate::outside::mariadb::Db;
 use crate::progress::progress;
 
 pub async fn run(cmd: BenchCommand) -> Result<Output, Error> {
@@ -24,26 +24,6 @@ pub async fn run(cmd: BenchCommand) -> Result<Output, Error> {
         BenchCommand::Cordon(args) => cordon(&args.conn, &args.name, true).await,
         BenchCommand::Uncordon(args) => cordon(&args.conn, &args.name, false).await,
     }
-}
-
-/// The registry, migrated, on its server.
-async fn registry(conn: &ConnectOpts) -> Result<(Db, Registry), Error> {
-    let target = DbTarget::parse(&conn.mariadb_url).map_err(|e| Error::config(e.to_string()))?;
-    let registry = Registry::new(&conn.registry_db).map_err(|e| Error::config(e.to_string()))?;
-    let mut db = target.connect().await?;
-    registry.ensure(&mut db).await?;
-    Ok((db, registry))
-}
-
-/// A bench name: a plain word, so it is safe in logs, JSON and cron lines; `auto` and
-/// `all` mean something else on the command line.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !matches!(name, "auto" | "all")
 }
 
 fn value_name<T: ValueEnum>(v: &T) -> String {
@@ -78,7 +58,11 @@ async fn add(args: BenchAddArgs) -> Result<Output, Error> {
             )
         })?
         .ok_or_else(|| Error::new(Code::BenchFailed, "could not create the bench id"))?;
-    let entry = inventory_entry(&args, bench_id);
+    let db_server = match &args.db_server {
+        Some(name) => Some(db_server_of(&mut db, &registry, name).await?),
+        None => None,
+    };
+    let entry = inventory_entry(&args, bench_id, db_server);
     if let Err(e) = registry.add_bench(&mut db, &entry).await {
         let taken = registry.benches(&mut db).await.unwrap_or_default();
         let why = taken
@@ -97,7 +81,11 @@ async fn add(args: BenchAddArgs) -> Result<Output, Error> {
 }
 
 /// What `bench add` stores: the connection flags it was given, by their names.
-fn inventory_entry(args: &BenchAddArgs, bench_id: String) -> InventoryBench {
+fn inventory_entry(
+    args: &BenchAddArgs,
+    bench_id: String,
+    db_server: Option<DbServerOf>,
+) -> InventoryBench {
     let c = &args.conn;
     InventoryBench {
         name: args.name.clone(),
@@ -115,7 +103,27 @@ fn inventory_entry(args: &BenchAddArgs, bench_id: String) -> InventoryBench {
         capacity: args.capacity,
         cordoned: false,
         created_at: String::new(),
+        db_server,
     }
+}
+
+/// The database server `name` of the inventory, reached once: a bench is not added on a
+/// server the tool cannot use.
+async fn db_server_of(db: &mut Db, registry: &Registry, name: &str) -> Result<DbServerOf, Error> {
+    let s = registry.server(db, name).await?.ok_or_else(|| {
+        Error::config(format!(
+            "no database server {name:?} in the inventory (see `db-server list`)"
+        ))
+    })?;
+    progress(&format!("Connecting to database server {name}..."));
+    crate::context::resolve_server(&s.name, &s.url_from)?
+        .connect()
+        .await?;
+    Ok(DbServerOf {
+        name: s.name,
+        url_from: s.url_from,
+        capacity: s.capacity,
+    })
 }
 
 /// The bench as stored now.

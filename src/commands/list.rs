@@ -16,15 +16,13 @@ use crate::output::{ListReport, Output, SiteHealth};
 /// `ended`: also list registry rows of tenants that ended (dropped, rolled back, failed).
 pub async fn list(ctx: &Context, ended: bool) -> Result<ListReport, Error> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut db = ctx.db.connect().await?;
-    ctx.registry.upgrade(&mut db).await?;
-    let catalog = db.scan_catalog().await?;
+    let mut dbs = ctx.connect().await?;
+    let registry = ctx.registry.upgrade(dbs.control()).await?;
+    let catalog = dbs.sites().scan_catalog().await?;
     let facts = ctx.bench.facts(deadline).await?;
     let dirs = ctx.bench.list_sites(deadline).await?;
     let rows = match &facts.bench_id {
-        Some(id) if catalog.databases.contains(ctx.registry.name()) => {
-            ctx.registry.latest_rows(&mut db, id).await?
-        }
+        Some(id) if registry => ctx.registry.latest_rows(dbs.control(), id).await?,
         _ => vec![],
     };
     let mut sites: Vec<SiteHealth> = dirs

@@ -54,9 +54,10 @@ async fn tenant(
         .await?
         .and_then(|c| c.db_name)
         .ok_or_else(|| not_ours(format!("the bench has no site {site}")))?;
-    let mut db = ctx.db.connect().await?;
-    let row = match (&facts.bench_id, ctx.registry.upgrade(&mut db).await?) {
-        (Some(id), true) => ctx.registry.live_row(&mut db, id, site).await?,
+    let mut dbs = ctx.connect().await?;
+    let control = dbs.control();
+    let row = match (&facts.bench_id, ctx.registry.upgrade(control).await?) {
+        (Some(id), true) => ctx.registry.live_row(control, id, site).await?,
         _ => None,
     };
     let row = row.ok_or_else(|| not_ours("the registry has no live row for it".into()))?;
@@ -70,7 +71,7 @@ async fn tenant(
     let email = email.or(row.email.clone()).ok_or_else(|| {
         Error::invalid("the registry names no admin for this tenant: pass --email")
     })?;
-    match db.tenant_user(&folder_db, &email).await? {
+    match dbs.sites().tenant_user(&folder_db, &email).await? {
         Some(u) if u.enabled => Ok((folder_db, email, facts.common)),
         Some(_) => Err(Error::new(
             Code::InvalidInput,

@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod bench;
 pub mod cleanup;
+pub mod db_server;
 pub mod list;
 pub mod login_link;
 pub mod plan;

@@ -36,7 +36,8 @@ pub async fn run_set(args: PlanSetArgs) -> Result<Output, Error> {
         .map_err(for_site)?;
     let db_name = held.row.db_name.clone();
     let previous = held
-        .db
+        .dbs
+        .sites()
         .single_values(&db_name, DOCTYPE)
         .await
         .map_err(|e| for_site(e.into()))?
@@ -111,7 +112,7 @@ async fn against(
     deadline: tokio::time::Instant,
 ) -> Result<TenantUsage, Error> {
     let rows = [held.row.clone()];
-    let mut usage = measure(ctx, &mut held.db, &rows, deadline)
+    let mut usage = measure(ctx, held.dbs.sites(), &rows, deadline)
         .await?
         .pop()
         .ok_or_else(|| Error::config(format!("{}'s database is not a Frappe schema", held.site)))?;
@@ -135,7 +136,8 @@ async fn against(
 /// The values as the site's database holds them now must be the plan's.
 async fn read_back(held: &mut Held, plan: &Plan) -> Result<(), Error> {
     let stored = held
-        .db
+        .dbs
+        .sites()
         .single_values(&held.row.db_name, DOCTYPE)
         .await?
         .unwrap_or_default();
@@ -175,16 +177,21 @@ async fn write(ctx: &Context, held: &mut Held, values: serde_json::Value) -> Res
     let api_secret = Secret::random(40);
     let encrypted = fernet::encrypt(&key, api_secret.expose().as_bytes())
         .map_err(|e| Error::config(format!("{}: {e}", held.site)))?;
-    let was = held.db.administrator_keys(&db_name).await?;
+    let was = held.dbs.sites().administrator_keys(&db_name).await?;
     held.still_held().await?;
-    held.db
+    held.dbs
+        .sites()
         .lend_administrator_keys(&db_name, &api_key, &encrypted)
         .await?;
     let frappe = Frappe::new(&ctx.frappe_url, &held.site);
     let put = frappe
         .write_saas_settings_with_token(&api_key, &api_secret, values)
         .await;
-    let restored = held.db.restore_administrator_keys(&db_name, &was).await;
+    let restored = held
+        .dbs
+        .sites()
+        .restore_administrator_keys(&db_name, &was)
+        .await;
     if let Err(e) = restored {
         return Err(Error::new(
             Code::DbUnavailable,

@@ -53,7 +53,7 @@ pub async fn run_suspend(args: SuspendArgs) -> Result<Output, Error> {
     // The registry first: from here on `resume` knows what to restore, however this ends.
     held.still_held().await.map_err(for_site)?;
     ctx.registry
-        .suspend(&mut held.db, held.row.id, &record, run_tag())
+        .suspend(held.dbs.control(), held.row.id, &record, run_tag())
         .await
         .map_err(|e| for_site(Error::from(e)))?;
     let targets: Vec<(&str, Option<Value>)> = suspended_values().into_iter().collect();
@@ -91,7 +91,7 @@ async fn undo_suspend(
     let undone = match apply(ctx, held, &back, deadline).await {
         Ok(_) => ctx
             .registry
-            .resume(&mut held.db, held.row.id, run_tag())
+            .resume(held.dbs.control(), held.row.id, run_tag())
             .await
             .map_err(|e| e.to_string()),
         Err((u, _)) => Err(u.message),
@@ -149,7 +149,7 @@ pub async fn run_resume(args: ResumeArgs) -> Result<Output, Error> {
         })?;
     held.still_held().await.map_err(for_site)?;
     ctx.registry
-        .resume(&mut held.db, held.row.id, run_tag())
+        .resume(held.dbs.control(), held.row.id, run_tag())
         .await
         .map_err(|e| for_site(Error::from(e)))?;
     Ok(Output::Suspension(SuspensionReport {

@@ -26,7 +26,7 @@ use crate::output::{round2, AppVersion, Output, StepTiming, TemplateMeta, Templa
 use crate::outside::bench::{run_tag, BenchFacts, CommonConfig, TEMPLATE_META, TOOL_DIR};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
-use crate::outside::mariadb::{new_db_name, Db};
+use crate::outside::mariadb::{new_db_name, Conns, Db};
 use crate::progress::progress;
 use crate::signup::{site_name, SetupChoices, TOOL_SITE_PREFIX};
 use frappe_password::policy_from_system_settings;
@@ -73,13 +73,13 @@ pub async fn build(
     let mut report = TemplateReport::default();
     let setup = async {
         let locale = defaults_locale(&ctx.bench, defaults, deadline).await?;
-        let mut db = ctx.db.connect().await?;
-        let (facts, bench_id) = lock_bench(ctx, &mut db, deadline).await?;
-        let reference = register(ctx, &mut db, &bench_id, locale).await?;
-        Ok::<_, Error>((db, facts, reference))
+        let mut dbs = ctx.connect().await?;
+        let (facts, bench_id) = lock_bench(ctx, dbs.control(), deadline).await?;
+        let reference = register(ctx, dbs.control(), &bench_id, locale).await?;
+        Ok::<_, Error>((dbs, facts, reference))
     }
     .await;
-    let (mut db, facts, reference) = match setup {
+    let (mut dbs, facts, reference) = match setup {
         Ok(s) => s,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -90,7 +90,7 @@ pub async fn build(
         Ok(apps) => {
             let made = make(
                 ctx,
-                &mut db,
+                dbs.sites(),
                 &facts,
                 &reference,
                 apps,
@@ -99,14 +99,14 @@ pub async fn build(
                 &mut report,
             )
             .await;
-            drop_reference(ctx, &mut db, &facts.common, &reference, &mut report).await;
+            drop_reference(ctx, &mut dbs, &facts.common, &reference, &mut report).await;
             made
         }
         Err(e) => {
             let note = Some("nothing was made");
             let _ = ctx
                 .registry
-                .finish(&mut db, reference.row_id, Status::RolledBack, note)
+                .finish(dbs.control(), reference.row_id, Status::RolledBack, note)
                 .await;
             Err(e)
         }
@@ -382,7 +382,7 @@ async fn describe(
 /// build's leftover files gone.
 async fn drop_reference(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     common: &CommonConfig,
     r: &Reference,
     report: &mut TemplateReport,
@@ -395,7 +395,7 @@ async fn drop_reference(
         db_name: &r.db_name,
         proof: Proof::MadeByThisRun,
     };
-    let mut removal = remove_site(ctx, db, common, &target, &Guard::fixed(ctx), deadline).await;
+    let mut removal = remove_site(ctx, dbs, common, &target, &Guard::fixed(ctx), deadline).await;
     removal.warn_into(&mut report.warnings);
     report.removed_by = removal.removed_by;
     let status = match removal.complete() {
@@ -403,7 +403,11 @@ async fn drop_reference(
         false => Status::Failed,
     };
     let note = Some("the template build's reference site");
-    if let Err(e) = ctx.registry.finish(db, r.row_id, status, note).await {
+    if let Err(e) = ctx
+        .registry
+        .finish(dbs.control(), r.row_id, status, note)
+        .await
+    {
         report
             .warnings
             .push(format!("the registry was not updated: {e}"));

@@ -27,22 +27,24 @@ pub async fn run(args: UsageArgs) -> Result<Output, Error> {
             let mut held = hold(&ctx, &site, "usage", &tenants, deadline)
                 .await
                 .map_err(|e| e.for_site(&site))?;
-            let before = held.db.queries();
+            let before = held.dbs.sites().queries();
             let rows = [held.row.clone()];
-            let got = measure(&ctx, &mut held.db, &rows, deadline)
+            let got = measure(&ctx, held.dbs.sites(), &rows, deadline)
                 .await
                 .map_err(|e| e.for_site(&site))?;
-            (got, held.db.queries() - before)
+            (got, held.dbs.sites().queries() - before)
         }
         None => {
             let facts = ctx.bench.facts(deadline).await?;
-            let mut db = ctx.db.connect().await?;
-            let rows = match (&facts.bench_id, ctx.registry.upgrade(&mut db).await?) {
-                (Some(id), true) => ctx.registry.rows_with_status(&mut db, id, &tenants).await?,
+            let mut dbs = ctx.connect().await?;
+            let control = dbs.control();
+            let rows = match (&facts.bench_id, ctx.registry.upgrade(control).await?) {
+                (Some(id), true) => ctx.registry.rows_with_status(control, id, &tenants).await?,
                 _ => vec![],
             };
+            let db = dbs.sites();
             let before = db.queries();
-            let got = measure(&ctx, &mut db, &rows, deadline).await?;
+            let got = measure(&ctx, db, &rows, deadline).await?;
             for r in rows
                 .iter()
                 .filter(|r| !got.iter().any(|u| u.site == r.site))

@@ -46,7 +46,7 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     let started = Instant::now();
     let deadline = started + opts.timeout;
     let site = opts.site.as_str();
-    let mut db = ctx.db.connect().await?;
+    let mut dbs = ctx.connect().await?;
     let mut c = Checks(vec![]);
 
     let facts = ctx.bench.facts(deadline).await.ok();
@@ -54,16 +54,17 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     let db_name = config.as_ref().and_then(|c| c.db_name.clone());
     // The registry's view, when there is a registry and it knows this bench.
     let registry = match facts.as_ref().and_then(|f| f.bench_id.clone()) {
-        Some(bench_id) if ctx.registry.upgrade(&mut db).await.unwrap_or(false) => ctx
+        Some(bench_id) if ctx.registry.upgrade(dbs.control()).await.unwrap_or(false) => ctx
             .registry
-            .row_of_site(&mut db, &bench_id, site, db_name.as_deref())
+            .row_of_site(dbs.control(), &bench_id, site, db_name.as_deref())
             .await
             .ok()
             .flatten(),
         _ => None,
     };
+    let db = dbs.sites();
     let schema_ok = match &db_name {
-        Some(d) => database_checks(&mut c, &mut db, d).await,
+        Some(d) => database_checks(&mut c, db, d).await,
         None => c.add("database", false, "not checked: no database name"),
     };
     let suspended = registry
@@ -76,11 +77,11 @@ pub async fn verify(ctx: &Context, opts: &Options) -> Result<VerifyReport, Error
     http_check(&mut c, &frappe, &ctx.frappe_url, site, suspended).await;
     let email = match (schema_ok, &db_name) {
         (true, Some(d)) => {
-            let email = tenant_checks(&mut c, &mut db, d, registry.as_ref(), opts).await;
+            let email = tenant_checks(&mut c, db, d, registry.as_ref(), opts).await;
             let apps = facts.as_ref().map(|f| f.apps.as_slice());
-            plan_and_apps(&mut c, &mut db, d, opts, apps).await;
+            plan_and_apps(&mut c, db, d, opts, apps).await;
             let organization = registry.as_ref().and_then(|r| r.organization.as_deref());
-            setup_checks(&mut c, &mut db, d, organization).await;
+            setup_checks(&mut c, db, d, organization).await;
             email
         }
         _ => {

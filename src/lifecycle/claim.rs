@@ -63,7 +63,30 @@ pub async fn claim(
                 .map_err(|e| e.to_string())?;
             continue;
         }
-        match standby_problem(ctx, db, &standby, &row.db_name, deadline).await {
+        // On its bench's own database server, if it has one: unreachable is no fault of
+        // the standby's, so it goes back to the pool as it was.
+        let mut own = match &ctx.db_server {
+            None => None,
+            Some(server) => match ctx.db.connect().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    progress(&format!(
+                        "⚠ standby {standby} skipped: database server {server}: {e}"
+                    ));
+                    ctx.registry
+                        .unclaim(db, row.id, Status::Standby, None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let _ = db.unlock_site(&standby).await;
+                    continue;
+                }
+            },
+        };
+        let site_db = match own.as_mut() {
+            Some(c) => c,
+            None => &mut *db,
+        };
+        match standby_problem(ctx, site_db, &standby, &row.db_name, deadline).await {
             None => {
                 return Ok(Some(Claim {
                     row,

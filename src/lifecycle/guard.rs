@@ -17,7 +17,8 @@ const SYSTEM_ACCOUNTS: &[&str] = &["root", "mariadb.sys", "mysql", "PUBLIC"];
 #[derive(Debug, Default, Clone)]
 pub struct Guard {
     registry: String,
-    admin: String,
+    /// The admin accounts the tool connects with: the bench's server's and the registry's.
+    admins: Vec<String>,
     /// Database or DB user name → the site folders whose config names it.
     by_config: BTreeMap<String, BTreeSet<String>>,
     /// Database name → the live registry rows (any bench) that name it.
@@ -27,13 +28,13 @@ pub struct Guard {
 impl Guard {
     /// The fixed part: what no command of this configuration may ever drop.
     pub fn fixed(ctx: &Context) -> Self {
-        Self::of(ctx.registry.name(), &ctx.db.user)
+        Self::of(ctx.registry.name(), &[&ctx.db.user, &ctx.control.user])
     }
 
-    fn of(registry: &str, admin: &str) -> Self {
+    fn of(registry: &str, admins: &[&str]) -> Self {
         Guard {
             registry: registry.to_string(),
-            admin: admin.to_string(),
+            admins: admins.iter().map(|a| a.to_string()).collect(),
             ..Guard::default()
         }
     }
@@ -68,7 +69,7 @@ impl Guard {
         if db_name == self.registry {
             return Some(format!("{db_name} is the tool's registry"));
         }
-        if db_name == self.admin {
+        if self.admins.iter().any(|a| a == db_name) {
             return Some(format!(
                 "{db_name} is named like the MariaDB admin account the tool connects with"
             ));
@@ -78,7 +79,7 @@ impl Guard {
 
     /// Why the DB user `user` may not be dropped in removing `site`, or `None`.
     pub fn user(&self, user: &str, site: &str, row: Option<u64>) -> Option<String> {
-        if user == self.admin || SYSTEM_ACCOUNTS.contains(&user) {
+        if self.admins.iter().any(|a| a == user) || SYSTEM_ACCOUNTS.contains(&user) {
             return Some(format!(
                 "{user} is an account MariaDB or the tool itself uses"
             ));
@@ -124,7 +125,7 @@ mod tests {
             site: "c.localhost".into(),
             db_name: "ft_c".into(),
         };
-        Guard::of("frappe_tenant", "ftroot").knowing(
+        Guard::of("frappe_tenant", &["ftroot"]).knowing(
             &[site("a.localhost", "ft_a"), site("b.localhost", "ft_a")],
             &[live],
         )

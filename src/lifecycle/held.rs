@@ -10,11 +10,12 @@ use crate::context::Context;
 use crate::error::{Code, Error};
 use crate::outside::bench::SiteConfig;
 use crate::outside::mariadb::registry::{Row, Status};
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::Conns;
 
-/// A tenant under its lock: the connection holding it, its live row, its folder's config.
+/// A tenant under its lock: the connections (the registry's holds the lock; the bench's
+/// database server has the site's database), its live row, its folder's config.
 pub struct Held {
-    pub db: Db,
+    pub dbs: Conns,
     pub row: Row,
     pub config: SiteConfig,
     pub site: String,
@@ -24,7 +25,7 @@ impl Held {
     /// Whether the lock is still this run's: asked before every change (a lost connection
     /// frees it silently).
     pub async fn still_held(&mut self) -> Result<(), Error> {
-        if self.db.holds_site_lock(&self.site).await {
+        if self.dbs.control().holds_site_lock(&self.site).await {
             return Ok(());
         }
         Err(Error::new(
@@ -55,8 +56,9 @@ pub async fn hold(
         ))
     };
     let facts = ctx.bench.facts(deadline).await?;
-    let mut db = ctx.db.connect().await?;
-    let bench_id = match (&facts.bench_id, ctx.registry.upgrade(&mut db).await?) {
+    let mut dbs = ctx.connect().await?;
+    let db = dbs.control();
+    let bench_id = match (&facts.bench_id, ctx.registry.upgrade(db).await?) {
         (Some(id), true) => id.clone(),
         _ => return Err(not_ours("this bench has no registry".into())),
     };
@@ -66,7 +68,7 @@ pub async fn hold(
             format!("{site} is busy: another run (a provision, cleanup, suspend, resume, plan or backup) holds its lock; nothing was changed"),
         ));
     }
-    let row = ctx.registry.live_row(&mut db, &bench_id, site).await?;
+    let row = ctx.registry.live_row(db, &bench_id, site).await?;
     let config = ctx.bench.site_config(site, deadline).await?;
     let (row, config) = match (row, config) {
         (None, None) => return Err(not_ours(format!("the bench has no site {site}"))),
@@ -95,7 +97,7 @@ pub async fn hold(
         )));
     }
     Ok(Held {
-        db,
+        dbs,
         row,
         config,
         site: site.to_string(),

@@ -13,7 +13,7 @@ use crate::output::{RemovedBy, Undo};
 use crate::outside::bench::CommonConfig;
 use crate::outside::mariadb::catalog::FRAPPE_MARKER_TABLES;
 use crate::outside::mariadb::registry::{Row, Status};
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::{Conns, Db};
 use crate::progress::progress;
 
 /// Collects undo steps and shows each on stderr as it happens.
@@ -109,7 +109,7 @@ impl Target<'_> {
 #[allow(clippy::too_many_arguments)]
 pub async fn remove_recorded(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     common: &CommonConfig,
     row: &Row,
     done: Status,
@@ -122,12 +122,15 @@ pub async fn remove_recorded(
         db_name: &row.db_name,
         proof: Proof::Row(row.id),
     };
-    let mut removal = remove_site(ctx, db, common, &target, guard, deadline).await;
+    let mut removal = remove_site(ctx, dbs, common, &target, guard, deadline).await;
     let status = match removal.complete() {
         true => done,
         false => Status::Failed,
     };
-    let r = ctx.registry.finish(db, row.id, status, note).await;
+    let r = ctx
+        .registry
+        .finish(dbs.control(), row.id, status, note)
+        .await;
     let mut steps = Steps(std::mem::take(&mut removal.steps));
     let action = format!("mark row {} {}", row.id, status.as_str());
     steps.record(action, r.map_err(|e| e.to_string()));
@@ -150,13 +153,13 @@ pub fn lost_lock(site: &str) -> String {
 /// holds another instance is left alone (that is no failure: it is not this instance's).
 pub async fn remove_site(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     common: &CommonConfig,
     t: &Target<'_>,
     guard: &Guard,
     deadline: Instant,
 ) -> Removal {
-    let exists = match may_remove(db, t, guard).await {
+    let exists = match may_remove(dbs, t, guard).await {
         Ok(exists) => exists,
         Err(refused) => {
             return Removal {
@@ -173,7 +176,7 @@ pub async fn remove_site(
         .iter()
         .all(|u| guard.user(u, t.site, t.row()).is_none());
     if folder == Folder::Ours && exists && users_free {
-        match drop_with_bench(ctx, db, common, t.site, deadline).await {
+        match drop_with_bench(ctx, dbs.sites(), common, t.site, deadline).await {
             Ok(()) => {
                 bench_dropped = true;
                 steps.record(format!("bench drop-site {}", t.site), Ok(()));
@@ -198,6 +201,7 @@ pub async fn remove_site(
             .map_err(|e| e.to_string());
         steps.record(format!("remove sites/{}", t.site), r);
     }
+    let db = dbs.sites();
     drop_database_and_users(db, t.db_name, &users, guard, t.site, t.row(), &mut steps).await;
     let tool_removed = steps.0[before..].iter().any(|u| u.ok);
     Removal {
@@ -212,17 +216,18 @@ pub async fn remove_site(
     }
 }
 
-/// Whether anything of `t` may go: this connection still holds the site's lock, the guard
-/// lets its database go, and a database only a config names holds Frappe's tables. Says
-/// whether the database exists, or the one failed step that refuses it all.
-async fn may_remove(db: &mut Db, t: &Target<'_>, guard: &Guard) -> Result<bool, Undo> {
+/// Whether anything of `t` may go: the registry's connection still holds the site's lock,
+/// the guard lets its database go, and a database only a config names holds Frappe's
+/// tables (on the bench's database server). Says whether the database exists, or the one
+/// failed step that refuses it all.
+async fn may_remove(dbs: &mut Conns, t: &Target<'_>, guard: &Guard) -> Result<bool, Undo> {
     let refused = |action: String, why: String| Undo {
         action,
         ok: false,
         detail: Some(why),
     };
     let (site, db_name) = (t.site, t.db_name);
-    if !db.holds_site_lock(site).await {
+    if !dbs.control().holds_site_lock(site).await {
         return Err(refused(
             format!("check the lock of {site}"),
             lost_lock(site),
@@ -233,6 +238,7 @@ async fn may_remove(db: &mut Db, t: &Target<'_>, guard: &Guard) -> Result<bool, 
         return Err(refused(format!("keep database {db_name}"), why));
     }
     let check = || format!("check database {db_name}");
+    let db = dbs.sites();
     let exists = db
         .database_exists(db_name)
         .await

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::outside::mariadb::registry::{InventoryBench, Load};
+use crate::outside::mariadb::registry::{DbServer as ServerRow, InventoryBench, Load};
 
 /// One bench of the inventory, as the commands print it (mapped from the registry's row).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -27,6 +27,8 @@ pub struct Bench {
     /// A cordoned bench gets no new sign-ups.
     pub cordoned: bool,
     pub created_at: String,
+    /// The database server (`db-server add`) its sites live on; none: the registry's.
+    pub db_server: Option<String>,
 }
 
 impl From<&InventoryBench> for Bench {
@@ -47,6 +49,7 @@ impl From<&InventoryBench> for Bench {
             capacity: b.capacity,
             cordoned: b.cordoned,
             created_at: b.created_at.clone(),
+            db_server: b.db_server.as_ref().map(|s| s.name.clone()),
         }
     }
 }
@@ -95,4 +98,51 @@ pub struct BenchEntry {
     #[serde(flatten)]
     pub bench: Bench,
     pub load: BenchLoad,
+}
+
+/// A database server of the inventory, as the commands print it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DbServer {
+    pub name: String,
+    /// Where its admin URL comes from (`env:NAME` or `file:/path`); never the URL.
+    pub url_from: String,
+    /// Most tenants placement puts on it; none: no limit.
+    pub capacity: Option<u32>,
+    pub created_at: String,
+    /// The benches that keep their sites on it.
+    pub benches: Vec<String>,
+    /// Its live tenants (provisioning, active, claimed, suspended), by the registry.
+    pub tenants: u64,
+}
+
+impl DbServer {
+    pub fn of(s: &ServerRow, benches: Vec<String>, tenants: u64) -> Self {
+        DbServer {
+            name: s.name.clone(),
+            url_from: s.url_from.clone(),
+            capacity: s.capacity,
+            created_at: s.created_at.clone(),
+            benches,
+            tenants,
+        }
+    }
+}
+
+/// What `db-server add` and `remove` print: the server as it is now (as it was, for remove).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DbServerReport {
+    pub success: bool,
+    /// `add` or `remove`.
+    pub action: String,
+    pub server: DbServer,
+}
+
+/// `db-server list`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DbServerListReport {
+    pub success: bool,
+    pub servers: Vec<DbServer>,
 }

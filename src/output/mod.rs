@@ -17,7 +17,10 @@ mod table;
 mod template;
 mod verify;
 
-pub use bench::{Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport};
+pub use bench::{
+    Bench, BenchEntry, BenchListReport, BenchLoad, BenchReport, DbServer, DbServerListReport,
+    DbServerReport,
+};
 pub use lifecycle::{
     BackupFile, BackupReport, ConfigChange, PlanReport, PlanValues, SuspensionReport, TenantUsage,
     UsageReport, GB,
@@ -68,6 +71,8 @@ pub enum Output {
     },
     Bench(BenchReport),
     BenchList(BenchListReport),
+    DbServer(DbServerReport),
+    DbServerList(DbServerListReport),
     LoginLink(LoginLinkReport),
     Suspension(SuspensionReport),
     PlanSet(PlanReport),
@@ -93,6 +98,7 @@ impl Output {
             Output::Verify(r) => r.exit_code(),
             Output::List { .. } | Output::PoolStatus { .. } => exit::OK,
             Output::Bench(_) | Output::BenchList(_) | Output::LoginLink(_) => exit::OK,
+            Output::DbServer(_) | Output::DbServerList(_) => exit::OK,
             Output::Suspension(_) | Output::PlanSet(_) | Output::Backup(_) => exit::OK,
             Output::Usage { .. } => exit::OK,
             Output::Cleanup(r) => r.exit_code(),
@@ -117,6 +123,8 @@ impl Output {
             Output::PoolStatus { report, json } => show(report, *json),
             Output::Bench(r) => print_json(r),
             Output::BenchList(r) => print_json(r),
+            Output::DbServer(r) => print_json(r),
+            Output::DbServerList(r) => print_json(r),
             Output::LoginLink(r) => print_json(r),
             Output::Suspension(r) => print_json(r),
             Output::PlanSet(r) => print_json(r),

@@ -8,9 +8,9 @@
 use schemars::JsonSchema;
 
 use super::{
-    BackupReport, BenchListReport, BenchReport, CleanupReport, Failure, ListReport,
-    LoginLinkReport, PlanReport, PoolFillOutput, PoolStatusReport, ProvisionPlan, ProvisionSuccess,
-    SuspensionReport, TemplateReport, UsageReport, VerifyReport,
+    BackupReport, BenchListReport, BenchReport, CleanupReport, DbServerListReport, DbServerReport,
+    Failure, ListReport, LoginLinkReport, PlanReport, PoolFillOutput, PoolStatusReport,
+    ProvisionPlan, ProvisionSuccess, SuspensionReport, TemplateReport, UsageReport, VerifyReport,
 };
 
 /// provision: success or failure, told apart by `success`.
@@ -56,6 +56,8 @@ outputs! {
     "pool-drain" => Or<CleanupReport>,
     "bench" => Or<BenchReport>,
     "bench-list" => Or<BenchListReport>,
+    "db-server" => Or<DbServerReport>,
+    "db-server-list" => Or<DbServerListReport>,
     "login-link" => Or<LoginLinkReport>,
     "suspend" => Or<SuspensionReport>,
     "resume" => Or<SuspensionReport>,

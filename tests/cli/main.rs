@@ -8,6 +8,7 @@
 
 mod common;
 
+mod db_servers;
 mod docs;
 mod doubles;
 mod e2e;

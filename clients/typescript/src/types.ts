@@ -149,6 +149,10 @@ export interface BenchEntry {
    * `no-mariadb-socket` or `login-scope`.
    */
   dbHostFlag: string;
+  /**
+   * The database server (`db-server add`) its sites live on; none: the registry's.
+   */
+  dbServer?: string | null;
   dockerService?: string | null;
   /**
    * `docker`, `kubectl` or `local`.
@@ -217,6 +221,10 @@ export interface Bench {
    * `no-mariadb-socket` or `login-scope`.
    */
   dbHostFlag: string;
+  /**
+   * The database server (`db-server add`) its sites live on; none: the registry's.
+   */
+  dbServer?: string | null;
   dockerService?: string | null;
   /**
    * `docker`, `kubectl` or `local`.
@@ -274,6 +282,64 @@ export interface ScanStats {
   databases: number;
   frappeDatabases: number;
   seconds: number;
+}
+
+// From schema/db-server-list.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type DbServerListResult = DbServerListReport | Failure;
+
+/**
+ * `db-server list`.
+ */
+export interface DbServerListReport {
+  servers: DbServer[];
+  success: boolean;
+}
+
+/**
+ * A database server of the inventory, as the commands print it.
+ */
+export interface DbServer {
+  /**
+   * The benches that keep their sites on it.
+   */
+  benches: string[];
+  /**
+   * Most tenants placement puts on it; none: no limit.
+   */
+  capacity?: number | null;
+  createdAt: string;
+  name: string;
+  /**
+   * Its live tenants (provisioning, active, claimed, suspended), by the registry.
+   */
+  tenants: number;
+  /**
+   * Where its admin URL comes from (`env:NAME` or `file:/path`); never the URL.
+   */
+  urlFrom: string;
+}
+
+// From schema/db-server.schema.json
+
+/**
+ * Any other command: its report, or the failure object when it could not start.
+ */
+export type DbServerResult = DbServerReport | Failure;
+
+/**
+ * What `db-server add` and `remove` print: the server as it is now (as it was, for remove).
+ */
+export interface DbServerReport {
+  /**
+   * `add` or `remove`.
+   */
+  action: string;
+  server: DbServer;
+  success: boolean;
 }
 
 // From schema/list.schema.json

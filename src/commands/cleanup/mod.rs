@@ -27,7 +27,7 @@ use crate::lifecycle::removal::{
 use crate::output::{round2, CleanupReport, Item, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::{Row, Status};
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::Conns;
 use crate::progress::progress;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,13 +56,13 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         ..Default::default()
     };
     let planned = async {
-        let mut db = ctx.db.connect().await?;
+        let mut dbs = ctx.connect().await?;
         let deadline = Instant::now() + Duration::from_secs(120);
-        let p = plan(ctx, &mut db, opts, deadline, &mut report).await?;
-        Ok::<_, Error>((db, p))
+        let p = plan(ctx, &mut dbs, opts, deadline, &mut report).await?;
+        Ok::<_, Error>((dbs, p))
     }
     .await;
-    let (mut db, (work, facts, guard)) = match planned {
+    let (mut dbs, (work, facts, guard)) = match planned {
         Ok(p) => p,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -98,7 +98,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
             item.name
         ));
         let deadline = Instant::now() + opts.timeout;
-        let mut removal = carry_out(ctx, &mut db, &facts, &guard, what, deadline).await;
+        let mut removal = carry_out(ctx, &mut dbs, &facts, &guard, what, deadline).await;
         removal.warn_into(&mut report.warnings);
         item.removed_by = removal.removed_by;
         item.actions = removal.steps;
@@ -145,7 +145,7 @@ async fn countdown(interrupted: &AtomicBool) -> bool {
 
 async fn carry_out(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     facts: &BenchFacts,
     guard: &Guard,
     work: Work,
@@ -154,39 +154,42 @@ async fn carry_out(
     let mut steps = Steps::default();
     match work {
         Work::Site { site, db_name, row } => {
-            return remove_matched(ctx, db, facts, guard, &site, db_name, row, deadline).await
+            return remove_matched(ctx, dbs, facts, guard, &site, db_name, row, deadline).await
         }
         Work::Run { row, back_to_pool } if back_to_pool => {
             let r = ctx
                 .registry
-                .unclaim(db, row.id, Status::Standby, None)
+                .unclaim(dbs.control(), row.id, Status::Standby, None)
                 .await;
             let standby = row.standby_site.clone().unwrap_or_default();
             steps.record(format!("return standby {standby} to the pool"), text(r));
         }
-        Work::Run { row, .. } => return resolve_run(ctx, db, facts, guard, &row, deadline).await,
+        Work::Run { row, .. } => return resolve_run(ctx, dbs, facts, guard, &row, deadline).await,
         Work::Superseded { id, by } => {
             let note = format!(
                 "closed by cleanup --orphans: its site was made again (row {by}); nothing removed"
             );
             let r = ctx
                 .registry
-                .finish(db, id, Status::RolledBack, Some(&note))
+                .finish(dbs.control(), id, Status::RolledBack, Some(&note))
                 .await;
             steps.record(format!("mark row {id} rolled_back"), text(r));
         }
         Work::Database(d) => {
             let users = std::slice::from_ref(&d);
-            drop_database_and_users(db, &d, users, guard, "", None, &mut steps).await
+            drop_database_and_users(dbs.sites(), &d, users, guard, "", None, &mut steps).await
         }
         Work::Forget(id) => {
             let note = Some("gone when cleanup --orphans looked");
-            let r = ctx.registry.finish(db, id, Status::Dropped, note).await;
+            let r = ctx
+                .registry
+                .finish(dbs.control(), id, Status::Dropped, note)
+                .await;
             steps.record(format!("mark row {id} dropped"), text(r));
         }
         Work::User { user, hosts } => {
             for host in hosts {
-                let r = db.drop_user(&user, &host).await;
+                let r = dbs.sites().drop_user(&user, &host).await;
                 steps.record(format!("drop DB user {user}@{host}"), text(r));
             }
         }
@@ -206,7 +209,7 @@ fn text<T, E: ToString>(r: Result<T, E>) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 async fn remove_matched(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     facts: &BenchFacts,
     guard: &Guard,
     site: &str,
@@ -216,7 +219,10 @@ async fn remove_matched(
 ) -> Removal {
     let mut steps = Steps::default();
     if let Some((id, was)) = row {
-        let r = ctx.registry.mark_dropping(db, id, was, run_tag()).await;
+        let r = ctx
+            .registry
+            .mark_dropping(dbs.control(), id, was, run_tag())
+            .await;
         let ok = r.is_ok();
         steps.record(format!("mark row {id} dropping"), text(r));
         if !ok {
@@ -234,10 +240,10 @@ async fn remove_matched(
                 db_name: d,
                 proof,
             };
-            remove_site(ctx, db, &facts.common, &target, guard, deadline).await
+            remove_site(ctx, dbs, &facts.common, &target, guard, deadline).await
         }
         // A folder without site_config.json names no database: only it goes.
-        None if !db.holds_site_lock(site).await => {
+        None if !dbs.control().holds_site_lock(site).await => {
             let mut s = Steps::default();
             s.record(format!("check the lock of {site}"), Err(lost_lock(site)));
             Removal {
@@ -264,7 +270,7 @@ async fn remove_matched(
                 Some("cleanup --pattern could not finish; cleanup --orphans does"),
             ),
         };
-        let r = ctx.registry.finish(db, id, status, error).await;
+        let r = ctx.registry.finish(dbs.control(), id, status, error).await;
         steps.record(format!("mark row {id} {}", status.as_str()), text(r));
     }
     removal.steps = steps.0;
@@ -275,7 +281,7 @@ async fn remove_matched(
 /// a container), its own instance removed, its row ended.
 async fn resolve_run(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     facts: &BenchFacts,
     guard: &Guard,
     row: &Row,
@@ -302,7 +308,7 @@ async fn resolve_run(
     let common = &facts.common;
     remove_recorded(
         ctx,
-        db,
+        dbs,
         common,
         row,
         Status::RolledBack,

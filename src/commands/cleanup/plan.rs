@@ -14,7 +14,7 @@ use crate::output::{round2, CleanupReport, Item, ScanStats};
 use crate::outside::bench::{BenchFacts, SiteDir};
 use crate::outside::mariadb::catalog::{Catalog, FRAPPE_MARKER_TABLES};
 use crate::outside::mariadb::registry::{LiveRow, Row, Status};
-use crate::outside::mariadb::{Db, SYSTEM_SCHEMAS};
+use crate::outside::mariadb::{Conns, Db, SYSTEM_SCHEMAS};
 use std::collections::BTreeSet;
 use tokio::time::Instant;
 
@@ -117,8 +117,11 @@ struct Scan {
     sites: Vec<SiteDir>,
     /// Databases and DB users some site folder of any inventory bench names.
     referenced: BTreeSet<String>,
-    /// Other benches whose sites could not be read: no orphan is certain then.
+    /// Other benches on this database server whose sites could not be read: no orphan is
+    /// certain then.
     unread: Vec<String>,
+    /// Benches on other database servers whose sites could not be read: said, no more.
+    unread_elsewhere: Vec<String>,
     guard: Guard,
 }
 
@@ -126,26 +129,32 @@ struct Scan {
 /// and stay locked until the run ends, so no provision starts on them in between.
 pub(super) async fn plan(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     opts: &Options,
     deadline: Instant,
     report: &mut CleanupReport,
 ) -> Result<Plan, Error> {
     let clock = Instant::now();
-    let scan = scan(ctx, db, opts, deadline).await?;
+    let scan = scan(ctx, dbs, opts, deadline).await?;
     if !scan.unread.is_empty() {
         report.warnings.push(format!(
             "no database or DB user was taken for an orphan: the sites of {} could not be read",
             scan.unread.join(", ")
         ));
     }
+    if !scan.unread_elsewhere.is_empty() {
+        report.warnings.push(format!(
+            "the sites of {} (on other database servers) could not be read",
+            scan.unread_elsewhere.join(", ")
+        ));
+    }
     let mut work: Vec<(Item, Work)> = vec![];
     let matched = match &opts.pattern {
-        Some(pattern) => pattern_sites(ctx, db, &scan, pattern, report, &mut work).await?,
+        Some(pattern) => pattern_sites(ctx, dbs, &scan, pattern, report, &mut work).await?,
         None => BTreeSet::new(),
     };
     if let Some(catalog) = &scan.catalog {
-        let handled = runs(ctx, db, opts, &scan, &matched, report, &mut work).await?;
+        let handled = runs(ctx, dbs, opts, &scan, &matched, report, &mut work).await?;
         orphans(ctx, opts, &scan, catalog, &handled, &mut work);
         report.scan = Some(ScanStats {
             databases: catalog.databases.len(),
@@ -159,7 +168,7 @@ pub(super) async fn plan(
 
 async fn scan(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     opts: &Options,
     deadline: Instant,
 ) -> Result<Scan, Error> {
@@ -167,19 +176,19 @@ async fn scan(
     // database, so every database seen here already has its config on disk below, and a
     // new-site in flight is never taken for an orphan.
     let catalog = match opts.orphans {
-        true => Some(db.scan_catalog().await?),
+        true => Some(dbs.sites().scan_catalog().await?),
         false => None,
     };
-    let registry = ctx.registry.upgrade(db).await?;
+    let registry = ctx.registry.upgrade(dbs.control()).await?;
     let live_rows: Vec<LiveRow> = match registry {
-        true => ctx.registry.live_rows(db).await?,
+        true => ctx.registry.live_rows(dbs.control()).await?,
         false => vec![],
     };
     let facts = ctx.bench.facts(deadline).await?;
     let sites = ctx.bench.list_sites(deadline).await?;
-    let (elsewhere, unread) = match opts.orphans && registry {
-        true => other_benches(ctx, db, opts, &facts, deadline).await?,
-        false => (vec![], vec![]),
+    let (elsewhere, unread, unread_elsewhere) = match opts.orphans && registry {
+        true => other_benches(ctx, dbs.control(), opts, &facts, deadline).await?,
+        false => (vec![], vec![], vec![]),
     };
     let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
     let referenced = everywhere
@@ -197,20 +206,23 @@ async fn scan(
         sites,
         referenced,
         unread,
+        unread_elsewhere,
     })
 }
 
-/// The sites of the inventory's other benches (they share the server: a database only one
-/// of their sites names, a site made there by hand, is nobody's orphan), and the benches
-/// that could not be read.
+/// The sites of the inventory's other benches (a database only one of their sites names,
+/// a site made there by hand, is nobody's orphan), and the benches that could not be read:
+/// first those on this bench's database server (no orphan there is certain then), then
+/// those on other servers (their sites' databases are on their own server: nothing here
+/// is kept for them, and nothing here is taken because of them).
 async fn other_benches(
     ctx: &Context,
     db: &mut Db,
     opts: &Options,
     facts: &BenchFacts,
     deadline: Instant,
-) -> Result<(Vec<SiteDir>, Vec<String>), Error> {
-    let (mut sites, mut unread) = (vec![], vec![]);
+) -> Result<(Vec<SiteDir>, Vec<String>, Vec<String>), Error> {
+    let (mut sites, mut here, mut elsewhere) = (vec![], vec![], vec![]);
     for b in ctx.registry.benches(db).await? {
         if Some(&b.bench_id) == facts.bench_id.as_ref() {
             continue;
@@ -223,19 +235,21 @@ async fn other_benches(
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        match listed {
-            Ok(s) => sites.extend(s),
-            Err(e) => unread.push(format!("bench {} ({e})", b.name)),
+        let same_server = b.db_server.as_ref().map(|s| &s.name) == ctx.db_server.as_ref();
+        match (listed, same_server) {
+            (Ok(s), _) => sites.extend(s),
+            (Err(e), true) => here.push(format!("bench {} ({e})", b.name)),
+            (Err(e), false) => elsewhere.push(format!("bench {} ({e})", b.name)),
         }
     }
-    Ok((sites, unread))
+    Ok((sites, here, elsewhere))
 }
 
 /// `--pattern`: the sites of SITE_DOMAIN whose subdomain matches, each the instance its
 /// folder's config names; returns their names.
 async fn pattern_sites(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     scan: &Scan,
     pattern: &str,
     report: &mut CleanupReport,
@@ -253,13 +267,17 @@ async fn pattern_sites(
         .collect();
     let names: Vec<String> = hits.iter().map(|s| s.name.clone()).collect();
     let rows = match (&scan.facts.bench_id, scan.registry) {
-        (Some(id), true) => ctx.registry.rows_of_sites(db, id, &names).await?,
+        (Some(id), true) => {
+            ctx.registry
+                .rows_of_sites(dbs.control(), id, &names)
+                .await?
+        }
         _ => vec![],
     };
     let mut matched = BTreeSet::new();
     for s in hits {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.site == s.name).collect();
-        match pattern_site(db, scan, s, &mine).await? {
+        match pattern_site(dbs, scan, s, &mine).await? {
             Ok(planned) => {
                 matched.insert(s.name.clone());
                 work.push(planned);
@@ -273,14 +291,14 @@ async fn pattern_sites(
 /// One matched site: its item and work, or the item skipped with why (under its lock, or
 /// busy).
 async fn pattern_site(
-    db: &mut Db,
+    dbs: &mut Conns,
     scan: &Scan,
     s: &SiteDir,
     rows: &[&Row],
 ) -> Result<Result<(Item, Work), Item>, Error> {
     let db_name = s.config.as_ref().and_then(|c| c.db_name.clone());
     let mut item = item("site", &s.name, db_name.clone(), None);
-    if !db.try_lock_site(&s.name).await? {
+    if !dbs.control().try_lock_site(&s.name).await? {
         item.reason = Some("another run (a provision or cleanup) holds its lock".into());
         return Ok(Err(item));
     }
@@ -305,13 +323,13 @@ async fn pattern_site(
         // Only the folder says whose the database is: it must look like a site's.
         (Some(d), None) => match scan.guard.database(d, &s.name, None) {
             Some(why) => Some(why),
-            None => not_a_site_database(db, d).await?,
+            None => not_a_site_database(dbs.sites(), d).await?,
         },
         (None, None) => None,
     };
     if let Some(why) = refusal {
         item.reason = Some(why);
-        let _ = db.unlock_site(&s.name).await;
+        let _ = dbs.control().unlock_site(&s.name).await;
         return Ok(Err(item));
     }
     // The row of the instance the folder holds: its live row, else its latest.
@@ -338,7 +356,7 @@ async fn pattern_site(
 #[allow(clippy::too_many_arguments)]
 async fn runs(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     opts: &Options,
     scan: &Scan,
     matched: &BTreeSet<String>,
@@ -361,7 +379,7 @@ async fn runs(
     ];
     let rows = ctx
         .registry
-        .rows_with_status(db, bench_id, &statuses)
+        .rows_with_status(dbs.control(), bench_id, &statuses)
         .await?;
     for row in &rows {
         if matched.contains(&row.site) || !glob_match(&opts.db_pattern, &row.db_name) {
@@ -378,7 +396,7 @@ async fn runs(
             continue;
         }
         let mut it = item("run", &row.site, Some(row.db_name.clone()), None);
-        if !db.try_lock_site(&row.site).await? {
+        if !dbs.control().try_lock_site(&row.site).await? {
             it.reason = Some(format!("{} and still running", row.status.as_str()));
             report.skipped.push(it);
             continue;
@@ -491,6 +509,7 @@ fn orphans(
         let orphan = unclaimed(user)
             && !databases.contains(user)
             && *user != ctx.db.user
+            && *user != ctx.control.user
             && looks_like_site_user(user)
             && !catalog.databases.contains(user)
             && scan.guard.user(user, "", None).is_none();

@@ -11,7 +11,7 @@ use crate::output::{CleanupReport, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::mariadb::registry::Row;
 use crate::outside::mariadb::registry::Status;
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::Conns;
 use crate::progress::progress;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,13 +30,13 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
     let started = Instant::now();
     let mut report = CleanupReport::default();
     let prepared = async {
-        let (mut db, facts) = prepare(ctx).await?;
+        let (mut dbs, facts) = prepare(ctx).await?;
         // What no drop may take: read once, before the first.
-        let guard = guard_for(ctx, &mut db).await?;
-        Ok::<_, Error>((db, facts, guard))
+        let guard = guard_for(ctx, &mut dbs).await?;
+        Ok::<_, Error>((dbs, facts, guard))
     }
     .await;
-    let (mut db, facts, guard) = match prepared {
+    let (mut dbs, facts, guard) = match prepared {
         Ok(p) => p,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -52,7 +52,7 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         let claimed = ctx
             .registry
             .claim_standby(
-                &mut db,
+                dbs.control(),
                 &[bench_id.as_str()],
                 "drain",
                 None,
@@ -71,10 +71,15 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         tried.push(row.id);
         let mut entry = item("standby", row.site.clone(), None);
         entry.db_name = Some(row.db_name.clone());
-        if !db.try_lock_site(&row.site).await.unwrap_or(false) {
+        if !dbs
+            .control()
+            .try_lock_site(&row.site)
+            .await
+            .unwrap_or(false)
+        {
             let _ = ctx
                 .registry
-                .unclaim(&mut db, row.id, Status::Standby, None)
+                .unclaim(dbs.control(), row.id, Status::Standby, None)
                 .await;
             entry.reason = Some("another run holds its lock".into());
             report.skipped.push(entry);
@@ -87,11 +92,11 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
         ));
         report.planned.push(entry.clone());
         let deadline = Instant::now() + timeout;
-        let mut removal = drop_standby(ctx, &mut db, &facts, &guard, &row, deadline).await;
+        let mut removal = drop_standby(ctx, &mut dbs, &facts, &guard, &row, deadline).await;
         removal.warn_into(&mut report.warnings);
         entry.removed_by = removal.removed_by;
         entry.actions = removal.steps;
-        let _ = db.unlock_site(&row.site).await;
+        let _ = dbs.control().unlock_site(&row.site).await;
         match entry.actions.iter().all(|u| u.ok) {
             true => report.dropped.push(entry),
             false => report.failed.push(entry),
@@ -104,20 +109,30 @@ pub async fn drain(ctx: &Context, timeout: Duration) -> CleanupReport {
 /// One claimed standby removed by its row's instance, and its row ended.
 async fn drop_standby(
     ctx: &Context,
-    db: &mut Db,
+    dbs: &mut Conns,
     facts: &BenchFacts,
     guard: &Guard,
     row: &Row,
     deadline: Instant,
 ) -> Removal {
     let common = &facts.common;
-    remove_recorded(ctx, db, common, row, Status::Dropped, None, guard, deadline).await
+    remove_recorded(
+        ctx,
+        dbs,
+        common,
+        row,
+        Status::Dropped,
+        None,
+        guard,
+        deadline,
+    )
+    .await
 }
 
 /// The guard of this bench: its site folders and every live registry row.
-async fn guard_for(ctx: &Context, db: &mut Db) -> Result<Guard, Error> {
+async fn guard_for(ctx: &Context, dbs: &mut Conns) -> Result<Guard, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let sites = ctx.bench.list_sites(deadline).await?;
-    let live = ctx.registry.live_rows(db).await?;
+    let live = ctx.registry.live_rows(dbs.control()).await?;
     Ok(Guard::fixed(ctx).knowing(&sites, &live))
 }

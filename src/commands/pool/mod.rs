@@ -33,7 +33,7 @@ use crate::output::{
 use crate::outside::bench::{run_tag, BenchFacts};
 use crate::outside::frappe::Frappe;
 use crate::outside::mariadb::registry::{NewRow, SitePath, Status};
-use crate::outside::mariadb::{new_db_name, Db};
+use crate::outside::mariadb::{new_db_name, Conns, Db};
 use crate::progress::progress;
 use crate::signup::{site_name, SetupChoices, TOOL_SITE_PREFIX};
 use std::time::Duration;
@@ -86,7 +86,7 @@ pub async fn fill(
             return report;
         }
     };
-    let (mut db, facts, bench_id, ready) = match lock_pool(ctx).await {
+    let (mut dbs, facts, bench_id, ready) = match lock_pool(ctx).await {
         Ok(p) => p,
         Err(e) if e.code == Code::SiteBusy => {
             progress(&format!("⚠ {e}"));
@@ -117,16 +117,16 @@ pub async fn fill(
         locale: &locale,
     };
     let need = (size as usize).saturating_sub(ready);
-    make_standbys(&fill, &mut db, ready, need, timeout, &mut report).await;
+    make_standbys(&fill, &mut dbs, ready, need, timeout, &mut report).await;
     report.standby = ctx
         .registry
-        .rows_with_status(&mut db, &bench_id, &[Status::Standby])
+        .rows_with_status(dbs.control(), &bench_id, &[Status::Standby])
         .await
         .map(|r| r.len())
         .unwrap_or_default();
     let _ = ctx
         .registry
-        .release_bench_lock(&mut db, "pool-fill", &bench_id)
+        .release_bench_lock(dbs.control(), "pool-fill", &bench_id)
         .await;
     report.success = report.failed.is_empty();
     report.elapsed = round2(started.elapsed().as_secs_f64());
@@ -136,7 +136,7 @@ pub async fn fill(
 /// `need` standbys, one after another, each in the report as made or failed.
 async fn make_standbys(
     fill: &Filling<'_>,
-    db: &mut Db,
+    dbs: &mut Conns,
     ready: usize,
     need: usize,
     timeout: Duration,
@@ -157,7 +157,7 @@ async fn make_standbys(
             &fill.ctx.site_domain,
         );
         progress(&format!("[{k}/{need}] Creating standby {site}..."));
-        match make_standby(fill, db, &site, clock + timeout, &mut report.warnings).await {
+        match make_standby(fill, dbs, &site, clock + timeout, &mut report.warnings).await {
             Ok(made) => {
                 let seconds = round2(clock.elapsed().as_secs_f64());
                 progress(&format!("  ✓ ready in {seconds:.2}s"));
@@ -172,8 +172,8 @@ async fn make_standbys(
 /// and made under one lock per bench, held by this connection until it closes: fills from
 /// cron on several hosts never make more than the target (`SITE_BUSY` when another holds
 /// it).
-async fn lock_pool(ctx: &Context) -> Result<(Db, BenchFacts, String, usize), Error> {
-    let (mut db, facts) = prepare(ctx).await?;
+async fn lock_pool(ctx: &Context) -> Result<(Conns, BenchFacts, String, usize), Error> {
+    let (mut dbs, facts) = prepare(ctx).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let bench_id = match facts.bench_id.clone() {
         Some(id) => id,
@@ -192,17 +192,17 @@ async fn lock_pool(ctx: &Context) -> Result<(Db, BenchFacts, String, usize), Err
     }
     if !ctx
         .registry
-        .try_bench_lock(&mut db, "pool-fill", &bench_id)
+        .try_bench_lock(dbs.control(), "pool-fill", &bench_id)
         .await?
     {
         return Err(Error::new(Code::SiteBusy, BUSY));
     }
     let ready = ctx
         .registry
-        .rows_with_status(&mut db, &bench_id, &[Status::Standby])
+        .rows_with_status(dbs.control(), &bench_id, &[Status::Standby])
         .await?
         .len();
-    Ok((db, facts, bench_id, ready))
+    Ok((dbs, facts, bench_id, ready))
 }
 
 /// The apps every standby gets, and the template they are restored from if it fits.
@@ -253,7 +253,7 @@ struct Filling<'a> {
 /// that fails.
 async fn make_standby(
     f: &Filling<'_>,
-    db: &mut Db,
+    dbs: &mut Conns,
     site: &str,
     deadline: Instant,
     warnings: &mut Vec<String>,
@@ -265,14 +265,19 @@ async fn make_standby(
         None => SitePath::Fresh,
     };
     let db_name = new_db_name();
-    let row_id = register_standby(f, db, site, &db_name, path)
+    let row_id = register_standby(f, dbs, site, &db_name, path)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let result = match build_standby(f, db, site, &db_name, deadline).await {
+    let result = match build_standby(f, dbs.sites(), site, &db_name, deadline).await {
         Ok(()) => {
             // Not `?`: the site's lock below is released whatever the registry says.
-            let recorded = match ctx.registry.set_step(db, row_id, "ready").await {
-                Ok(()) => ctx.registry.finish(db, row_id, Status::Standby, None).await,
+            let control = dbs.control();
+            let recorded = match ctx.registry.set_step(control, row_id, "ready").await {
+                Ok(()) => {
+                    ctx.registry
+                        .finish(control, row_id, Status::Standby, None)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             recorded.map_err(|e| fail(e.to_string())).map(|()| Made {
@@ -282,21 +287,21 @@ async fn make_standby(
                 seconds: 0.0,
             })
         }
-        Err(e) => Err(undo_standby(f, db, site, &db_name, row_id, e, warnings).await),
+        Err(e) => Err(undo_standby(f, dbs, site, &db_name, row_id, e, warnings).await),
     };
-    let _ = db.unlock_site(site).await;
+    let _ = dbs.control().unlock_site(site).await;
     result
 }
 
 /// The standby's lock and registry row, before anything is made.
 async fn register_standby(
     f: &Filling<'_>,
-    db: &mut Db,
+    dbs: &mut Conns,
     site: &str,
     db_name: &str,
     path: SitePath,
 ) -> Result<u64, Error> {
-    if !db.try_lock_site(site).await? {
+    if !dbs.control().try_lock_site(site).await? {
         return Err(Error::new(
             Code::SiteBusy,
             "its name is locked by another run",
@@ -314,7 +319,7 @@ async fn register_standby(
         step: "create-site",
         run_tag: run_tag(),
     };
-    Ok(f.ctx.registry.insert(db, &row).await?)
+    Ok(f.ctx.registry.insert(dbs.control(), &row).await?)
 }
 
 /// new-site, the apps, and the proof that it answers over HTTP. The Administrator
@@ -364,7 +369,7 @@ async fn build_standby(
 /// A standby that failed: removed (this run made it, under its lock), its row ended.
 async fn undo_standby(
     f: &Filling<'_>,
-    db: &mut Db,
+    dbs: &mut Conns,
     site: &str,
     db_name: &str,
     row_id: u64,
@@ -380,13 +385,16 @@ async fn undo_standby(
         proof: Proof::MadeByThisRun,
     };
     let guard = Guard::fixed(ctx);
-    let mut removal = remove_site(ctx, db, &f.facts.common, &target, &guard, deadline).await;
+    let mut removal = remove_site(ctx, dbs, &f.facts.common, &target, &guard, deadline).await;
     removal.warn_into(warnings);
     let status = match removal.complete() {
         true => Status::RolledBack,
         false => Status::Failed,
     };
-    let _ = ctx.registry.finish(db, row_id, status, Some(&e)).await;
+    let _ = ctx
+        .registry
+        .finish(dbs.control(), row_id, status, Some(&e))
+        .await;
     Item {
         kind: "standby",
         name: site.to_string(),
@@ -400,15 +408,15 @@ async fn undo_standby(
 /// Another fill of the bench holds its lock: it will bring the pool to its target.
 const BUSY: &str = "another pool fill of this bench is running; nothing made by this one";
 
-/// A connection with the registry migrated, and the bench's facts.
-pub(super) async fn prepare(ctx: &Context) -> Result<(Db, BenchFacts), Error> {
-    let mut db = ctx.db.connect().await?;
-    ctx.registry.ensure(&mut db).await?;
+/// The connections, the registry migrated, and the bench's facts.
+pub(super) async fn prepare(ctx: &Context) -> Result<(Conns, BenchFacts), Error> {
+    let mut dbs = ctx.connect().await?;
+    ctx.registry.ensure(dbs.control()).await?;
     let facts = ctx
         .bench
         .facts(Instant::now() + Duration::from_secs(60))
         .await?;
-    Ok((db, facts))
+    Ok((dbs, facts))
 }
 
 pub(super) fn item(kind: &'static str, name: String, reason: Option<String>) -> Item {

@@ -41,7 +41,7 @@ pub async fn run_status(args: PoolStatusArgs) -> Result<Output, Error> {
 /// `pool status`: this bench's standby sites (and claims under way) with their health.
 pub async fn status(ctx: &Context) -> Result<PoolStatusReport, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut db = ctx.db.connect().await?;
+    let mut dbs = ctx.connect().await?;
     let facts = ctx.bench.facts(deadline).await?;
     let mut report = PoolStatusReport {
         success: true,
@@ -52,14 +52,18 @@ pub async fn status(ctx: &Context) -> Result<PoolStatusReport, Error> {
     let Some(bench_id) = facts.bench_id else {
         return Ok(report);
     };
-    if !ctx.registry.upgrade(&mut db).await? {
+    if !ctx.registry.upgrade(dbs.control()).await? {
         return Ok(report);
     }
-    let catalog = db.scan_catalog().await?;
+    let catalog = dbs.sites().scan_catalog().await?;
     let sites = ctx.bench.list_sites(deadline).await?;
     let rows = ctx
         .registry
-        .rows_with_status(&mut db, &bench_id, &[Status::Standby, Status::Claimed])
+        .rows_with_status(
+            dbs.control(),
+            &bench_id,
+            &[Status::Standby, Status::Claimed],
+        )
         .await?;
     for row in rows {
         let folder_ok = sites.iter().any(|s| {

@@ -66,7 +66,7 @@ async fn look(
 ) -> Result<(super::plan::Plan, Vec<String>), Error> {
     let ctx = &cfg.ctx;
     let locale = setup_locale(cfg, t, deadline).await?;
-    let mut db = ctx.db.connect().await?;
+    let mut db = ctx.control.connect().await?;
     if !db.site_lock_is_free(&t.site).await? {
         return Err(Error::new(
             Code::SiteBusy,

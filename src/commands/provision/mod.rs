@@ -23,7 +23,7 @@ use crate::output::{round2, Failure, ProvisionSuccess, Setup, StepTiming, Undo};
 use crate::outside::bench::{run_tag, CommonConfig};
 use crate::outside::frappe_cache::FrappeCache;
 use crate::outside::mariadb::registry::{SitePath, Status};
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::{Conns, Db};
 use crate::progress::{progress, step_event};
 use crate::signup::{SetupChoices, SignupRequest, Tenant};
 
@@ -122,11 +122,12 @@ impl Made {
     }
 }
 
-/// One run: its configuration (placement may move it to another bench), the connection
-/// that holds the site's lock, what it made, and what it has to say.
+/// One run: its configuration (placement may move it to another bench), the connections
+/// (the registry's holds the site's lock; the bench's database server's, when it has its
+/// own), what it made, and what it has to say.
 struct Run {
     cfg: Config,
-    db: Option<Db>,
+    db: Option<Conns>,
     made: Option<Made>,
     /// The inventory bench it is on: `--bench NAME`'s, or placement's choice.
     bench: Option<String>,
@@ -154,7 +155,17 @@ impl Run {
         }
     }
 
+    /// The registry's server: the registry and the site's lock.
     fn db(&mut self) -> &mut Db {
+        self.conns().control()
+    }
+
+    /// The bench's database server: the site's database.
+    fn sites(&mut self) -> &mut Db {
+        self.conns().sites()
+    }
+
+    fn conns(&mut self) -> &mut Conns {
         self.db
             .as_mut()
             .expect("every step runs after the preflight connected")

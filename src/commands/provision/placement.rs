@@ -3,7 +3,9 @@
 //!
 //! 1. Every uncordoned bench is probed at once (its facts and whether the site exists
 //!    there); one whose executor fails is skipped with a warning, so nothing is made on it.
-//! 2. Benches at capacity (tenants = provisioning + active + claimed rows) are left out.
+//! 2. Benches at capacity (tenants = provisioning + active + claimed rows) are left out,
+//!    and so are benches whose database server is at its capacity (its tenants across
+//!    all its benches); a bench whose database server does not answer is skipped.
 //! 3. The oldest standby across the rest is claimed: the 32 oldest read plainly, then
 //!    each locked alone with `FOR UPDATE SKIP LOCKED` and its status checked again, in one
 //!    transaction, so racing sign-ups never share one (`Registry::claim_standby`).
@@ -36,6 +38,8 @@ pub struct Candidate {
     pub name: String,
     pub bench_id: String,
     pub capacity: Option<u32>,
+    /// The capacity of its database server (`db-server add --capacity`), if it has one.
+    pub server_capacity: Option<u32>,
     pub ctx: Context,
 }
 
@@ -77,7 +81,20 @@ pub(super) async fn place(
         .await
         .map_err(|e| Error::from(e).at("preflight"))?;
     let load = |i: usize| loads.get(&candidates[i].bench_id).map_or(0, |l| l.tenants);
-    let eligible = eligible(&candidates, &facts, &load)?;
+    let server_loads = match candidates.iter().any(|c| c.server_capacity.is_some()) {
+        true => cfg
+            .ctx
+            .registry
+            .server_loads(db)
+            .await
+            .map_err(|e| Error::from(e).at("preflight"))?,
+        false => Default::default(),
+    };
+    let server_load = |i: usize| {
+        let server = candidates[i].ctx.db_server.clone();
+        server_loads.get(&server).copied().unwrap_or(0)
+    };
+    let eligible = eligible(&candidates, &facts, &load, &server_load)?;
     let (chosen, placed) = match claim_across(cfg, t, db, &candidates, &eligible, deadline).await? {
         Some((i, claim)) => (i, Placed::Standby(Box::new(claim))),
         None => template_or_fresh(cfg, &candidates, &facts, &eligible, deadline).await,
@@ -109,6 +126,7 @@ fn eligible(
     candidates: &[Candidate],
     facts: &[Option<BenchFacts>],
     load: &dyn Fn(usize) -> u64,
+    server_load: &dyn Fn(usize) -> u64,
 ) -> Result<Vec<usize>, Error> {
     let mut eligible = vec![];
     let mut reasons = vec![];
@@ -124,6 +142,19 @@ fn eligible(
                 load(i)
             ));
             reasons.push(format!("{}: at capacity", c.name));
+            continue;
+        }
+        if let Some(cap) = c
+            .server_capacity
+            .filter(|cap| server_load(i) >= u64::from(*cap))
+        {
+            let server = c.ctx.db_server.as_deref().unwrap_or_default();
+            progress(&format!(
+                "  bench {}: its database server {server} is at capacity ({}/{cap}); not used",
+                c.name,
+                server_load(i)
+            ));
+            reasons.push(format!("{}: database server {server} at capacity", c.name));
             continue;
         }
         eligible.push(i);
@@ -206,36 +237,57 @@ async fn probe(
     let mut probes = tokio::task::JoinSet::new();
     for (i, c) in candidates.iter().enumerate() {
         let (bench, site) = (c.ctx.bench.clone(), t.site.clone());
+        let server = c.ctx.db_server.as_ref().map(|_| c.ctx.db.clone());
         probes.spawn(async move {
             let read = async {
                 let facts = bench.facts(probe_deadline).await?;
                 let exists = bench.site_dir_exists(&site, probe_deadline).await?;
                 Ok::<_, BenchError>((facts, exists))
             };
-            (i, read.await)
+            let server = async {
+                match &server {
+                    None => Ok(()),
+                    Some(t) => match tokio::time::timeout_at(probe_deadline, t.connect()).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("no answer in time".to_string()),
+                    },
+                }
+            };
+            let (read, server) = tokio::join!(read, server);
+            (i, read, server)
         });
     }
     let mut facts = vec![None; candidates.len()];
     while let Some(joined) = probes.join_next().await {
-        let Ok((i, read)) = joined else { continue };
+        let Ok((i, read, server)) = joined else {
+            continue;
+        };
         let c = &candidates[i];
-        let skip = match read {
-            Ok((_, true)) => {
-                return Err(Error::new(
-                    Code::SiteExists,
-                    format!("site {} already exists (on bench {})", t.site, c.name),
-                )
-                .at("preflight"))
-            }
-            Ok((f, false)) if f.bench_id.as_deref() == Some(c.bench_id.as_str()) => {
-                facts[i] = Some(f);
-                continue;
-            }
-            Ok(_) => {
-                "its bench id is not the one in the inventory (another bench at that address?)"
-                    .to_string()
-            }
-            Err(e) => format!("its executor failed: {e}"),
+        let skip = match (read, server) {
+            // Its sites' server does not answer: nothing is made there.
+            (Ok((_, false)), Err(e)) => format!(
+                "its database server {} does not answer ({e})",
+                c.ctx.db_server.as_deref().unwrap_or_default()
+            ),
+            (read, _) => match read {
+                Ok((_, true)) => {
+                    return Err(Error::new(
+                        Code::SiteExists,
+                        format!("site {} already exists (on bench {})", t.site, c.name),
+                    )
+                    .at("preflight"))
+                }
+                Ok((f, false)) if f.bench_id.as_deref() == Some(c.bench_id.as_str()) => {
+                    facts[i] = Some(f);
+                    continue;
+                }
+                Ok(_) => {
+                    "its bench id is not the one in the inventory (another bench at that address?)"
+                        .to_string()
+                }
+                Err(e) => format!("its executor failed: {e}"),
+            },
         };
         let warning = format!("bench {} skipped: {skip}", c.name);
         progress(&format!("⚠ {warning}"));

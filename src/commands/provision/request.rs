@@ -83,7 +83,7 @@ async fn benches(
         None => Ok((Context::from_opts(conn)?, None, vec![])),
         Some("auto") => {
             let base = Context::from_opts(conn)?;
-            let mut db = base.db.connect().await?;
+            let mut db = base.control.connect().await?;
             base.registry.ensure(&mut db).await?;
             let inventory = base.registry.benches(&mut db).await?;
             let (mut candidates, mut skipped) = (vec![], vec![]);
@@ -93,6 +93,7 @@ async fn benches(
                         name: b.name.clone(),
                         bench_id: b.bench_id.clone(),
                         capacity: b.capacity,
+                        server_capacity: b.db_server.as_ref().and_then(|s| s.capacity),
                         ctx,
                     }),
                     Err(e) => {
@@ -137,6 +138,7 @@ async fn benches(
                 name: b.name.clone(),
                 bench_id: b.bench_id.clone(),
                 capacity: b.capacity,
+                server_capacity: b.db_server.as_ref().and_then(|s| s.capacity),
                 ctx: ctx.clone(),
             };
             Ok((ctx, Some(vec![only]), vec![]))

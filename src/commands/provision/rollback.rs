@@ -38,7 +38,7 @@ pub(super) async fn rollback(run: &mut Run, site: &str) -> Removal {
             let mut steps = Steps::default();
             let r = ctx
                 .registry
-                .unclaim(db, *row_id, Status::Standby, None)
+                .unclaim(db.control(), *row_id, Status::Standby, None)
                 .await
                 .map_err(|e| e.to_string());
             steps.record(format!("return standby {standby} to the pool"), r);

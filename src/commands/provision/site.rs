@@ -115,7 +115,7 @@ async fn take_standby(
     // A standby's System Settings could have been changed since it was made: its own
     // policy decides, before its folder moves (a refusal returns it to the pool).
     let own = run
-        .db()
+        .sites()
         .system_settings(&db_name)
         .await
         .map_err(at)?
@@ -151,7 +151,7 @@ async fn take_standby(
         .set_step(run.db(), claim.row.id, "renamed")
         .await
         .map_err(at)?;
-    admin.write(run.db(), &db_name).await
+    admin.write(run.sites(), &db_name).await
 }
 
 /// `bench new-site`, from the template's dump when there is one. The database's name is
@@ -218,7 +218,7 @@ async fn new_site(
     if template.is_some() {
         // The dump has no Administrator password (template build removes it), and
         // new-site sets none for a site whose dump already has frappe installed.
-        return admin.write(run.db(), &db_name).await;
+        return admin.write(run.sites(), &db_name).await;
     }
     Ok(admin_password)
 }

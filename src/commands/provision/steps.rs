@@ -16,7 +16,7 @@ use crate::lifecycle::setup::Locale;
 use crate::lifecycle::setup::{set_up, SiteSetup};
 use crate::output::WizardAction;
 use crate::outside::frappe::{ApiError, Frappe, NewUser, Session, SettingsOutcome};
-use crate::outside::mariadb::Db;
+use crate::outside::mariadb::Conns;
 use crate::progress::progress;
 use crate::signup::{InvalidInput, Tenant};
 use frappe_password::PasswordPolicy;
@@ -52,6 +52,11 @@ pub(super) async fn prepare(
         false => None,
     };
     let cfg = run.cfg.clone();
+    let sites = cfg.ctx.db_server.as_ref().map(|_| &cfg.ctx.db);
+    run.conns()
+        .reach(sites)
+        .await
+        .map_err(|e| Error::from(e).at("preflight"))?;
     let plan = plan(&cfg, t, run.db(), placement, locale, deadline)
         .await
         .map_err(|e| {
@@ -122,7 +127,7 @@ async fn bench_id(run: &mut Run, plan: &Plan, deadline: Instant) -> Result<Strin
 /// there already: a claimed standby is the run's to return if anything fails.
 async fn placed(run: &mut Run, t: &Tenant, deadline: Instant) -> Result<Placement, Error> {
     let mut warnings = vec![];
-    let db = run.db.as_mut().expect("the site is locked first");
+    let db = run.db.as_mut().expect("the site is locked first").control();
     let placed = place(&mut run.cfg, t, db, &mut warnings, deadline).await;
     run.warnings.extend(warnings);
     let placement = placed?;
@@ -137,11 +142,19 @@ async fn placed(run: &mut Run, t: &Tenant, deadline: Instant) -> Result<Placemen
     Ok(placement)
 }
 
-/// The site's lock, on a new connection that keeps it until the run ends.
-async fn lock(run: &Run, t: &Tenant) -> Result<Db, Error> {
+/// The site's lock, on a new connection to the registry's server that keeps it until the
+/// run ends.
+async fn lock(run: &Run, t: &Tenant) -> Result<Conns, Error> {
     let at = |e: Error| e.at("preflight");
-    let mut db = run.cfg.ctx.db.connect().await.map_err(|e| at(e.into()))?;
-    if !db.try_lock_site(&t.site).await.map_err(|e| at(e.into()))? {
+    let mut db = Conns::open(&run.cfg.ctx.control, None)
+        .await
+        .map_err(|e| at(e.into()))?;
+    if !db
+        .control()
+        .try_lock_site(&t.site)
+        .await
+        .map_err(|e| at(e.into()))?
+    {
         return Err(at(Error::new(
             Code::SiteBusy,
             format!("another run is working on {}", t.site),
@@ -171,7 +184,7 @@ pub(super) async fn install_apps(
         .map_err(|e| at(e.into()))?;
     install_missing_apps(
         &ctx,
-        run.db(),
+        run.sites(),
         &t.site,
         made.db_name(),
         &plan.apps,
@@ -252,11 +265,7 @@ pub(super) async fn set_up_site(
         locale: plan.locale.as_ref(),
         company: plan.company.clone(),
     };
-    let db = run
-        .db
-        .as_mut()
-        .expect("every step runs after the preflight connected");
-    run.setup = set_up(db, setup).await?;
+    run.setup = set_up(run.sites(), setup).await?;
     if let Some(s) = &run.setup {
         progress(&format!("✓ Setup wizard: {}", wizard_said(s.wizard)));
     }

@@ -78,6 +78,43 @@ impl DbTarget {
     }
 }
 
+/// The registry's server and a bench's database server, reached as one connection when
+/// the bench keeps its sites on the registry's server. `control` takes the registry, site
+/// locks and claims; `sites` the site databases, DB users and the catalog.
+pub struct Conns {
+    control: Db,
+    sites: Option<Db>,
+}
+
+impl Conns {
+    pub async fn open(control: &DbTarget, sites: Option<&DbTarget>) -> Result<Self, DbError> {
+        let control = control.connect().await?;
+        let sites = match sites {
+            Some(t) => Some(t.connect().await?),
+            None => None,
+        };
+        Ok(Conns { control, sites })
+    }
+
+    /// Reaches the bench's database server too, when it is not the registry's (`sites`
+    /// is `None` then): for a run whose bench is chosen after its lock was taken.
+    pub async fn reach(&mut self, sites: Option<&DbTarget>) -> Result<(), DbError> {
+        self.sites = match sites {
+            Some(t) => Some(t.connect().await?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    pub fn control(&mut self) -> &mut Db {
+        &mut self.control
+    }
+
+    pub fn sites(&mut self) -> &mut Db {
+        self.sites.as_mut().unwrap_or(&mut self.control)
+    }
+}
+
 /// One connection. Every statement goes through the helpers below, which count them:
 /// `cleanup --orphans` reports how many catalog queries its scan took.
 pub struct Db {
@@ -219,6 +256,20 @@ impl Db {
             (lock_name(site),),
         )
         .await
+    }
+
+    /// Which server this connection reached, as `host:port:datadir`: two names for one
+    /// server are told apart from two servers by it.
+    pub async fn server_identity(&mut self) -> Result<String, DbError> {
+        let r: Option<(String, u32, String)> = self
+            .first(
+                "reading the server's identity",
+                "SELECT @@hostname, @@port, @@datadir",
+                (),
+            )
+            .await?;
+        Ok(r.map(|(h, p, d)| format!("{h}:{p}:{d}"))
+            .unwrap_or_default())
     }
 
     pub async fn database_exists(&mut self, db_name: &str) -> Result<bool, DbError> {

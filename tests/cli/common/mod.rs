@@ -538,6 +538,8 @@ fn output_name(args: &[String]) -> &'static str {
         (Some("pool"), Some("status")) => "pool-status",
         (Some("pool"), Some("drain")) => "pool-drain",
         (Some("bench"), Some("list")) => "bench-list",
+        (Some("db-server"), Some("list")) => "db-server-list",
+        (Some("db-server"), _) => "db-server",
         (Some("bench"), _) => "bench",
         (Some("verify"), _) => "verify",
         (Some("list"), _) => "list",

@@ -1,7 +1,7 @@
 //! The bench inventory: one row per bench the tool may place sign-ups on, with how to
 //! reach it (executor settings, Frappe URL, site domain), its bench id, its capacity and
-//! whether it is cordoned. It lives in the registry database, so every bench of one
-//! inventory shares the registry's MariaDB server; no secret is stored in it.
+//! whether it is cordoned, and the database server its sites live on (`db_servers`; none:
+//! the registry's server). It lives in the registry database; no secret is stored in it.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +31,17 @@ pub struct InventoryBench {
     /// A cordoned bench gets no new sign-ups.
     pub cordoned: bool,
     pub created_at: String,
+    /// The database server its sites live on (`db-server add`); `None`: the registry's.
+    pub db_server: Option<DbServerOf>,
+}
+
+/// A bench's database server as the inventory knows it (read with the bench).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbServerOf {
+    pub name: String,
+    /// `env:NAME` or `file:/path`.
+    pub url_from: String,
+    pub capacity: Option<u32>,
 }
 
 /// The sites a bench holds now, by the registry.
@@ -51,9 +62,10 @@ pub enum Removed {
     Live(u64),
 }
 
-const BENCH_COLUMNS: &str = "name, bench_id, executor, docker_service, kubectl_target, \
-    kubectl_namespace, kubectl_container, bench_path, bench_bin, frappe_url, site_domain, \
-    db_host_flag, capacity, cordoned, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ')";
+const BENCH_COLUMNS: &str = "b.name, b.bench_id, b.executor, b.docker_service, \
+    b.kubectl_target, b.kubectl_namespace, b.kubectl_container, b.bench_path, b.bench_bin, \
+    b.frappe_url, b.site_domain, b.db_host_flag, b.capacity, b.cordoned, \
+    DATE_FORMAT(b.created_at, '%Y-%m-%dT%H:%i:%sZ'), s.name, s.url_from, s.capacity";
 
 /// The statuses of a site that should exist (`Status::is_live`), for SQL.
 const LIVE: &str = "'provisioning','active','standby','claimed','suspended'";
@@ -66,13 +78,22 @@ impl Registry {
         )
     }
 
+    /// The benches joined with their database servers, as `b` and `s`.
+    fn benches_with_servers(&self) -> String {
+        format!(
+            "{} b LEFT JOIN {}.db_servers s ON s.name = b.db_server",
+            self.benches_table(),
+            crate::outside::mariadb::quote_ident(self.name())
+        )
+    }
+
     /// Adds a bench; fails when its name or its bench id is already in the inventory.
     pub async fn add_bench(&self, db: &mut Db, b: &InventoryBench) -> Result<(), DbError> {
         let sql = format!(
             "INSERT INTO {} (name, bench_id, executor, docker_service, kubectl_target, \
              kubectl_namespace, kubectl_container, bench_path, bench_bin, frappe_url, site_domain, \
-             db_host_flag, capacity, cordoned, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+             db_host_flag, capacity, db_server, cordoned, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             self.benches_table()
         );
         let params: Vec<mysql_async::Value> = vec![
@@ -89,6 +110,7 @@ impl Registry {
             b.site_domain.clone().into(),
             b.db_host_flag.clone().into(),
             b.capacity.into(),
+            b.db_server.as_ref().map(|s| s.name.clone()).into(),
         ];
         db.run(&format!("adding bench {}", b.name), &sql, params)
             .await
@@ -97,8 +119,8 @@ impl Registry {
     /// Every bench of the inventory, by name.
     pub async fn benches(&self, db: &mut Db) -> Result<Vec<InventoryBench>, DbError> {
         let sql = format!(
-            "SELECT {BENCH_COLUMNS} FROM {} ORDER BY name",
-            self.benches_table()
+            "SELECT {BENCH_COLUMNS} FROM {} ORDER BY b.name",
+            self.benches_with_servers()
         );
         let rows: Vec<mysql_async::Row> = db.rows("reading the bench inventory", &sql, ()).await?;
         Ok(rows.into_iter().filter_map(bench_row).collect())
@@ -106,8 +128,8 @@ impl Registry {
 
     pub async fn bench(&self, db: &mut Db, name: &str) -> Result<Option<InventoryBench>, DbError> {
         let sql = format!(
-            "SELECT {BENCH_COLUMNS} FROM {} WHERE name = ?",
-            self.benches_table()
+            "SELECT {BENCH_COLUMNS} FROM {} WHERE b.name = ?",
+            self.benches_with_servers()
         );
         let r: Option<mysql_async::Row> = db
             .first(&format!("reading bench {name}"), &sql, (name,))
@@ -231,6 +253,14 @@ fn bench_row(mut r: mysql_async::Row) -> Option<InventoryBench> {
         capacity: r.take(12)?,
         cordoned: cordoned != 0,
         created_at: r.take(14)?,
+        db_server: match r.take::<Option<String>, _>(15)? {
+            Some(name) => Some(DbServerOf {
+                name,
+                url_from: r.take(16)?,
+                capacity: r.take(17)?,
+            }),
+            None => None,
+        },
     })
 }
 

@@ -11,9 +11,11 @@ use super::{quote_ident, Db, DbError};
 mod benches;
 mod claims;
 mod schema;
+mod servers;
 
-pub use benches::{InventoryBench, Load, Removed};
+pub use benches::{DbServerOf, InventoryBench, Load, Removed};
 pub use schema::SCHEMA_VERSION;
+pub use servers::{DbServer, ServerRemoved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -98,6 +98,22 @@ const MIGRATIONS: &[&[&str]] = &[
             (IF(status IN ('provisioning','active','standby','claimed','suspended'), site, NULL)) PERSISTENT",
         "ALTER TABLE tenants ADD UNIQUE KEY IF NOT EXISTS one_live_row (bench_id, live_site)",
     ],
+    // 5: database servers (`db-server add`). A bench may keep its sites on a server of
+    // its own; the row says where that server's admin URL comes from (`env:NAME` or
+    // `file:/path`), never the URL. The registry, its locks and every tenant row stay on
+    // the registry's server. A bench without one uses the registry's server.
+    &[
+        "CREATE TABLE IF NOT EXISTS db_servers (
+            name VARCHAR(64) NOT NULL PRIMARY KEY,
+            url_from VARCHAR(1100) NOT NULL,
+            capacity INT UNSIGNED NULL,
+            created_at DATETIME(6) NOT NULL,
+            updated_at DATETIME(6) NOT NULL
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+        "ALTER TABLE benches ADD COLUMN IF NOT EXISTS db_server VARCHAR(64) NULL",
+        "ALTER TABLE benches ADD CONSTRAINT bench_db_server
+            FOREIGN KEY IF NOT EXISTS (db_server) REFERENCES db_servers (name)",
+    ],
 ];
 
 impl Registry {
