@@ -33,6 +33,8 @@ pub struct Context {
     /// REDIS_CACHE_URL: where Frappe's cache is reached from here, when the bench's own
     /// `redis_cache` (an address inside its network) is not.
     pub redis_cache_url: Option<String>,
+    /// The bench's web workers: how many sign-ups may talk to it at once (`None`: any).
+    pub web_workers: Option<u32>,
 }
 
 impl Context {
@@ -83,6 +85,7 @@ impl Context {
             bench_name: None,
             bench_id: None,
             redis_cache_url: c.redis_cache_url.clone(),
+            web_workers: c.web_workers,
         })
     }
 
@@ -278,6 +281,7 @@ fn opts_for(base: &ConnectOpts, b: &InventoryBench) -> Result<ConnectOpts, Error
         mariadb_url: base.mariadb_url.clone(),
         registry_db: base.registry_db.clone(),
         redis_cache_url: base.redis_cache_url.clone(),
+        web_workers: b.web_workers,
     })
 }
 

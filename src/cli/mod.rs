@@ -667,6 +667,10 @@ pub struct ConnectOpts {
     /// common_site_config.json, which must then be reachable from here)
     #[arg(long, env = "REDIS_CACHE_URL", hide_env_values = true)]
     pub redis_cache_url: Option<String>,
+    /// The bench's web workers (gunicorn --workers): at most this many sign-ups talk to it
+    /// over REST at once, the others wait their turn, first come first served (default: no limit)
+    #[arg(long, env = "WEB_WORKERS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub web_workers: Option<u32>,
 }
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ fn inventory_entry(
         cordoned: false,
         created_at: String::new(),
         db_server,
+        web_workers: c.web_workers,
     }
 }
 

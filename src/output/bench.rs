@@ -29,6 +29,8 @@ pub struct Bench {
     pub created_at: String,
     /// The database server (`db-server add`) its sites live on; none: the registry's.
     pub db_server: Option<String>,
+    /// Its web workers: sign-ups served over REST at once, the others queued; none: no limit.
+    pub web_workers: Option<u32>,
 }
 
 impl From<&InventoryBench> for Bench {
@@ -50,6 +52,7 @@ impl From<&InventoryBench> for Bench {
             cordoned: b.cordoned,
             created_at: b.created_at.clone(),
             db_server: b.db_server.as_ref().map(|s| s.name.clone()),
+            web_workers: b.web_workers,
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct ProvisionSuccess {
     /// Of `elapsed`, the seconds spent waiting on bench, Frappe and MariaDB (concurrent
     /// waits counted once); the rest is the tool's own work.
     pub waited: f64,
+    /// Of `elapsed`, the seconds it waited for one of the bench's web workers (`WEB_WORKERS`:
+    /// sign-ups beyond them queue, first come first served); 0 without a limit.
+    pub queued: f64,
     pub db_name: String,
     /// How the site was made: pool, template or fresh.
     pub path: SitePath,

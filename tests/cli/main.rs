@@ -6,6 +6,7 @@
 //! strict fake Frappe, MariaDB servers of their own); the other modules are black-box
 //! tests of the built binary, plus `layers` and `docs`, which read the sources.
 
+mod admission;
 mod common;
 
 mod db_servers;

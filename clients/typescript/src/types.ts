@@ -165,6 +165,10 @@ export interface BenchEntry {
   load: BenchLoad;
   name: string;
   siteDomain: string;
+  /**
+   * Its web workers: sign-ups served over REST at once, the others queued; none: no limit.
+   */
+  webWorkers?: number | null;
 }
 
 /**
@@ -236,6 +240,10 @@ export interface Bench {
   kubectlTarget?: string | null;
   name: string;
   siteDomain: string;
+  /**
+   * Its web workers: sign-ups served over REST at once, the others queued; none: no limit.
+   */
+  webWorkers?: number | null;
 }
 
 // From schema/cleanup.schema.json
@@ -725,6 +733,11 @@ export interface ProvisionSuccess {
    * How a site was made: taken from the pool, restored from the template, or a fresh new-site.
    */
   path: "pool" | "template" | "fresh";
+  /**
+   * Of `elapsed`, the seconds it waited for one of the bench's web workers (`WEB_WORKERS`:
+   * sign-ups beyond them queue, first come first served); 0 without a limit.
+   */
+  queued: number;
   /**
    * The setup wizard: what it was given, and whether it ran or the site's settings were
    * changed; absent with `--skip-setup-wizard` (the first login opens the wizard).

@@ -27,6 +27,7 @@ use crate::outside::mariadb::{Conns, Db};
 use crate::progress::{progress, step_event};
 use crate::signup::{SetupChoices, SignupRequest, Tenant};
 
+mod admission;
 mod dry_run;
 mod placement;
 mod plan;
@@ -143,6 +144,10 @@ struct Run {
     login_cache: Option<FrappeCache>,
     /// Set when the deadline passed or a signal came: the steps end at their next check.
     stopping: Arc<AtomicBool>,
+    /// How long it waited for one of the bench's web workers.
+    queued: Duration,
+    /// Its admission ticket while it holds one (returned after the last REST step).
+    ticket: Option<u64>,
 }
 
 impl Run {
@@ -224,6 +229,8 @@ pub async fn provision(
         setup: None,
         login_cache: None,
         stopping: Arc::default(),
+        queued: Duration::ZERO,
+        ticket: None,
     };
     let stopping = run.stopping.clone();
     let outcome = {
@@ -256,6 +263,12 @@ async fn run_steps(
     deadline: Instant,
 ) -> Result<(), Error> {
     let (plan, bench_id) = steps::prepare(run, t, deadline).await?;
+    // A standby's sign-up is all REST: it queues before anything is made. A template or
+    // fresh site is made first (bench, not the web workers), then queues.
+    let pooled = plan.route.path() == SitePath::Pool;
+    if pooled {
+        admission::admit(run, &bench_id, "create-site").await?;
+    }
 
     let clock = started(&["create-site"]);
     let admin_password = site::create_site(run, t, &plan, &bench_id, deadline).await?;
@@ -265,6 +278,9 @@ async fn run_steps(
     steps::install_apps(run, t, &plan, deadline).await?;
     finished(run, "install-apps", &["install-apps"], clock);
 
+    if !pooled {
+        admission::admit(run, &bench_id, "create-user").await?;
+    }
     let clock = started(&["create-user", "subscription"]);
     let session = steps::create_user_and_settings(run, t, keys, &admin_password).await?;
     finished(
@@ -281,6 +297,7 @@ async fn run_steps(
     let clock = started(&["api-keys"]);
     steps::prove_keys(run, t, keys).await?;
     finished(run, "api-keys", &["api-keys"], clock);
+    admission::leave(run).await;
     Ok(())
 }
 
@@ -326,6 +343,7 @@ async fn deliver(
         organization_name: t.organization_name.clone(),
         elapsed,
         waited: (crate::basics::waits::waited().as_secs_f64() * 1e4).round() / 1e4,
+        queued: round2(run.queued.as_secs_f64()),
         db_name: made.db_name().to_string(),
         path: made.path(),
         standby_site: made.standby().map(String::from),
@@ -386,6 +404,9 @@ fn write_line<T: serde::Serialize>(
 /// container), its row ended, and the failure to report.
 async fn fail_run(run: &mut Run, site: &str, e: Error, started: Instant) -> Failure {
     progress(&format!("✗ {}", e.message));
+    if run.db.is_some() {
+        admission::leave(run).await;
+    }
     let mut removal = match stop_what_runs(&run.cfg, &e).await {
         Ok(()) => rollback::rollback(run, site).await,
         Err(left) => left,

@@ -145,6 +145,11 @@ impl FakeFrappe {
         self.state.lock().unwrap().inject.insert(call, how);
     }
 
+    /// Answers `call` normally again (a request already hanging stays so).
+    pub fn stop_injecting(&self, call: &str) {
+        self.state.lock().unwrap().inject.remove(call);
+    }
+
     /// How many times `call` was made (any site).
     pub fn calls(&self, call: &str) -> usize {
         self.calls_on(call, None)

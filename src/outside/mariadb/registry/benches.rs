@@ -33,6 +33,8 @@ pub struct InventoryBench {
     pub created_at: String,
     /// The database server its sites live on (`db-server add`); `None`: the registry's.
     pub db_server: Option<DbServerOf>,
+    /// Its web workers: how many sign-ups it serves over REST at once; `None`: no limit.
+    pub web_workers: Option<u32>,
 }
 
 /// A bench's database server as the inventory knows it (read with the bench).
@@ -65,7 +67,8 @@ pub enum Removed {
 const BENCH_COLUMNS: &str = "b.name, b.bench_id, b.executor, b.docker_service, \
     b.kubectl_target, b.kubectl_namespace, b.kubectl_container, b.bench_path, b.bench_bin, \
     b.frappe_url, b.site_domain, b.db_host_flag, b.capacity, b.cordoned, \
-    DATE_FORMAT(b.created_at, '%Y-%m-%dT%H:%i:%sZ'), s.name, s.url_from, s.capacity";
+    DATE_FORMAT(b.created_at, '%Y-%m-%dT%H:%i:%sZ'), s.name, s.url_from, s.capacity, \
+    b.web_workers";
 
 /// The statuses of a site that should exist (`Status::is_live`), for SQL.
 const LIVE: &str = "'provisioning','active','standby','claimed','suspended'";
@@ -92,8 +95,8 @@ impl Registry {
         let sql = format!(
             "INSERT INTO {} (name, bench_id, executor, docker_service, kubectl_target, \
              kubectl_namespace, kubectl_container, bench_path, bench_bin, frappe_url, site_domain, \
-             db_host_flag, capacity, db_server, cordoned, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+             db_host_flag, capacity, db_server, web_workers, cordoned, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             self.benches_table()
         );
         let params: Vec<mysql_async::Value> = vec![
@@ -111,6 +114,7 @@ impl Registry {
             b.db_host_flag.clone().into(),
             b.capacity.into(),
             b.db_server.as_ref().map(|s| s.name.clone()).into(),
+            b.web_workers.into(),
         ];
         db.run(&format!("adding bench {}", b.name), &sql, params)
             .await
@@ -237,7 +241,9 @@ fn bench_lock_name(what: &str, bench_id: &str) -> String {
 
 fn bench_row(mut r: mysql_async::Row) -> Option<InventoryBench> {
     let cordoned: i64 = r.take(13)?;
+    let web_workers = r.take(18)?;
     Some(InventoryBench {
+        web_workers,
         name: r.take(0)?,
         bench_id: r.take(1)?,
         executor: r.take(2)?,

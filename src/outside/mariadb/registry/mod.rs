@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{quote_ident, Db, DbError};
 
+mod admission;
 mod benches;
 mod claims;
 mod schema;

@@ -114,6 +114,20 @@ const MIGRATIONS: &[&[&str]] = &[
         "ALTER TABLE benches ADD CONSTRAINT bench_db_server
             FOREIGN KEY IF NOT EXISTS (db_server) REFERENCES db_servers (name)",
     ],
+    // 6: admission. `web_workers`: how many sign-ups a bench serves over REST at once.
+    // `admissions`: one ticket per sign-up waiting or admitted, in arrival order (`id`),
+    // with the MariaDB connection of its run: a ticket whose connection is gone (a killed
+    // run) is swept by the next waiter, so nothing waits on the dead.
+    &[
+        "ALTER TABLE benches ADD COLUMN IF NOT EXISTS web_workers INT UNSIGNED NULL",
+        "CREATE TABLE IF NOT EXISTS admissions (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            bench_id VARCHAR(64) NOT NULL,
+            conn_id BIGINT UNSIGNED NOT NULL,
+            created_at DATETIME(6) NOT NULL,
+            KEY by_bench (bench_id, id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    ],
 ];
 
 impl Registry {
