@@ -96,27 +96,53 @@ pub fn fixture_json(name: &str) -> Value {
 
 impl FakeFrappe {
     pub fn start(bench: &super::TestBench) -> Self {
+        Self::serving(bench, None)
+    }
+
+    /// A fake that answers as Frappe behind gunicorn's sync workers: `workers` requests at
+    /// a time, taken in arrival order, each `service` longer (Frappe's own time on it).
+    /// For the burst benchmark, where the web workers are what sign-ups share.
+    #[allow(dead_code)]
+    pub fn with_workers(bench: &super::TestBench, workers: usize, service: Duration) -> Self {
+        Self::serving(bench, Some((workers, service)))
+    }
+
+    fn serving(bench: &super::TestBench, workers: Option<(usize, Duration)>) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let state = Arc::new(Mutex::new(FakeState::default()));
         let stop = Arc::new(Stop::default());
         let sites = bench.path().join("sites");
-        let (srv, st, sp) = (server.clone(), state.clone(), stop.clone());
         // Like Frappe, it keeps each site's state in that site's database.
         let db_url = bench.url.clone();
-        thread::spawn(move || {
-            for req in srv.incoming_requests() {
-                let (st, sp, sites, db_url) =
-                    (st.clone(), sp.clone(), sites.clone(), db_url.clone());
+        let answer = move |req, st: &Mutex<FakeState>, sp: &Stop, sites: &Path, db_url: &str| {
+            let site = Site { sites, url: db_url };
+            handle(req, st, sp, &site)
+        };
+        match workers {
+            None => {
+                let (srv, st, sp) = (server.clone(), state.clone(), stop.clone());
                 thread::spawn(move || {
-                    let site = Site {
-                        sites: &sites,
-                        url: &db_url,
-                    };
-                    handle(req, &st, &sp, &site)
+                    for req in srv.incoming_requests() {
+                        let (st, sp, sites, db_url) =
+                            (st.clone(), sp.clone(), sites.clone(), db_url.clone());
+                        thread::spawn(move || answer(req, &st, &sp, &sites, &db_url));
+                    }
                 });
             }
-        });
+            Some((n, service)) => {
+                for _ in 0..n {
+                    let (srv, st, sp) = (server.clone(), state.clone(), stop.clone());
+                    let (sites, db_url) = (sites.clone(), db_url.clone());
+                    thread::spawn(move || {
+                        while let Ok(req) = srv.recv() {
+                            thread::sleep(service);
+                            answer(req, &st, &sp, &sites, &db_url);
+                        }
+                    });
+                }
+            }
+        }
         Self {
             url,
             state,
