@@ -70,7 +70,14 @@ impl Target {
     }
 
     fn fill(&self, n: usize) {
-        self.ok(&["pool", "fill", "--size", &n.to_string(), "--timeout", "1800"]);
+        self.ok(&[
+            "pool",
+            "fill",
+            "--size",
+            &n.to_string(),
+            "--timeout",
+            "1800",
+        ]);
     }
 
     fn sign_up(&self, sub: &str, workers: Option<usize>) -> std::thread::JoinHandle<f64> {
@@ -109,7 +116,11 @@ impl Target {
         // One sign-up alone (median of 3): the ideal's unit.
         self.fill(3);
         let mut alone: Vec<f64> = (0..3)
-            .map(|k| self.sign_up(&format!("{id}-alone-{k}"), None).join().unwrap())
+            .map(|k| {
+                self.sign_up(&format!("{id}-alone-{k}"), None)
+                    .join()
+                    .unwrap()
+            })
             .collect();
         alone.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let one = alone[1];

@@ -357,3 +357,39 @@ fn a_server_reference_is_checked_and_never_holds_the_url() {
     assert_eq!(stored.len(), 1);
     assert_eq!(cell(&stored[0][0]), format!("env:{B_URL_VAR}"));
 }
+
+#[test]
+fn placement_keeps_a_database_server_within_its_capacity() {
+    let w = TwoServers::new();
+    sql_at(
+        &w.server_a.url(),
+        &format!(
+            "UPDATE `{}`.db_servers SET capacity = 1 WHERE name = 'db2'",
+            w.registry
+        ),
+        vec![],
+    );
+    let mut placed = vec![];
+    for k in 0..4 {
+        let mut cmd = w.tool();
+        provision_args(&mut cmd, &unique(&format!("cap{k}")));
+        cmd.args(["--bench", "auto"]);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        placed.push(r.json["bench"].as_str().unwrap().to_string());
+        if placed.iter().filter(|b| *b == "b").count() == 1 && placed.last().unwrap() == "a" {
+            assert!(
+                r.stderr
+                    .contains("database server db2 is at capacity (1/1)"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    // Least loaded first: bench b takes one, then db2 is full and a takes the rest.
+    assert_eq!(placed.iter().filter(|b| *b == "b").count(), 1, "{placed:?}");
+    assert_eq!(w.registry_rows("b").len(), 1);
+    assert_eq!(w.registry_rows("a").len(), 3);
+    let servers = w.ok(&["db-server", "list"]);
+    assert_eq!(servers["servers"][0]["tenants"], 1, "{servers}");
+}
