@@ -14,8 +14,11 @@ use super::Run;
 use crate::error::{Code, Error};
 use crate::progress::progress;
 
-/// How often a waiting sign-up looks whether its turn came.
-const POLL: Duration = Duration::from_millis(20);
+/// How often a waiting sign-up looks whether its turn came (one indexed count): a turn
+/// handed on is taken this much later at most.
+const POLL: Duration = Duration::from_millis(10);
+/// How often it sweeps the tickets of killed runs (a join with the process list).
+const SWEEP: Duration = Duration::from_millis(250);
 
 /// Waits for this run's turn on its bench, if the bench has a web-worker limit.
 pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> Result<(), Error> {
@@ -33,7 +36,15 @@ pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> 
         .map_err(unavailable)?;
     run.ticket = Some(ticket);
     let mut said = false;
+    let mut swept: Option<Instant> = None;
     loop {
+        if swept.map_or(true, |t| t.elapsed() >= SWEEP) {
+            registry
+                .sweep_tickets(run.db(), bench_id, ticket)
+                .await
+                .map_err(unavailable)?;
+            swept = Some(Instant::now());
+        }
         let ahead = registry
             .tickets_ahead(run.db(), bench_id, ticket)
             .await

@@ -25,14 +25,30 @@ impl Registry {
         Ok(db.conn.last_insert_id().unwrap_or_default())
     }
 
-    /// How many tickets of `bench_id` are older than `ticket`, after removing those whose
-    /// run's connection is gone.
+    /// How many tickets of `bench_id` are older than `ticket`.
     pub async fn tickets_ahead(
         &self,
         db: &mut Db,
         bench_id: &str,
         ticket: u64,
     ) -> Result<u64, DbError> {
+        let count = format!(
+            "SELECT COUNT(*) FROM {} WHERE bench_id = ? AND id < ?",
+            self.admissions()
+        );
+        let n: Option<u64> = db
+            .first("counting the sign-ups ahead", &count, (bench_id, ticket))
+            .await?;
+        Ok(n.unwrap_or_default())
+    }
+
+    /// Removes the tickets of `bench_id` older than `ticket` whose run's connection is gone.
+    pub async fn sweep_tickets(
+        &self,
+        db: &mut Db,
+        bench_id: &str,
+        ticket: u64,
+    ) -> Result<(), DbError> {
         let sweep = format!(
             "DELETE FROM {} WHERE bench_id = ? AND id < ? \
              AND conn_id NOT IN (SELECT ID FROM information_schema.PROCESSLIST)",
@@ -43,15 +59,7 @@ impl Registry {
             &sweep,
             (bench_id, ticket),
         )
-        .await?;
-        let count = format!(
-            "SELECT COUNT(*) FROM {} WHERE bench_id = ? AND id < ?",
-            self.admissions()
-        );
-        let n: Option<u64> = db
-            .first("counting the sign-ups ahead", &count, (bench_id, ticket))
-            .await?;
-        Ok(n.unwrap_or_default())
+        .await
     }
 
     /// Gives the ticket back (admitted and done, or given up).
