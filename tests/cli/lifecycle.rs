@@ -96,6 +96,23 @@ fn a_suspended_tenant_answers_503_and_resume_restores_exactly_what_was_there() {
     };
     assert_eq!(check("suspended")["ok"], true);
     assert_eq!(check("http")["ok"], true);
+    // A 503 that is not Frappe's maintenance answer (a proxy with no upstream) is no proof
+    // the site is suspended: verify says so.
+    w.frappe.injecting(
+        "ping",
+        Inject::Proxy(503, "Service Temporarily Unavailable"),
+    );
+    let proxied = w.verify(&sub);
+    w.frappe.stop_injecting("ping");
+    assert_eq!(proxied.json["success"], false, "{}", proxied.json);
+    let http = proxied.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "http")
+        .cloned()
+        .unwrap();
+    assert_eq!(http["ok"], false, "{http}");
 
     let l = w.run(&["list", "--json"]);
     ok(&l);

@@ -45,6 +45,9 @@ pub enum Inject {
     Status(u16, &'static str),
     /// Never answer while the test lasts (the fake answers 504 once it is dropped).
     Hang,
+    /// A proxy in front of Frappe answers this status and text itself: Frappe never sees
+    /// the request (no maintenance mode, no auth).
+    Proxy(u16, &'static str),
 }
 
 /// A logged-in session: the site (Host) and the user its login was for.
@@ -391,6 +394,9 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         st.calls.push((call.into(), host.clone()));
         st.inject.get(call).cloned()
     };
+    if let Some(Inject::Proxy(status, text)) = inject {
+        return respond(req, status, text.into(), &[]);
+    }
     let Some(db) = site.db_of(&host) else {
         let (s, b) = fixture("unknown-site");
         return respond(req, s, b.replace("no-such-site.localhost", &host), &[]);
@@ -482,7 +488,8 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
             drop(stopped);
             return respond(req, 504, "too late".into(), &[]);
         }
-        None => {}
+        // Answered above, before Frappe.
+        Some(Inject::Proxy(..)) | None => {}
     }
 
     let user = match &who {
