@@ -63,29 +63,17 @@ pub async fn claim(
                 .map_err(|e| e.to_string())?;
             continue;
         }
-        // On its bench's own database server, if it has one: unreachable is no fault of
-        // the standby's, so it goes back to the pool as it was.
-        let mut own = match &ctx.db_server {
-            None => None,
-            Some(server) => match ctx.db.connect().await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    progress(&format!(
-                        "⚠ standby {standby} skipped: database server {server}: {e}"
-                    ));
-                    ctx.registry
-                        .unclaim(db, row.id, Status::Standby, None)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let _ = db.unlock_site(&standby).await;
-                    continue;
-                }
-            },
+        // Unreachable, its bench's own database server is no fault of the standby's: it
+        // goes back to the pool as it was.
+        let Ok(mut own) = own_server(ctx, &standby).await else {
+            ctx.registry
+                .unclaim(db, row.id, Status::Standby, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = db.unlock_site(&standby).await;
+            continue;
         };
-        let site_db = match own.as_mut() {
-            Some(c) => c,
-            None => &mut *db,
-        };
+        let site_db = own.as_mut().unwrap_or(&mut *db);
         match standby_problem(ctx, site_db, &standby, &row.db_name, deadline).await {
             None => {
                 return Ok(Some(Claim {
@@ -112,6 +100,19 @@ pub async fn claim(
         }
     }
     Ok(None)
+}
+
+/// A connection to the bench's own database server, when it has one (`None`: the
+/// registry's server holds its sites); `Err` when that server does not answer (said).
+async fn own_server(ctx: &Context, standby: &str) -> Result<Option<Db>, ()> {
+    let Some(server) = &ctx.db_server else {
+        return Ok(None);
+    };
+    ctx.db.connect().await.map(Some).map_err(|e| {
+        progress(&format!(
+            "⚠ standby {standby} skipped: database server {server}: {e}"
+        ))
+    })
 }
 
 /// Why a standby cannot be handed out, or `None` when its folder names its database and
