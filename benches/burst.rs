@@ -13,11 +13,14 @@
 
 #[path = "../tests/cli/common/mod.rs"]
 mod common;
+#[path = "support/numbers.rs"]
+mod numbers;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use numbers::{env_number, rank};
 
 fn main() {
     let burst = env_number("BURST", 20);
@@ -148,17 +151,4 @@ impl Target {
         self.ok(&["cleanup", "--pattern", &pattern, "--yes"]);
         self.ok(&["pool", "drain"]);
     }
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn rank(sorted: &[f64], p: f64) -> f64 {
-    let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[k - 1]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

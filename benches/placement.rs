@@ -13,12 +13,15 @@
 
 #[path = "../tests/cli/common/mod.rs"]
 mod common;
+#[path = "support/numbers.rs"]
+mod numbers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use common::*;
+use numbers::{env_number, rank};
 
 fn main() {
     let burst = env_number("BURST", 20);
@@ -199,17 +202,4 @@ impl Drop for Setup {
         }
         sql(&format!("DROP DATABASE IF EXISTS `{}`", self.registry));
     }
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn rank(sorted: &[f64], p: f64) -> f64 {
-    let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[k - 1]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(default)
 }

@@ -18,11 +18,14 @@
 
 #[path = "../tests/cli/common/mod.rs"]
 mod common;
+#[path = "support/numbers.rs"]
+mod numbers;
 
 use std::process::Command;
 use std::time::Instant;
 
 use common::*;
+use numbers::env_number;
 use serde_json::Value;
 
 fn main() {
@@ -389,11 +392,4 @@ fn orphan_scan(t: &Target) {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(default)
 }

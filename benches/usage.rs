@@ -12,11 +12,14 @@
 
 #[path = "../tests/cli/common/mod.rs"]
 mod common;
+#[path = "support/numbers.rs"]
+mod numbers;
 
 use std::time::Instant;
 
 use common::*;
 use mysql_async::prelude::*;
+use numbers::env_number;
 
 fn main() {
     let big = env_number("SITES", 1000);
@@ -138,11 +141,4 @@ impl Planted {
         });
         self.dbs.extend(names.into_iter().map(|(_, db)| db));
     }
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(default)
 }
