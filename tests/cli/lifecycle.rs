@@ -139,6 +139,52 @@ fn a_suspended_tenant_answers_503_and_resume_restores_exactly_what_was_there() {
     ok(&w.verify(&sub));
 }
 
+/// The `suspended` check of `verify` on `sub`: (present, ok).
+fn suspended_check(w: &World, sub: &str) -> (bool, bool) {
+    let v = w.verify(sub);
+    let check = v.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "suspended")
+        .cloned();
+    (check.is_some(), check.is_some_and(|c| c["ok"] == true))
+}
+
+#[test]
+fn verify_says_when_a_suspension_is_only_half_there() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    ok(&w.run(&["suspend", &sub]));
+    assert_eq!(suspended_check(&w, &sub), (true, true));
+    let whole = config(&w, &site);
+    // Each of the three settings undone alone leaves a tenant that is not suspended as the
+    // registry says: reads allowed (API keys still read), the scheduler running,
+    // maintenance off (the site serves).
+    for (key, value) in [
+        ("allow_reads_during_maintenance", json!(1)),
+        ("pause_scheduler", json!(0)),
+        ("maintenance_mode", json!(0)),
+    ] {
+        let mut c = whole.clone();
+        c[key] = value;
+        write_config(&w, &site, &c);
+        assert_eq!(suspended_check(&w, &sub), (true, false), "{key}");
+    }
+    write_config(&w, &site, &whole);
+    ok(&w.run(&["resume", &sub]));
+    assert_eq!(
+        suspended_check(&w, &sub),
+        (false, false),
+        "active: no check"
+    );
+    // Active in the registry, yet in maintenance mode: said.
+    let mut c = config(&w, &site);
+    c["maintenance_mode"] = json!(1);
+    write_config(&w, &site, &c);
+    assert_eq!(suspended_check(&w, &sub), (true, false));
+}
+
 #[test]
 fn suspend_and_resume_refuse_what_is_not_a_tenant_of_the_tool() {
     let w = World::new(&[]);
