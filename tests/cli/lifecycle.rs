@@ -171,6 +171,21 @@ fn verify_says_when_a_suspension_is_only_half_there() {
         write_config(&w, &site, &c);
         assert_eq!(suspended_check(&w, &sub), (true, false), "{key}");
     }
+    // The check says what it found, setting by setting (here: maintenance off, last).
+    let v = w.verify(&sub);
+    let detail = v.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "suspended")
+        .map(|c| c["detail"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        detail.ends_with(
+            "maintenance_mode off, allow_reads_during_maintenance off, pause_scheduler on"
+        ),
+        "{detail}"
+    );
     write_config(&w, &site, &whole);
     ok(&w.run(&["resume", &sub]));
     assert_eq!(
