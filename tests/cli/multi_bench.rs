@@ -133,10 +133,7 @@ impl World {
     }
 
     fn ok(&self, args: &[&str]) -> Value {
-        let r = self.run(args);
-        assert_eq!(r.code, 0, "{args:?}: {}\n{}", r.json, r.stderr);
-        assert_eq!(r.json["success"], true, "{}", r.json);
-        r.json
+        self.run(args).succeeded(&args)
     }
 
     /// `bench add <name>` for node `i` through the local executor.

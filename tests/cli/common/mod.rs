@@ -492,6 +492,15 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Its JSON, asserted a success (exit 0, `success: true`); `what` names it on failure.
+    pub fn succeeded(self, what: &dyn std::fmt::Debug) -> Value {
+        assert_eq!(self.code, 0, "{what:?}: {}\n{}", self.json, self.stderr);
+        assert_eq!(self.json["success"], true, "{what:?}: {}", self.json);
+        self.json
+    }
+}
+
 pub fn run(cmd: Command) -> Run {
     finish(spawn(cmd))
 }
