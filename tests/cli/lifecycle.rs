@@ -201,6 +201,42 @@ fn verify_says_when_a_suspension_is_only_half_there() {
 }
 
 #[test]
+fn verify_fails_a_tenant_whose_registry_row_says_it_failed() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    let v = w.verify(&sub);
+    ok(&v);
+    let registry = |v: &Run| {
+        v.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "registry")
+            .cloned()
+            .unwrap_or_else(|| panic!("no registry check: {}", v.json))
+    };
+    assert_eq!(registry(&v)["ok"], true);
+    // Folder, database, user and keys all whole, but the run that made it is recorded as
+    // failed: verify must not call it a working tenant.
+    sql_at(
+        &w.bench.url,
+        &format!(
+            "UPDATE `{}`.tenants SET status = 'failed', error = 'step 6 never proved' WHERE site = ?",
+            w.registry
+        ),
+        vec![site.clone().into()],
+    );
+    let v = w.verify(&sub);
+    assert_eq!(v.json["success"], false, "{}", v.json);
+    let check = registry(&v);
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("status failed"),
+        "{check}"
+    );
+}
+
+#[test]
 fn suspend_and_resume_refuse_what_is_not_a_tenant_of_the_tool() {
     let w = World::new(&[]);
     let (sub, site) = tenant(&w);
