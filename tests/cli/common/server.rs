@@ -110,27 +110,30 @@ impl MariaDbServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            // Ready is our own socket answering with the port we asked for: something
+            // else listening on that port (a fake Frappe, another test's server) makes
+            // mariadbd exit instead, and then another port is tried.
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: most likely the port; try another
+                    break;
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let server = MariaDbServer {
+                if socket_says_port(&dir.path().join("sock")) == Some(port) {
+                    return MariaDbServer {
                         dir,
                         child,
                         port,
                         root_password: None,
                     };
-                    // Accepting TCP is not yet answering queries.
-                    server.wait_ready(deadline);
-                    return server;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "mariadbd did not start: {}",
-                    std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
-                );
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "mariadbd did not start: {}",
+                        std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
+                    );
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -138,29 +141,6 @@ impl MariaDbServer {
             "mariadbd did not start on any of 20 ports: {}",
             std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
         )
-    }
-
-    fn wait_ready(&self, deadline: Instant) {
-        loop {
-            let ok = Command::new("mariadb")
-                .args([
-                    "--no-defaults",
-                    "--protocol=TCP",
-                    "-h",
-                    "127.0.0.1",
-                    "-u",
-                    "root",
-                ])
-                .arg(format!("-P{}", self.port))
-                .args(["-e", "SELECT 1"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                return;
-            }
-            assert!(Instant::now() < deadline, "mariadbd never answered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// `mysql://root@127.0.0.1:<port>`: root without a password, as on the CI server,
@@ -203,4 +183,18 @@ impl Drop for MariaDbServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `SELECT @@port` as root through a server's own unix socket.
+fn socket_says_port(sock: &Path) -> Option<u16> {
+    let out = Command::new("mariadb")
+        .arg("--no-defaults")
+        .arg(format!("--socket={}", sock.display()))
+        .args(["-u", "root", "-N", "-B", "-e", "SELECT @@port"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
