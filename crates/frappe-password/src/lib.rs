@@ -7,6 +7,7 @@
 //! - `scoring`  — guesses per match and the cheapest sequence of matches
 //! - `decimal`  — Python's `Decimal` rounding, which that search compares in
 //! - `data`     — the package's word lists and keyboard graphs (generated, MIT)
+//! - `passlib`  — the password as a site stores it once accepted (pbkdf2_sha256)
 //!
 //! `tests/differential.rs` holds this against the Python package itself; `benches/`
 //! measures it. It depends on nothing of the tool that uses it.
@@ -14,6 +15,7 @@
 mod data;
 mod decimal;
 mod matching;
+pub mod passlib;
 mod scoring;
 
 use decimal::Dec;

@@ -4,38 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use sha2::Sha256;
-
 use super::catalog::FRAPPE_MARKER_TABLES;
 use super::{quote_ident, Db, DbError};
 use crate::basics::secret::Secret;
 
-/// passlib's default for pbkdf2_sha256 (1.7.4), which Frappe's `passlibctx` uses.
-const PBKDF2_ROUNDS: u32 = 29_000;
-
-/// A password as Frappe stores it (frappe/utils/password.py `update_password`:
-/// `passlibctx.hash(pwd)`): passlib's pbkdf2_sha256 format,
-/// `$pbkdf2-sha256$<rounds>$<salt>$<checksum>` in passlib's "ab64" base64 (`.` for `+`,
-/// no padding), 16-byte salt, 32-byte checksum.
+/// A password as Frappe stores it (`passlibctx.hash(pwd)`, pbkdf2_sha256).
 pub fn frappe_password_hash(password: &Secret, salt: [u8; 16]) -> String {
-    let mut checksum = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(
-        password.expose().as_bytes(),
-        &salt,
-        PBKDF2_ROUNDS,
-        &mut checksum,
-    );
-    let ab64 = |b: &[u8]| {
-        base64::engine::general_purpose::STANDARD_NO_PAD
-            .encode(b)
-            .replace('+', ".")
-    };
-    format!(
-        "$pbkdf2-sha256${PBKDF2_ROUNDS}${}${}",
-        ab64(&salt),
-        ab64(&checksum)
-    )
+    frappe_password::passlib::stored_hash(password.expose(), salt)
 }
 
 /// What a site's System Settings say of its setup wizard.
@@ -299,22 +274,6 @@ impl Db {
             )
             .await?;
         Ok(encrypted.unwrap_or(0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn password_hash_matches_passlib() {
-        // passlib 1.7.4 (the bench's own), salt bytes 0..16:
-        // pbkdf2_sha256.using(salt=bytes(range(16)), rounds=29000).hash('Tr1cky-Lantern-42')
-        let salt: [u8; 16] = std::array::from_fn(|i| i as u8);
-        assert_eq!(
-            frappe_password_hash(&Secret::new("Tr1cky-Lantern-42"), salt),
-            "$pbkdf2-sha256$29000$AAECAwQFBgcICQoLDA0ODw$y163lc5wNEkgtmfrMUGtY5tvJ2i3kBD5TgvVEpUIHzM"
-        );
     }
 }
 

@@ -1100,15 +1100,15 @@ fn flt(v: &Value) -> f64 {
 
 /// passlib's pbkdf2_sha256 hash as Frappe stores a user's password: 29000 rounds, a
 /// 16-byte salt, "ab64" (`.` for `+`, no padding). Written here, not taken from the
-/// tool, so a tool that hashes wrongly cannot agree with itself.
+/// tool, so a tool that hashes wrongly cannot agree with itself; only the PBKDF2
+/// primitive is shared (the password crate's, built optimised even in debug builds).
 pub fn passlib_hash(password: &str) -> String {
     passlib_hash_with(password, rand::random::<[u8; 16]>())
 }
 
 fn passlib_hash_with(password: &str, salt: [u8; 16]) -> String {
     use base64::Engine;
-    let mut checksum = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 29000, &mut checksum);
+    let checksum = frappe_password::passlib::pbkdf2_sha256(password.as_bytes(), &salt, 29000);
     let ab64 = |b: &[u8]| {
         base64::engine::general_purpose::STANDARD_NO_PAD
             .encode(b)
