@@ -82,6 +82,50 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// more on a loaded host.
 const WIZARD_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// How a call authenticates: as a guest, with a login's session cookie, or with an API
+/// key's `Authorization: token key:secret`.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Guest,
+    Session(&'a Session),
+    Token(&'a Secret),
+}
+
+/// One call to the site's REST API: `call` names it in errors.
+struct Request<'a> {
+    call: &'static str,
+    method: Method,
+    path: &'a str,
+    auth: Auth<'a>,
+    body: Option<Value>,
+    timeout: Duration,
+}
+
+impl<'a> Request<'a> {
+    fn new(call: &'static str, method: Method, path: &'a str, auth: Auth<'a>) -> Self {
+        Request {
+            call,
+            method,
+            path,
+            auth,
+            body: None,
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    fn body(self, body: Value) -> Self {
+        Request {
+            body: Some(body),
+            ..self
+        }
+    }
+}
+
+/// `Authorization: token key:secret`.
+fn token(api_key: &str, api_secret: &Secret) -> Secret {
+    Secret::new(format!("token {api_key}:{}", api_secret.expose()))
+}
+
 /// A DocType or document name as one URL path segment.
 fn url_segment(name: &str) -> String {
     url::form_urlencoded::byte_serialize(name.as_bytes())
@@ -108,15 +152,7 @@ impl Frappe {
         let call = "login";
         let body = json!({"usr": user, "pwd": password.expose()});
         let resp = self
-            .send(
-                call,
-                Method::POST,
-                "/api/method/login",
-                Some(body),
-                None,
-                None,
-                REQUEST_TIMEOUT,
-            )
+            .send(Request::new(call, Method::POST, "/api/method/login", Auth::Guest).body(body))
             .await?;
         let sid = resp
             .headers()
@@ -165,12 +201,7 @@ impl Frappe {
         });
         let v = self
             .json(
-                call,
-                Method::POST,
-                "/api/resource/User",
-                Some(body),
-                Some(s),
-                None,
+                Request::new(call, Method::POST, "/api/resource/User", Auth::Session(s)).body(body),
             )
             .await?;
         let name = v.pointer("/data/name").and_then(Value::as_str);
@@ -191,7 +222,7 @@ impl Frappe {
         s: &Session,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
-        self.put_saas_settings(Some(s), None, values).await
+        self.put_saas_settings(Auth::Session(s), values).await
     }
 
     /// `write_saas_settings` authenticated with an API key and secret
@@ -202,27 +233,20 @@ impl Frappe {
         api_secret: &Secret,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
-        let token = Secret::new(format!("token {api_key}:{}", api_secret.expose()));
-        self.put_saas_settings(None, Some(&token), values).await
+        let token = token(api_key, api_secret);
+        self.put_saas_settings(Auth::Token(&token), values).await
     }
 
     async fn put_saas_settings(
         &self,
-        s: Option<&Session>,
-        auth: Option<&Secret>,
+        auth: Auth<'_>,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
         let _waiting = crate::basics::waits::waiting();
         let call = "write SaaS Settings";
+        let path = "/api/resource/SaaS%20Settings/SaaS%20Settings";
         match self
-            .json(
-                call,
-                Method::PUT,
-                "/api/resource/SaaS%20Settings/SaaS%20Settings",
-                Some(values),
-                s,
-                auth,
-            )
+            .json(Request::new(call, Method::PUT, path, auth).body(values))
             .await
         {
             Ok(_) => Ok(SettingsOutcome::Written),
@@ -249,15 +273,11 @@ impl Frappe {
         let call = "setup wizard";
         let path = "/api/method/frappe.desk.page.setup_wizard.setup_wizard.setup_complete";
         let v = self
-            .json_within(
-                call,
-                Method::POST,
-                path,
-                Some(json!({ "args": args })),
-                Some(s),
-                None,
-                WIZARD_TIMEOUT,
-            )
+            .json(Request {
+                timeout: WIZARD_TIMEOUT,
+                ..Request::new(call, Method::POST, path, Auth::Session(s))
+                    .body(json!({ "args": args }))
+            })
             .await
             .map_err(|e| match e {
                 ApiError::Status {
@@ -302,7 +322,7 @@ impl Frappe {
             url_segment(doctype),
             url_segment(name)
         );
-        self.json(call, Method::PUT, &path, Some(values), Some(s), None)
+        self.json(Request::new(call, Method::PUT, &path, Auth::Session(s)).body(values))
             .await
             .map(|_| ())
             .map_err(|e| match e {
@@ -327,7 +347,12 @@ impl Frappe {
         let _waiting = crate::basics::waits::waiting();
         let call = "ping";
         let v = self
-            .json(call, Method::GET, "/api/method/ping", None, None, None)
+            .json(Request::new(
+                call,
+                Method::GET,
+                "/api/method/ping",
+                Auth::Guest,
+            ))
             .await?;
         if v.get("message").and_then(Value::as_str) == Some("pong") {
             Ok(())
@@ -348,16 +373,10 @@ impl Frappe {
     ) -> Result<String, ApiError> {
         let _waiting = crate::basics::waits::waiting();
         let call = "prove API keys";
-        let token = Secret::new(format!("token {api_key}:{}", api_secret.expose()));
+        let token = token(api_key, api_secret);
+        let path = "/api/method/frappe.auth.get_logged_user";
         let v = self
-            .json(
-                call,
-                Method::GET,
-                "/api/method/frappe.auth.get_logged_user",
-                None,
-                None,
-                Some(&token),
-            )
+            .json(Request::new(call, Method::GET, path, Auth::Token(&token)))
             .await?;
         v.get("message")
             .and_then(Value::as_str)
@@ -368,33 +387,9 @@ impl Frappe {
             })
     }
 
-    async fn json(
-        &self,
-        call: &'static str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        s: Option<&Session>,
-        auth: Option<&Secret>,
-    ) -> Result<Value, ApiError> {
-        self.json_within(call, method, path, body, s, auth, REQUEST_TIMEOUT)
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn json_within(
-        &self,
-        call: &'static str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        s: Option<&Session>,
-        auth: Option<&Secret>,
-        timeout: Duration,
-    ) -> Result<Value, ApiError> {
-        let resp = self
-            .send(call, method, path, body, s, auth, timeout)
-            .await?;
+    async fn json(&self, r: Request<'_>) -> Result<Value, ApiError> {
+        let call = r.call;
+        let resp = self.send(r).await?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| ApiError::Unexpected {
             call,
@@ -409,35 +404,25 @@ impl Frappe {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        call: &'static str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        s: Option<&Session>,
-        auth: Option<&Secret>,
-        timeout: Duration,
-    ) -> Result<reqwest::Response, ApiError> {
-        let url = format!("{}{}", self.base, path);
+    async fn send(&self, r: Request<'_>) -> Result<reqwest::Response, ApiError> {
+        let call = r.call;
+        let url = format!("{}{}", self.base, r.path);
         let mut req = self
             .client
-            .request(method, &url)
-            .timeout(timeout)
+            .request(r.method, &url)
+            .timeout(r.timeout)
             .header(HOST, &self.site)
             .header("Accept", "application/json");
-        if let Some(b) = body {
+        if let Some(b) = r.body {
             req = req
                 .header(CONTENT_TYPE, "application/json")
                 .body(b.to_string());
         }
-        if let Some(s) = s {
-            req = req.header(COOKIE, format!("sid={}", s.sid.expose()));
-        }
-        if let Some(a) = auth {
-            req = req.header(AUTHORIZATION, a.expose());
-        }
+        req = match r.auth {
+            Auth::Guest => req,
+            Auth::Session(s) => req.header(COOKIE, format!("sid={}", s.sid.expose())),
+            Auth::Token(t) => req.header(AUTHORIZATION, t.expose()),
+        };
         tracing::debug!(call, %url, site = %self.site, "frappe request");
         req.send().await.map_err(|e| ApiError::Unreachable {
             call,

@@ -86,30 +86,18 @@ impl Tree {
         rfs::openat(at, name, flags, Mode::empty()).map_err(|e| explain(at, name, e, rel))
     }
 
-    /// The whole file, or `None` when it does not exist.
+    /// The whole file, or `None` when it does not exist (`open`'s rule for links).
     pub fn read(&self, rel: &str) -> std::io::Result<Option<String>> {
-        let (dir, name) = match self.parent(rel, Access::Read) {
-            Ok(p) => p,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let depth = components(rel)?.len() - 1;
-        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        if !self.follows(Access::Read, depth) {
-            flags |= OFlags::NOFOLLOW;
-        }
-        let fd = match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(explain(dir.as_fd(), &name, e, rel)),
+        let Some(mut file) = self.open(rel)? else {
+            return Ok(None);
         };
         let mut text = String::new();
-        std::fs::File::from(fd).read_to_string(&mut text)?;
+        file.read_to_string(&mut text)?;
         Ok(Some(text))
     }
 
-    /// The regular file at `rel` opened for reading, following no link the tool may not
-    /// follow (`read`'s rule); `None` when it does not exist.
+    /// The file at `rel` opened for reading, following no link the tool may not follow
+    /// (only the bench's own links, `follows`); `None` when it does not exist.
     pub fn open(&self, rel: &str) -> std::io::Result<Option<std::fs::File>> {
         let (dir, name) = match self.parent(rel, Access::Read) {
             Ok(p) => p,
