@@ -4,6 +4,7 @@
 //!
 //! - `matching` — every pattern in the password (dictionaries, l33t, keyboard, repeats,
 //!   sequences, years, dates), in Python's order
+//! - `pattern`  — a match (Python's match dict as a type), Python's `lower` and `int()`
 //! - `scoring`  — guesses per match and the cheapest sequence of matches
 //! - `decimal`  — Python's `Decimal` rounding, which that search compares in
 //! - `data`     — the package's word lists and keyboard graphs (generated, MIT)
@@ -16,10 +17,11 @@ mod data;
 mod decimal;
 mod matching;
 pub mod passlib;
+mod pattern;
 mod scoring;
 
 use decimal::Dec;
-use matching::{Match, Pattern};
+use pattern::{Match, Pattern};
 
 /// Frappe cuts passwords to this many characters before zxcvbn
 /// (frappe/utils/password_strength.py `test_password_strength`).

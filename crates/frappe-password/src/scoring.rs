@@ -7,8 +7,10 @@ use num_bigint::BigUint;
 
 use super::data::data;
 use super::decimal::Dec;
-use super::matching::{int_of, lower, Match, Pattern, REFERENCE_YEAR};
+use super::pattern::{int_of, lower, Match, Pattern};
 
+/// The year dates and recent years are measured from (`scoring.REFERENCE_YEAR`).
+pub const REFERENCE_YEAR: i64 = 2017;
 const MIN_GUESSES_BEFORE_GROWING_SEQUENCE: usize = 4; // 10000 = 10^4
 const MIN_SUBMATCH_GUESSES_SINGLE_CHAR: i128 = 10;
 const MIN_SUBMATCH_GUESSES_MULTI_CHAR: i128 = 50;

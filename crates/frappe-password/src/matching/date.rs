@@ -2,11 +2,11 @@
 //! its orders, with or without separators, two- or four-digit years.
 
 use super::super::data::data;
+use super::super::scoring::REFERENCE_YEAR;
 use super::{by_position, int_of, is_py_space, Match, Pattern};
 
 const DATE_MAX_YEAR: i64 = 2050;
 const DATE_MIN_YEAR: i64 = 1000;
-pub const REFERENCE_YEAR: i64 = 2017;
 
 fn date_splits(len: usize) -> &'static [(usize, usize)] {
     match len {

@@ -7,75 +7,12 @@
 use std::collections::HashSet;
 
 use super::data::{data, Ranked, GRAPH_NAMES};
-use super::decimal::Dec;
+use super::pattern::{int_of, lower, Match, Pattern};
 use super::scoring::most_guessable_match_sequence;
 
 mod date;
 
 use date::date_match;
-pub use date::REFERENCE_YEAR;
-
-#[derive(Clone, Debug)]
-pub enum Pattern {
-    Dictionary {
-        dictionary: &'static str,
-        matched_word: String,
-        rank: u32,
-        reversed: bool,
-        /// l33t character → letter, for the substitutions the token actually uses.
-        sub: Option<Vec<(char, char)>>,
-    },
-    Spatial {
-        graph: &'static str,
-        turns: usize,
-        shifted_count: usize,
-    },
-    Repeat {
-        base_guesses: Dec,
-        repeat_count: f64,
-    },
-    Sequence {
-        ascending: bool,
-    },
-    RecentYear,
-    Date {
-        year: i64,
-        separator: bool,
-    },
-    Bruteforce,
-}
-
-#[derive(Clone, Debug)]
-pub struct Match {
-    pub i: usize,
-    pub j: usize,
-    pub token: Vec<char>,
-    pub pattern: Pattern,
-    /// `estimate_guesses` caches its answer in the match, as Python's dict does.
-    pub guesses: Option<Dec>,
-}
-
-impl Match {
-    fn new(i: usize, j: usize, token: &[char], pattern: Pattern) -> Self {
-        Match {
-            i,
-            j,
-            token: token.to_vec(),
-            pattern,
-            guesses: None,
-        }
-    }
-}
-
-/// Python's `str.lower()`: full Unicode case mapping with the final-sigma rule, which
-/// Rust's `str::to_lowercase` shares. It may lengthen the text ('İ' → 'i̇').
-pub fn lower(s: &[char]) -> Vec<char> {
-    s.iter()
-        .collect::<String>()
-        .to_lowercase()
-        .chars()
-        .collect()
-}
 
 /// Python's `\s` on str: `str.isspace()`, which adds the four information separators
 /// U+001C..U+001F to Unicode White_Space.
@@ -473,12 +410,4 @@ fn regex_match(password: &[char]) -> Vec<Match> {
         }
     }
     matches
-}
-
-/// Python's `int()` of a run of decimal digits.
-pub fn int_of(digits: &[char]) -> i64 {
-    let d = data();
-    digits.iter().fold(0, |acc, &c| {
-        acc * 10 + i64::from(d.digit(c).expect("only called on \\d runs"))
-    })
 }
