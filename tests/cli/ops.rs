@@ -811,6 +811,14 @@ fn without_yes_cleanup_waits_five_seconds_before_dropping() {
         "no countdown: {:?}",
         w.seen
     );
+    // Before the countdown, what is about to go is named: Ctrl-C is an informed choice.
+    let countdown = w.seen.iter().position(|l| l.contains("press Ctrl-C")).unwrap();
+    let before = &w.seen[..countdown];
+    assert!(
+        before.iter().any(|l| l.contains("1 to remove"))
+            && before.iter().any(|l| l.trim() == format!("site {}", t.site)),
+        "the sites to remove were not announced: {before:?}"
+    );
     // The countdown has begun (it said so) and nothing is gone yet: the removal waits
     // for its end, five seconds after this line (no fixed sleep of ours races it).
     c.assert_intact(&t);
