@@ -567,6 +567,44 @@ fn a_claim_killed_after_the_rename_is_resolved_by_cleanup_orphans() {
 }
 
 #[test]
+fn a_claim_killed_before_the_rename_puts_its_standby_back() {
+    let f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    let sub = unique("kill");
+    let site = site_of(&sub);
+    // What a run killed between its claim and its rename leaves: the claim's own UPDATE
+    // (the row names the tenant, the standby whole under its own name), no tenant folder.
+    sql_at(
+        f.url(),
+        &format!(
+            "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
+             site = ?, subdomain = ?, organization = 'Acme', email = 'a@example.com' \
+             WHERE db_name = ?",
+            f.registry
+        ),
+        vec![site.clone().into(), sub.clone().into(), standby_db.clone().into()],
+    );
+    assert!(f.pool_status()["standby"].as_array().unwrap().is_empty());
+
+    let c = f.run(&["cleanup", "--orphans", "--db-pattern", &standby_db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    // The standby is the pool's again, whole: nothing of it dropped.
+    assert_eq!(f.standby_sites(), vec![standby.clone()], "{}", c.json);
+    assert!(f.bench.site_dir(&standby).join("site_config.json").exists());
+    assert!(!f.bench.site_dir(&site).exists());
+    assert!(database_exists(&standby_db), "{}", c.json);
+    assert!(db_user_exists(&standby_db), "{}", c.json);
+    let row = f.row("db_name", &standby_db);
+    assert_eq!(row["site"], standby.as_str(), "{row}");
+    assert!(row["email"].is_null() && row["organization"].is_null(), "{row}");
+    // And it serves the next sign-up.
+    let r = f.provision(&unique("next"), &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["path"], "pool", "{}", r.json);
+}
+
+#[test]
 fn pool_drain_drops_every_standby_of_this_bench_and_no_tenant() {
     let f = Fast::new(&[]);
     let made = f.fill(3);
