@@ -583,7 +583,11 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
              WHERE db_name = ?",
             f.registry
         ),
-        vec![site.clone().into(), sub.clone().into(), standby_db.clone().into()],
+        vec![
+            site.clone().into(),
+            sub.clone().into(),
+            standby_db.clone().into(),
+        ],
     );
     assert!(f.pool_status()["standby"].as_array().unwrap().is_empty());
 
@@ -597,7 +601,10 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
     assert!(db_user_exists(&standby_db), "{}", c.json);
     let row = f.row("db_name", &standby_db);
     assert_eq!(row["site"], standby.as_str(), "{row}");
-    assert!(row["email"].is_null() && row["organization"].is_null(), "{row}");
+    assert!(
+        row["email"].is_null() && row["organization"].is_null(),
+        "{row}"
+    );
     // And it serves the next sign-up.
     let r = f.provision(&unique("next"), &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);

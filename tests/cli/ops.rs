@@ -812,11 +812,17 @@ fn without_yes_cleanup_waits_five_seconds_before_dropping() {
         w.seen
     );
     // Before the countdown, what is about to go is named: Ctrl-C is an informed choice.
-    let countdown = w.seen.iter().position(|l| l.contains("press Ctrl-C")).unwrap();
+    let countdown = w
+        .seen
+        .iter()
+        .position(|l| l.contains("press Ctrl-C"))
+        .unwrap();
     let before = &w.seen[..countdown];
     assert!(
         before.iter().any(|l| l.contains("1 to remove"))
-            && before.iter().any(|l| l.trim() == format!("site {}", t.site)),
+            && before
+                .iter()
+                .any(|l| l.trim() == format!("site {}", t.site)),
         "the sites to remove were not announced: {before:?}"
     );
     // The countdown has begun (it said so) and nothing is gone yet: the removal waits
@@ -922,6 +928,24 @@ fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
     expected.insert(lone_user.clone(), "db-user".into());
     assert_eq!(kinds(&r.json["planned"]), expected, "{}", r.json);
     assert_eq!(kinds(&r.json["dropped"]), expected, "{}", r.json);
+    // Each says what was done to it.
+    for item in r.json["dropped"].as_array().unwrap() {
+        let name = item["name"].as_str().unwrap();
+        let actions: Vec<&str> = item["actions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        let database = format!("drop database {name}");
+        let user = format!("drop DB user {name}@%");
+        let wanted = match name == lone_user {
+            true => vec![user.as_str()],
+            false => vec![database.as_str(), user.as_str()],
+        };
+        assert_eq!(actions, wanted, "{item}");
+    }
     assert_eq!(
         (&r.json["failed"], &r.json["skipped"]),
         (&json!([]), &json!([]))
