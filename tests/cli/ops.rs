@@ -960,6 +960,60 @@ fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
 }
 
 #[test]
+fn a_row_whose_tenant_is_gone_is_closed_and_a_refused_write_is_a_failure() {
+    let mut c = Case::new(&[]);
+    let gone = c.provision(&unique("gone"));
+    let refused = c.provision(&unique("gone"));
+    let kept = c.provision(&unique("keep"));
+    // Both removed by hand, behind the tool's back: database, DB user and folder.
+    for t in [&gone, &refused] {
+        sql_batch(&[
+            format!("DROP DATABASE `{}`", t.db),
+            format!("DROP USER '{}'@'%'", t.db),
+        ])
+        .unwrap();
+        std::fs::remove_dir_all(c.bench.site_dir(&t.site)).unwrap();
+    }
+    let cleanup = |t: &Tenant| c.ops(&["cleanup", "--orphans", "--db-pattern", &t.db, "--yes"]);
+
+    let r = cleanup(&gone);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        kinds(&r.json["dropped"]),
+        [(gone.site.clone(), "row".to_string())].into()
+    );
+    let actions = &r.json["dropped"][0]["actions"];
+    assert_eq!(actions.as_array().map(Vec::len), Some(1), "{actions}");
+    assert!(
+        actions[0]["action"].as_str().unwrap().ends_with("dropped"),
+        "{actions}"
+    );
+    assert_eq!(c.registry_status(&gone.site).as_deref(), Some("dropped"));
+
+    // A registry that refuses the write: the row is not said to be closed.
+    sql(&format!(
+        "CREATE TRIGGER `{}`.refuse_updates BEFORE UPDATE ON `{}`.tenants FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this registry refuses writes'",
+        c.bench.registry, c.bench.registry
+    ));
+    let r = cleanup(&refused);
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["success"], false, "{}", r.json);
+    assert_eq!(r.json["dropped"], json!([]), "{}", r.json);
+    assert_eq!(
+        kinds(&r.json["failed"]),
+        [(refused.site.clone(), "row".to_string())].into()
+    );
+    assert!(
+        r.json.to_string().contains("this registry refuses writes"),
+        "{}",
+        r.json
+    );
+    assert_eq!(c.registry_status(&refused.site).as_deref(), Some("active"));
+    c.assert_intact(&kept);
+}
+
+#[test]
 fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
     let c = Case::alone();
     let p = Planted::new();
