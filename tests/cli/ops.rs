@@ -845,6 +845,71 @@ fn without_yes_cleanup_waits_five_seconds_before_dropping() {
     c.assert_dropped(&t.site, &t.db);
 }
 
+#[test]
+fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
+    let c = Case::new(&[]);
+    // A half-made site: its folder and a log, no site_config.json to name a database.
+    let folder = |sub: &str| {
+        let site = format!("{sub}.localhost");
+        let dir = c.bench.site_dir(&site);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::write(dir.join("logs/web.log"), "half made").unwrap();
+        (site, dir)
+    };
+    let sub = unique("half");
+    let (_, removed) = folder(&sub);
+    let r = c.ops(&["cleanup", "--pattern", &sub, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(
+        r.json["dropped"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.json
+    );
+    assert_eq!(
+        r.json["dropped"][0]["actions"][0]["action"],
+        format!("remove sites/{sub}.localhost").as_str(),
+        "{}",
+        r.json
+    );
+    assert!(!removed.exists(), "{}", r.json);
+
+    // The cleanup's MariaDB connection, and with it the site's lock, is lost during the
+    // countdown and another run takes the lock: the folder is not the cleanup's to remove.
+    let sub = unique("half");
+    let (site, kept) = folder(&sub);
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    let lock = site_lock_name(&site);
+    let owner = sql_value_at(
+        &c.bench.url,
+        "SELECT IS_USED_LOCK(?)",
+        vec![lock.clone().into()],
+    )
+    .expect("the cleanup holds the site's lock");
+    sql(&format!("KILL CONNECTION {owner}"));
+    let other = HeldLock::take(&c.bench.url, &lock);
+    let r = w.finish();
+    drop(other);
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(
+        kept.join("logs/web.log").exists(),
+        "removed without the lock: {}",
+        r.json
+    );
+    assert!(
+        r.json["failed"]
+            .to_string()
+            .contains("no longer holds the lock"),
+        "the failure says the lock was lost: {}",
+        r.json
+    );
+}
+
 // ----------------------------------------------------------------- cleanup --orphans
 
 #[test]
@@ -1010,6 +1075,17 @@ fn a_row_whose_tenant_is_gone_is_closed_and_a_refused_write_is_a_failure() {
         r.json
     );
     assert_eq!(c.registry_status(&refused.site).as_deref(), Some("active"));
+    // Nor does --pattern remove a tenant whose row it cannot mark `dropping` first.
+    let r = c.ops(&["cleanup", "--pattern", &kept.sub, "--yes"]);
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["dropped"], json!([]), "{}", r.json);
+    assert!(
+        r.json["failed"][0]["actions"][0]["action"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("dropping")),
+        "{}",
+        r.json
+    );
     c.assert_intact(&kept);
 }
 

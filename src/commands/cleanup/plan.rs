@@ -581,7 +581,10 @@ mod tests {
     #[test]
     fn site_patterns_must_say_something() {
         assert!(validate_site_pattern("test-*").is_ok());
-        for bad in ["", "*", "**?", "Test-*", "a.b", "a/b", "a b"] {
+        // A subdomain is at most 63 characters (one DNS label), and so is a pattern.
+        assert!(validate_site_pattern(&"a".repeat(63)).is_ok());
+        let long = "a".repeat(64);
+        for bad in ["", "*", "**?", "Test-*", "a.b", "a/b", "a b", &long] {
             assert!(validate_site_pattern(bad).is_err(), "{bad:?}");
         }
     }
