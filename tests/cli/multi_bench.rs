@@ -648,6 +648,46 @@ fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
 }
 
 #[test]
+fn an_orphan_scan_keeps_a_database_that_only_another_benchs_site_names() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    // A site made on web2 by hand (bench new-site, not the tool): its folder's config
+    // names its database, which holds Frappe's tables; no registry row knows it.
+    let db = format!("_{:016x}", rand::random::<u64>());
+    let mut make = vec![format!("CREATE DATABASE `{db}`")];
+    for t in ["tabDocType", "tabSingles", "tabDefaultValue", "__Auth"] {
+        make.push(format!("CREATE TABLE `{db}`.`{t}` (name varchar(140))"));
+    }
+    for q in &make {
+        sql(q);
+    }
+    let site = format!("{}.localhost", unique("byhand"));
+    let dir = w.nodes[1].bench.site_dir(&site);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site_config.json"),
+        format!(r#"{{"db_name": "{db}"}}"#),
+    )
+    .unwrap();
+
+    // Seen from web1 it is no orphan: web2's sites are read and its site names it.
+    let o = w.ok(&[
+        "cleanup",
+        "--orphans",
+        "--db-pattern",
+        &db,
+        "--yes",
+        "--bench",
+        "web1",
+    ]);
+    let kept = database_exists(&db);
+    sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
+    assert!(kept, "web2's site's database was dropped: {o}");
+    assert_eq!(o["dropped"], serde_json::json!([]), "{o}");
+}
+
+#[test]
 fn an_invalid_sign_up_claims_nothing_on_any_bench() {
     let w = World::new(2);
     w.add("web1", 0, &[]);
