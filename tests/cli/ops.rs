@@ -993,6 +993,13 @@ fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
     expected.insert(lone_user.clone(), "db-user".into());
     assert_eq!(kinds(&r.json["planned"]), expected, "{}", r.json);
     assert_eq!(kinds(&r.json["dropped"]), expected, "{}", r.json);
+    // Every site folder was read: no warning that some could not be.
+    assert_eq!(
+        r.json["warnings"].as_array().map_or(0, Vec::len),
+        0,
+        "{}",
+        r.json
+    );
     // Each says what was done to it.
     for item in r.json["dropped"].as_array().unwrap() {
         let name = item["name"].as_str().unwrap();
