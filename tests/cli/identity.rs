@@ -266,6 +266,34 @@ fn cleanup_pattern_refuses_a_site_whose_config_names_another_sites_database() {
 }
 
 #[test]
+fn cleanup_pattern_leaves_a_tenant_whose_folder_now_names_another_database() {
+    let w = World::new(&[]);
+    let sub = unique("moved");
+    let r = w.provision(&sub, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let db = r.json["dbName"].as_str().unwrap().to_string();
+    // Someone points the tenant's folder at another Frappe database, one no row names.
+    let other = format!("_{:016x}", rand::random::<u64>());
+    w.sql(&format!("CREATE DATABASE `{other}`"), vec![]);
+    frappe_tables(&w, &other);
+    let site = evil_site(&w, &sub, &other);
+
+    let c = w.run(&["cleanup", "--pattern", &sub, "--yes"]);
+    let other_kept = database_exists_at(w.url(), &other);
+    w.sql(&format!("DROP DATABASE IF EXISTS `{other}`"), vec![]);
+    assert!(
+        other_kept,
+        "a database the tenant's row does not name was dropped: {}",
+        c.json
+    );
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert!(database_exists_at(w.url(), &db), "{}", c.json);
+    assert!(w.bench.site_dir(&site).exists(), "{}", c.json);
+    assert_eq!(c.json["skipped"][0]["name"], site, "{}", c.json);
+    assert_eq!(w.bench.calls_of("drop-site"), 0, "{}", c.json);
+}
+
+#[test]
 fn cleanup_pattern_refuses_a_database_without_frappes_tables() {
     let w = World::new(&[]);
     let foreign = format!("someones_{:08x}", rand::random::<u32>());
