@@ -648,7 +648,7 @@ fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
 }
 
 #[test]
-fn an_orphan_scan_keeps_a_database_that_only_another_benchs_site_names() {
+fn an_orphan_scan_keeps_a_database_another_bench_names_or_may_name() {
     let w = World::new(2);
     w.add("web1", 0, &[]);
     w.add("web2", 1, &[]);
@@ -672,7 +672,7 @@ fn an_orphan_scan_keeps_a_database_that_only_another_benchs_site_names() {
     .unwrap();
 
     // Seen from web1 it is no orphan: web2's sites are read and its site names it.
-    let o = w.ok(&[
+    let orphans = [
         "cleanup",
         "--orphans",
         "--db-pattern",
@@ -680,11 +680,32 @@ fn an_orphan_scan_keeps_a_database_that_only_another_benchs_site_names() {
         "--yes",
         "--bench",
         "web1",
-    ]);
+    ];
+    let o = w.ok(&orphans);
     let kept = database_exists(&db);
+
+    // web2's sites cannot be read (its host went away): on their server nothing is
+    // certain to be an orphan, so nothing is taken, and the run says why.
+    std::fs::remove_dir_all(&dir).unwrap();
+    w.break_bench("web2");
+    let r = w.run(&orphans);
+    let kept_unread = database_exists(&db);
     sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
     assert!(kept, "web2's site's database was dropped: {o}");
     assert_eq!(o["dropped"], serde_json::json!([]), "{o}");
+    assert!(
+        kept_unread,
+        "dropped while web2 could not be read: {}",
+        r.json
+    );
+    assert_eq!(r.json["dropped"], serde_json::json!([]), "{}", r.json);
+    assert!(
+        r.json["warnings"]
+            .to_string()
+            .contains("no database or DB user was taken"),
+        "{}",
+        r.json
+    );
 }
 
 #[test]
