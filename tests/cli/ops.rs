@@ -1061,6 +1061,8 @@ fn a_row_whose_tenant_is_gone_is_closed_and_a_refused_write_is_a_failure() {
         "{actions}"
     );
     assert_eq!(c.registry_status(&gone.site).as_deref(), Some("dropped"));
+    // The other one is outside --db-pattern: not even planned.
+    assert_eq!(c.registry_status(&refused.site).as_deref(), Some("active"));
 
     // A registry that refuses the write: the row is not said to be closed.
     sql(&format!(
