@@ -1099,6 +1099,25 @@ fn a_row_whose_tenant_is_gone_is_closed_and_a_refused_write_is_a_failure() {
 }
 
 #[test]
+fn a_tenant_whose_folder_is_missing_keeps_its_row_and_its_database() {
+    let mut c = Case::new(&[]);
+    let t = c.provision(&unique("away"));
+    // Its folder is not there (a volume not mounted, a folder moved by hand); its
+    // database is. Closing its row would make the database an orphan for the next scan.
+    let dir = c.bench.site_dir(&t.site);
+    let aside = c.bench.path().join(format!("{}.aside", t.site));
+    std::fs::rename(&dir, &aside).unwrap();
+    let r = c.ops(&["cleanup", "--orphans", "--db-pattern", &t.db, "--yes"]);
+    let r2 = c.ops(&["cleanup", "--orphans", "--db-pattern", &t.db, "--yes"]);
+    std::fs::rename(&aside, &dir).unwrap();
+    assert!(database_exists(&t.db), "{}\n{}", r.json, r2.json);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["dropped"], json!([]), "{}", r.json);
+    assert_eq!(r2.json["dropped"], json!([]), "{}", r2.json);
+    c.assert_intact(&t);
+}
+
+#[test]
 fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
     let c = Case::alone();
     let p = Planted::new();
