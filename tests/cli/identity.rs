@@ -176,6 +176,40 @@ fn a_failed_attempts_row_is_resolved_without_touching_the_tenant_made_after_it()
     drop_database_and_user_at(w.url(), &own);
 }
 
+#[test]
+fn a_run_killed_before_its_folder_existed_is_undone_not_handed_to_the_pool() {
+    let w = World::new(&[]);
+    let site = site_of(&unique("early"));
+    // The registry and the bench's id, as an earlier sign-up left them.
+    let first = w.provision(&unique("first"), &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.json, first.stderr);
+    // A sign-up killed in new-site after its database and DB user, before its folder.
+    let own = format!("ft_{:016x}", rand::random::<u64>());
+    w.sql(&format!("CREATE DATABASE `{own}`"), vec![]);
+    w.sql(
+        &format!("CREATE USER '{own}'@'%' IDENTIFIED BY 'x'"),
+        vec![],
+    );
+    let id = insert_row(&w, &site, &own, "provisioning", None);
+    w.sql(
+        &format!(
+            "UPDATE `{}`.tenants SET db_unique = 1 WHERE id = ?",
+            w.registry
+        ),
+        vec![id.into()],
+    );
+
+    let c = w.run(&["cleanup", "--orphans", "--db-pattern", &own, "--yes"]);
+    let left = (
+        database_exists_at(w.url(), &own),
+        db_user_exists_at(w.url(), &own),
+    );
+    drop_database_and_user_at(w.url(), &own);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert_eq!(left, (false, false), "database, DB user left: {}", c.json);
+    assert_eq!(status_of(&w, id), "rolled_back", "{}", c.json);
+}
+
 /// A folder matching the pattern whose `site_config.json` names `db` (and `db_user`).
 fn evil_site(w: &World, sub: &str, db: &str) -> String {
     let site = site_of(sub);
