@@ -612,6 +612,41 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
 }
 
 #[test]
+fn a_claimed_standby_whose_folder_is_gone_is_undone_not_put_back() {
+    let f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    let sub = unique("kill");
+    // A claim killed, and the standby's folder gone since (removed by hand): there is
+    // nothing whole to give back to the pool.
+    sql_at(
+        f.url(),
+        &format!(
+            "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
+             site = ?, subdomain = ? WHERE db_name = ?",
+            f.registry
+        ),
+        vec![
+            site_of(&sub).into(),
+            sub.clone().into(),
+            standby_db.clone().into(),
+        ],
+    );
+    std::fs::remove_dir_all(f.bench.site_dir(&standby)).unwrap();
+
+    let c = f.run(&["cleanup", "--orphans", "--db-pattern", &standby_db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert!(f.standby_sites().is_empty(), "{}", c.json);
+    assert!(!database_exists(&standby_db), "{}", c.json);
+    assert_eq!(
+        f.row("db_name", &standby_db)["status"],
+        "rolled_back",
+        "{}",
+        c.json
+    );
+}
+
+#[test]
 fn pool_drain_drops_every_standby_of_this_bench_and_no_tenant() {
     let f = Fast::new(&[]);
     let made = f.fill(3);
