@@ -187,12 +187,17 @@ async fn carry_out(
                 .await;
             steps.record(format!("mark row {id} dropped"), text(r));
         }
-        Work::User { user, hosts } => {
-            for host in hosts {
-                let r = dbs.sites().drop_user(&user, &host).await;
-                steps.record(format!("drop DB user {user}@{host}"), text(r));
+        // The guard again at the point of no return: the admin accounts and MariaDB's
+        // own are never dropped, whatever the plan said.
+        Work::User { user, hosts } => match guard.user(&user, "", None) {
+            Some(why) => steps.record(format!("keep DB user {user}"), Err(why)),
+            None => {
+                for host in hosts {
+                    let r = dbs.sites().drop_user(&user, &host).await;
+                    steps.record(format!("drop DB user {user}@{host}"), text(r));
+                }
             }
-        }
+        },
     }
     Removal {
         steps: steps.0,
