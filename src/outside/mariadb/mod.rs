@@ -33,6 +33,8 @@ pub enum DbError {
     },
     #[error("registry database name {0:?} must be 1 to 64 letters, digits or '_'")]
     BadRegistryName(String),
+    #[error("MariaDB: {what}: the row was no longer as this step needs it; nothing changed")]
+    Unchanged { what: String },
 }
 
 /// Parsed `MARIADB_URL`; its credentials are the root credentials handed to bench.

@@ -168,11 +168,12 @@ impl Registry {
              updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND status = 'claimed'",
             self.table()
         );
-        db.run(
-            "undoing a standby claim",
-            &sql,
-            (status.as_str(), error, id),
-        )
-        .await
+        let what = "undoing a standby claim";
+        db.run(what, &sql, (status.as_str(), error, id)).await?;
+        // An undo that changed nothing says so: the row was not (or no longer) claimed.
+        match db.conn.affected_rows() {
+            0 => Err(DbError::Unchanged { what: what.into() }),
+            _ => Ok(()),
+        }
     }
 }
