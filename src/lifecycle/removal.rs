@@ -366,6 +366,19 @@ pub async fn drop_database_and_users(
             Err(e) => steps.record(format!("check database {db_name}"), Err(e.to_string())),
         },
     }
+    drop_users(db, users, guard, site, row, steps).await;
+}
+
+/// Drops the DB users `users` on every host they exist for, unless the guard keeps them
+/// (a failed step, since they stay).
+pub async fn drop_users(
+    db: &mut Db,
+    users: &[String],
+    guard: &Guard,
+    site: &str,
+    row: Option<u64>,
+    steps: &mut Steps,
+) {
     for user in users {
         match db.user_hosts(user).await {
             Ok(hosts) if hosts.is_empty() => {}

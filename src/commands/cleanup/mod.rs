@@ -22,7 +22,8 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::lifecycle::guard::Guard;
 use crate::lifecycle::removal::{
-    drop_database_and_users, lost_lock, remove_recorded, remove_site, Proof, Removal, Steps, Target,
+    drop_database_and_users, drop_users, lost_lock, remove_recorded, remove_site, Proof, Removal,
+    Steps, Target,
 };
 use crate::output::{round2, CleanupReport, Item, Output};
 use crate::outside::bench::{run_tag, BenchFacts};
@@ -187,17 +188,12 @@ async fn carry_out(
                 .await;
             steps.record(format!("mark row {id} dropped"), text(r));
         }
-        // The guard again at the point of no return: the admin accounts and MariaDB's
-        // own are never dropped, whatever the plan said.
-        Work::User { user, hosts } => match guard.user(&user, "", None) {
-            Some(why) => steps.record(format!("keep DB user {user}"), Err(why)),
-            None => {
-                for host in hosts {
-                    let r = dbs.sites().drop_user(&user, &host).await;
-                    steps.record(format!("drop DB user {user}@{host}"), text(r));
-                }
-            }
-        },
+        // Through the guard, as a site's own DB users go: the admin accounts and
+        // MariaDB's own are never dropped, whatever the plan said.
+        Work::User(user) => {
+            let users = std::slice::from_ref(&user);
+            drop_users(dbs.sites(), users, guard, "", None, &mut steps).await
+        }
     }
     Removal {
         steps: steps.0,

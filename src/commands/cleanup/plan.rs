@@ -88,10 +88,8 @@ pub(super) enum Work {
         back_to_pool: bool,
     },
     Database(String),
-    User {
-        user: String,
-        hosts: Vec<String>,
-    },
+    /// A DB user named like a site's whose database is gone.
+    User(String),
     /// A live registry row whose instance is gone (its database, and any folder holding
     /// it): nothing is left to remove, the row only has to say so.
     Forget(u64),
@@ -505,7 +503,7 @@ fn orphans(
         let it = item("database", d, Some(d.clone()), Some(reason));
         work.push((it, Work::Database(d.clone())));
     }
-    for (user, hosts) in &catalog.users {
+    for user in catalog.users.keys() {
         let orphan = unclaimed(user)
             && !databases.contains(user)
             && *user != ctx.db.user
@@ -517,10 +515,7 @@ fn orphans(
             continue;
         }
         let reason = "named like a site's DB user; its database is gone".to_string();
-        let work_item = Work::User {
-            user: user.clone(),
-            hosts: hosts.clone(),
-        };
+        let work_item = Work::User(user.clone());
         work.push((item("db-user", user, None, Some(reason)), work_item));
     }
 }
