@@ -2,7 +2,8 @@
 //! system schema, the registry, the MariaDB admin account or the database named like it,
 //! and a database (or DB user) that another site's `site_config.json` or another live
 //! registry row names. Every path that drops a database or a DB user asks the guard
-//! first; the registry rows and site folders it knows are read once per command.
+//! first; the registry rows and site folders it knows are read when a command plans, and
+//! a cleanup reads them again after its countdown, just before it removes anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -79,6 +80,9 @@ impl Guard {
 
     /// Why the DB user `user` may not be dropped in removing `site`, or `None`.
     pub fn user(&self, user: &str, site: &str, row: Option<u64>) -> Option<String> {
+        if user.is_empty() {
+            return Some("an anonymous account ('') is MariaDB's, never a site's".into());
+        }
         if self.admins.iter().any(|a| a == user) || SYSTEM_ACCOUNTS.contains(&user) {
             return Some(format!(
                 "{user} is an account MariaDB or the tool itself uses"
@@ -143,7 +147,7 @@ mod tests {
         ] {
             assert!(g.database(db, "x.localhost", None).is_some(), "{db}");
         }
-        for user in ["root", "mariadb.sys", "ftroot"] {
+        for user in ["root", "mariadb.sys", "PUBLIC", "", "ftroot"] {
             assert!(g.user(user, "x.localhost", None).is_some(), "{user}");
         }
     }

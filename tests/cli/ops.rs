@@ -912,6 +912,53 @@ fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
 
 // ----------------------------------------------------------------- cleanup --orphans
 
+/// The plan is read before the countdown; what it drops is checked again after it. A site
+/// put back during the countdown (a restore from backup, say) names one of the orphans:
+/// that database and its DB user stay, the other orphan still goes.
+#[test]
+fn an_orphan_a_site_names_by_the_end_of_the_countdown_is_kept() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    let (restored, orphan) = (p.name(), p.name());
+    let mut plant = vec![];
+    for d in [&restored, &orphan] {
+        plant.extend(plant_database(d, &MARKERS));
+        plant.extend(plant_user(d));
+    }
+    sql_batch(&plant).unwrap();
+    let mut w = Watched::start(c.cmd(&["cleanup", "--orphans", "--db-pattern", &p.pattern()]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    let site = format!("{}.localhost", unique("back"));
+    std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
+    std::fs::write(
+        c.bench.site_dir(&site).join("site_config.json"),
+        json!({"db_name": restored}).to_string(),
+    )
+    .unwrap();
+    let r = w.finish();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(
+        database_exists(&restored) && db_user_exists(&restored),
+        "{site}'s database or DB user was dropped: {}",
+        r.json
+    );
+    assert!(
+        !database_exists(&orphan) && !db_user_exists(&orphan),
+        "the other orphan was kept: {}",
+        r.json
+    );
+    let why = format!("the site_config.json of {site} names {restored}");
+    assert!(
+        r.json["failed"].to_string().contains(&why),
+        "the failure says why: {}",
+        r.json
+    );
+}
+
 #[test]
 fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
     let c = Case::new(&[]);

@@ -14,7 +14,7 @@
 mod plan;
 
 pub use plan::{glob_match, validate_site_pattern};
-use plan::{plan, Work};
+use plan::{guard_now, plan, Work};
 
 use crate::basics::signals::StopSignals;
 use crate::cli::CleanupArgs;
@@ -63,7 +63,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         Ok::<_, Error>((dbs, p))
     }
     .await;
-    let (mut dbs, (work, facts, guard)) = match planned {
+    let (mut dbs, plan) = match planned {
         Ok(p) => p,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -71,9 +71,9 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
             return report;
         }
     };
-    report.planned = work.iter().map(|(item, _)| item.clone()).collect();
-    announce(&work);
-    if opts.dry_run || work.is_empty() {
+    report.planned = plan.work.iter().map(|(item, _)| item.clone()).collect();
+    announce(&plan.work);
+    if opts.dry_run || plan.work.is_empty() {
         report.success = report.error.is_none();
         report.elapsed = round2(started.elapsed().as_secs_f64());
         return report;
@@ -85,8 +85,17 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         report.elapsed = round2(started.elapsed().as_secs_f64());
         return report;
     }
-    let n = work.len();
-    for (k, (mut item, what)) in work.into_iter().enumerate() {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let guard = match guard_now(ctx, &mut dbs, opts, &plan, deadline).await {
+        Ok(g) => g,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            report.elapsed = round2(started.elapsed().as_secs_f64());
+            return report;
+        }
+    };
+    let (n, facts) = (plan.work.len(), &plan.facts);
+    for (k, (mut item, what)) in plan.work.into_iter().enumerate() {
         if interrupted.load(Ordering::SeqCst) {
             item.reason = Some("interrupted before it was reached".into());
             report.skipped.push(item);
@@ -99,7 +108,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
             item.name
         ));
         let deadline = Instant::now() + opts.timeout;
-        let mut removal = carry_out(ctx, &mut dbs, &facts, &guard, what, deadline).await;
+        let mut removal = carry_out(ctx, &mut dbs, facts, &guard, what, deadline).await;
         removal.warn_into(&mut report.warnings);
         item.removed_by = removal.removed_by;
         item.actions = removal.steps;

@@ -103,7 +103,12 @@ pub(super) enum Work {
     },
 }
 
-pub(super) type Plan = (Vec<(Item, Work)>, BenchFacts, Guard);
+pub(super) struct Plan {
+    pub work: Vec<(Item, Work)>,
+    pub facts: BenchFacts,
+    /// Whether the registry exists (its live rows were read).
+    registry: bool,
+}
 
 /// What the planner reads, once: the server's catalog (with `--orphans`), the registry's
 /// live rows, this bench's facts and sites, and the sites of the inventory's other benches.
@@ -161,7 +166,11 @@ pub(super) async fn plan(
             seconds: round2(clock.elapsed().as_secs_f64()),
         });
     }
-    Ok((work, scan.facts, scan.guard))
+    Ok(Plan {
+        work,
+        facts: scan.facts,
+        registry: scan.registry,
+    })
 }
 
 async fn scan(
@@ -178,18 +187,10 @@ async fn scan(
         false => None,
     };
     let registry = ctx.registry.upgrade(dbs.control()).await?;
-    let live_rows: Vec<LiveRow> = match registry {
-        true => ctx.registry.live_rows(dbs.control()).await?,
-        false => vec![],
-    };
     let facts = ctx.bench.facts(deadline).await?;
-    let sites = ctx.bench.list_sites(deadline).await?;
-    let (elsewhere, unread, unread_elsewhere) = match opts.orphans && registry {
-        true => other_benches(ctx, dbs.control(), opts, &facts, deadline).await?,
-        false => (vec![], vec![], vec![]),
-    };
-    let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
-    let referenced = everywhere
+    let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
+    let referenced = known
+        .everywhere
         .iter()
         .filter_map(|s| s.config.as_ref())
         .flat_map(|c| [c.db_name.clone(), c.db_user().map(String::from)])
@@ -198,14 +199,73 @@ async fn scan(
     Ok(Scan {
         catalog,
         registry,
-        live: live_rows.iter().map(|r| r.db_name.clone()).collect(),
-        guard: Guard::fixed(ctx).knowing(&everywhere, &live_rows),
+        live: known.live_rows.iter().map(|r| r.db_name.clone()).collect(),
+        guard: Guard::fixed(ctx).knowing(&known.everywhere, &known.live_rows),
         facts,
-        sites,
+        sites: known.sites,
         referenced,
+        unread: known.unread,
+        unread_elsewhere: known.unread_elsewhere,
+    })
+}
+
+/// What names a database or DB user: the site folders of this bench (and, with
+/// `--orphans`, of the inventory's other benches) and the registry's live rows.
+struct Known {
+    sites: Vec<SiteDir>,
+    /// `sites` and the other benches' sites.
+    everywhere: Vec<SiteDir>,
+    live_rows: Vec<LiveRow>,
+    unread: Vec<String>,
+    unread_elsewhere: Vec<String>,
+}
+
+async fn known(
+    ctx: &Context,
+    dbs: &mut Conns,
+    opts: &Options,
+    facts: &BenchFacts,
+    registry: bool,
+    deadline: Instant,
+) -> Result<Known, Error> {
+    let live_rows: Vec<LiveRow> = match registry {
+        true => ctx.registry.live_rows(dbs.control()).await?,
+        false => vec![],
+    };
+    let sites = ctx.bench.list_sites(deadline).await?;
+    let (elsewhere, unread, unread_elsewhere) = match opts.orphans && registry {
+        true => other_benches(ctx, dbs.control(), opts, facts, deadline).await?,
+        false => (vec![], vec![], vec![]),
+    };
+    let everywhere = sites.iter().chain(&elsewhere).cloned().collect();
+    Ok(Known {
+        sites,
+        everywhere,
+        live_rows,
         unread,
         unread_elsewhere,
     })
+}
+
+/// The guard read again, just before anything is removed: a site folder or live row that
+/// appeared since the plan (during the countdown: a site restored by hand, say) keeps
+/// what it names. A bench of this server whose sites cannot be read now stops the
+/// removal, as it stops the planning of orphans.
+pub(super) async fn guard_now(
+    ctx: &Context,
+    dbs: &mut Conns,
+    opts: &Options,
+    plan: &Plan,
+    deadline: Instant,
+) -> Result<Guard, Error> {
+    let known = known(ctx, dbs, opts, &plan.facts, plan.registry, deadline).await?;
+    if !known.unread.is_empty() {
+        return Err(Error::config(format!(
+            "nothing was removed: the sites of {} could not be read again",
+            known.unread.join(", ")
+        )));
+    }
+    Ok(Guard::fixed(ctx).knowing(&known.everywhere, &known.live_rows))
 }
 
 /// The sites of the inventory's other benches (a database only one of their sites names,
