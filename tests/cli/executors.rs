@@ -356,3 +356,88 @@ fn sigint_during_new_site_stops_bench_in_the_docker_container() {
 fn sigint_during_new_site_stops_bench_in_the_kubectl_pod() {
     an_interrupted_run_stops_bench_in_the_container("kubectl");
 }
+
+/// A run SIGKILLed during new-site leaves bench running in the container. While the
+/// container refuses an exec (paused), cleanup cannot stop it: it removes nothing of the
+/// run's site, under which bench still writes, and says why; once the container answers,
+/// the next cleanup stops bench and removes everything.
+#[test]
+fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
+    let r = Remote::new("docker");
+    let pause = r.bench.path().join("pause");
+    let sub = format!("{}-kill", r.prefix);
+    let site = format!("{sub}.localhost");
+    let mut cmd = r.cmd(&[
+        "provision",
+        &sub,
+        "jane@acme.com",
+        "Jane Roe",
+        PASSWORD,
+        "Acme Inc",
+    ]);
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
+    let mut child = spawn(cmd);
+    wait_for("new-site is under way in the container", 30, || {
+        pause.with_extension("reached").exists()
+    });
+    let db = r.bench.databases_of(&site).pop().unwrap();
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    wait_for("the killed run's site lock to be freed", 10, || {
+        sql_value_at(
+            &r.bench.url,
+            "SELECT IS_FREE_LOCK(?)",
+            vec![site_lock_name(&site).into()],
+        )
+        .as_deref()
+            == Some("1")
+    });
+    let cleanup = |paused: bool| {
+        let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+        if paused {
+            // Only the tool's stopper program sends signals.
+            cmd.env("EXECUTOR_DOUBLE_PAUSED", "os.kill(");
+        }
+        run(cmd)
+    };
+
+    let out = cleanup(true);
+    assert_ne!(out.code, 0, "{}\n{}", out.json, out.stderr);
+    assert_eq!(out.json["dropped"], serde_json::json!([]), "{}", out.json);
+    let failed = &out.json["failed"][0];
+    assert_eq!(
+        (&failed["name"], &failed["kind"]),
+        (&Value::from(site.as_str()), &Value::from("run")),
+        "{}",
+        out.json
+    );
+    let actions = failed["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{failed}");
+    assert!(
+        actions[0]["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("stop what run"),
+        "{failed}"
+    );
+    assert_eq!(actions[0]["ok"], false, "{failed}");
+    assert!(
+        actions[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("nothing of {site} was removed")),
+        "{failed}"
+    );
+    assert!(r.bench.site_dir(&site).exists(), "{}", out.json);
+    assert!(database_exists_at(&r.bench.url, &db), "{}", out.json);
+
+    let out = cleanup(false);
+    assert_eq!(out.code, 0, "{}\n{}", out.json, out.stderr);
+    assert_eq!(
+        out.json["dropped"][0]["name"],
+        site.as_str(),
+        "{}",
+        out.json
+    );
+    assert_site_gone(&r.bench, &site);
+}
