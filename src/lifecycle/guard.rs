@@ -122,6 +122,7 @@ mod tests {
                 db_name: Some(db.into()),
                 ..Default::default()
             }),
+            unparsed: None,
         };
         let live = LiveRow {
             id: 7,

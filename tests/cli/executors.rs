@@ -395,8 +395,8 @@ fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
     let cleanup = |paused: bool| {
         let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
         if paused {
-            // Only the tool's stopper program sends signals.
-            cmd.env("EXECUTOR_DOUBLE_PAUSED", "os.kill(");
+            // `python -I`: the stopper, and nothing else a cleanup runs in the container.
+            cmd.env("EXECUTOR_DOUBLE_PAUSED", "-I");
         }
         run(cmd)
     };
@@ -440,4 +440,43 @@ fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
         out.json
     );
     assert_site_gone(&r.bench, &site);
+}
+
+/// The container refuses an exec (paused, restarting) just as the orphan scan lists the
+/// bench's sites: that is no empty bench. A site made there by hand, in no registry row,
+/// keeps its database; the cleanup fails and says why.
+#[test]
+fn an_orphan_scan_whose_site_listing_the_container_refuses_takes_nothing() {
+    let r = Remote::new("docker");
+    let db = format!("_{:016x}", rand::random::<u64>());
+    let mut plant = vec![format!("CREATE DATABASE `{db}`")];
+    for t in ["tabDocType", "tabDefaultValue", "tabSingles", "__Auth"] {
+        plant.push(format!("CREATE TABLE `{db}`.`{t}` (name varchar(140))"));
+    }
+    for q in &plant {
+        sql_at(&r.bench.url, q, vec![]);
+    }
+    let site = format!("{}-hand.localhost", r.prefix);
+    std::fs::create_dir_all(r.bench.site_dir(&site)).unwrap();
+    std::fs::write(
+        r.bench.site_dir(&site).join("site_config.json"),
+        serde_json::json!({"db_name": db}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    cmd.env("EXECUTOR_DOUBLE_PAUSED", "sites");
+    let out = run(cmd);
+    let kept = database_exists_at(&r.bench.url, &db);
+    sql_at(
+        &r.bench.url,
+        &format!("DROP DATABASE IF EXISTS `{db}`"),
+        vec![],
+    );
+    assert!(kept, "{site}'s database was dropped: {}", out.json);
+    assert_ne!(out.code, 0, "{}\n{}", out.json, out.stderr);
+    assert!(
+        out.json["error"].to_string().contains("paused"),
+        "the error says why: {}",
+        out.json
+    );
 }

@@ -323,6 +323,50 @@ fn suspend_and_resume_racing_end_with_one_winner_and_a_whole_state() {
     assert_eq!(status_of(&w, &site), "active");
 }
 
+/// The suspend's MariaDB connection, and with it the site's lock, goes during its first
+/// set-config and another run takes the lock: the suspend changes nothing more, not even
+/// to undo what it did, and says the lock was lost; resume (under the lock) finishes it.
+#[test]
+fn a_suspend_that_loses_its_lock_changes_nothing_more() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    let pause = w.bench.path().join("pause-set-config");
+    let mut cmd = w.tool();
+    cmd.env("BENCH_DOUBLE_PAUSE_SET_CONFIG", &pause)
+        .args(["suspend", &sub]);
+    let child = spawn(cmd);
+    let reached = Path::new(&format!("{}.reached", pause.display())).to_path_buf();
+    wait_for("suspend is in its first set-config", 30, || {
+        reached.exists()
+    });
+    let lock = site_lock_name(&site);
+    let owner = sql_value_at(
+        &w.bench.url,
+        "SELECT IS_USED_LOCK(?)",
+        vec![lock.clone().into()],
+    )
+    .expect("the suspend holds the site's lock");
+    sql_at(&w.bench.url, &format!("KILL CONNECTION {owner}"), vec![]);
+    let other = HeldLock::take(&w.bench.url, &lock);
+    let calls = w.bench.calls_of("set-config");
+    std::fs::write(&pause, "").unwrap();
+    let r = finish(child);
+    let calls_after = w.bench.calls_of("set-config");
+    drop(other);
+    refused(&r, 1, "SITE_BUSY");
+    assert!(
+        r.json["error"].to_string().contains("lost the lock"),
+        "{}",
+        r.json
+    );
+    // Only the set-config in flight when the lock went ran.
+    assert_eq!(calls_after, calls.max(1), "{}", r.json);
+    assert_eq!(status_of(&w, &site), "suspended");
+    ok(&w.run(&["resume", &sub]));
+    assert_eq!(status_of(&w, &site), "active");
+    assert_eq!(ping(&w, &site).0, 200);
+}
+
 #[test]
 fn a_suspend_that_fails_midway_is_undone() {
     let w = World::new(&[]);

@@ -912,6 +912,59 @@ fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
 
 // ----------------------------------------------------------------- cleanup --orphans
 
+/// Frappe rewrites a site_config.json in place (truncate, then write: `bench set-config`,
+/// maintenance mode), so a read at that instant finds it empty or cut short. The site's
+/// database, made by hand and in no registry row, is no orphan for that: nothing is taken
+/// while some site's config cannot be parsed, and the warning names the site.
+#[test]
+fn an_orphan_scan_takes_nothing_while_a_sites_config_is_half_written() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    for text in ["", "{\"db_name\": \"_"] {
+        let d = p.name();
+        let mut plant = plant_database(&d, &MARKERS);
+        plant.extend(plant_user(&d));
+        sql_batch(&plant).unwrap();
+        let site = format!("{}.localhost", unique("busy"));
+        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
+        std::fs::write(c.bench.site_dir(&site).join("site_config.json"), text).unwrap();
+        let r = c.ops(&[
+            "cleanup",
+            "--orphans",
+            "--db-pattern",
+            &p.pattern(),
+            "--yes",
+        ]);
+        assert!(
+            database_exists(&d) && db_user_exists(&d),
+            "{site}'s database was taken for an orphan: {}",
+            r.json
+        );
+        assert_eq!(r.json["planned"], json!([]), "{}", r.json);
+        assert!(
+            r.json["warnings"].to_string().contains(&site),
+            "the warning names {site}: {}",
+            r.json
+        );
+        // Matched by --pattern, it is left alone too: not taken for a folder without config.
+        let sub = site.trim_end_matches(".localhost");
+        let r = c.ops(&["cleanup", "--pattern", sub, "--yes"]);
+        assert!(
+            c.bench.site_dir(&site).join("site_config.json").exists(),
+            "{site} removed: {}",
+            r.json
+        );
+        assert!(
+            r.json["skipped"][0]["reason"]
+                .to_string()
+                .contains("could not be parsed"),
+            "{}",
+            r.json
+        );
+        std::fs::remove_dir_all(c.bench.site_dir(&site)).unwrap();
+    }
+}
+
 /// The plan is read before the countdown; what it drops is checked again after it. A site
 /// put back during the countdown (a restore from backup, say) names one of the orphans:
 /// that database and its DB user stay, the other orphan still goes.

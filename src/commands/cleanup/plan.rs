@@ -120,8 +120,9 @@ struct Scan {
     sites: Vec<SiteDir>,
     /// Databases and DB users some site folder of any inventory bench names.
     referenced: BTreeSet<String>,
-    /// Other benches on this database server whose sites could not be read: no orphan is
-    /// certain then.
+    /// With `--orphans`: the sites of other benches on this database server that could not
+    /// be read, and the site folders (of any bench) whose config could not be parsed: no
+    /// orphan is certain then.
     unread: Vec<String>,
     /// Benches on other database servers whose sites could not be read: said, no more.
     unread_elsewhere: Vec<String>,
@@ -141,7 +142,7 @@ pub(super) async fn plan(
     let scan = scan(ctx, dbs, opts, deadline).await?;
     if !scan.unread.is_empty() {
         report.warnings.push(format!(
-            "no database or DB user was taken for an orphan: the sites of {} could not be read",
+            "no database or DB user was taken for an orphan: {} could not be read",
             scan.unread.join(", ")
         ));
     }
@@ -237,7 +238,17 @@ async fn known(
         true => other_benches(ctx, dbs.control(), opts, facts, deadline).await?,
         false => (vec![], vec![], vec![]),
     };
-    let everywhere = sites.iter().chain(&elsewhere).cloned().collect();
+    let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
+    let mut unread: Vec<String> = unread
+        .into_iter()
+        .map(|b| format!("the sites of {b}"))
+        .collect();
+    if opts.orphans {
+        unread.extend(everywhere.iter().filter_map(|s| {
+            let why = s.unparsed.as_ref()?;
+            Some(format!("the site_config.json of {} ({why})", s.name))
+        }));
+    }
     Ok(Known {
         sites,
         everywhere,
@@ -261,7 +272,7 @@ pub(super) async fn guard_now(
     let known = known(ctx, dbs, opts, &plan.facts, plan.registry, deadline).await?;
     if !known.unread.is_empty() {
         return Err(Error::config(format!(
-            "nothing was removed: the sites of {} could not be read again",
+            "nothing was removed: {} could not be read again",
             known.unread.join(", ")
         )));
     }
@@ -362,6 +373,11 @@ async fn pattern_site(
     }
     let live = rows.iter().find(|r| r.status.is_live());
     let refusal = match (&db_name, live) {
+        // Being rewritten by Frappe, or broken: it may name any database.
+        _ if s.unparsed.is_some() => Some(format!(
+            "its site_config.json could not be parsed ({}): left alone",
+            s.unparsed.as_deref().unwrap_or_default()
+        )),
         // A suspended tenant is kept for its customer: `resume` it, or it stays.
         (_, Some(l)) if l.status == Status::Suspended => Some(format!(
             "suspended (registry row {}): a suspended tenant is never removed; resume it first",

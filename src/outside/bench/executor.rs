@@ -194,7 +194,7 @@ impl Bench {
         program: &str,
         args: Vec<String>,
         deadline: Instant,
-    ) -> Result<(bool, String, String), BenchError> {
+    ) -> Result<Captured, BenchError> {
         let mut command = vec![program.to_string()];
         command.extend(args);
         let (prog, argv) = self.container_argv(command, deadline);
@@ -202,10 +202,9 @@ impl Bench {
             Executor::Local { path, .. } => Some(path.clone()),
             _ => None,
         };
-        let out = spawn_and_wait(&prog, &argv, cwd, &[], deadline)
+        spawn_and_wait(&prog, &argv, cwd, &[], deadline)
             .await
-            .map_err(|e| run_error(&prog, program, e))?;
-        Ok((out.status.success(), out.stdout, out.stderr))
+            .map_err(|e| run_error(&prog, program, e))
     }
 
     /// Like `exec_raw`, for programs whose failure is an error.
@@ -216,11 +215,11 @@ impl Bench {
         deadline: Instant,
     ) -> Result<(), BenchError> {
         let what = format!("`{program} {}` in the bench", args.join(" "));
-        let (ok, _, stderr) = self.exec_raw(program, args, deadline).await?;
-        if ok {
+        let out = self.exec_raw(program, args, deadline).await?;
+        if out.status.success() {
             Ok(())
         } else {
-            Err(file_error(what, stderr.trim().to_string()))
+            Err(file_error(what, out.stderr.trim().to_string()))
         }
     }
 

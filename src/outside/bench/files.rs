@@ -39,8 +39,8 @@ impl Bench {
                 // `-H`: every line is `path:line`, whatever the number of files.
                 let mut args = vec!["-H".to_string(), String::new(), "--".to_string()];
                 args.extend(paths.iter().cloned());
-                let (_, stdout, stderr) = self.exec_raw("grep", args, deadline).await?;
-                parse_grep_h(paths, &stdout, &stderr)
+                let out = self.exec_raw("grep", args, deadline).await?;
+                parse_grep_h(paths, out.status.code(), &out.stdout, &out.stderr)
             }
         }
     }
@@ -75,10 +75,18 @@ impl Bench {
                 .await
             }
             _ => {
-                let (ok, _, _) = self
-                    .exec_raw("test", vec!["-e".into(), rel.into()], deadline)
-                    .await?;
-                Ok(ok)
+                // Not `test -e`: its "no" is status 1, as is a container that refused the
+                // exec. find names the path it prints (a link is not followed, as here).
+                let args = [rel, "-maxdepth", "0", "-printf", "x"].map(String::from);
+                let out = self.exec_raw("find", args.to_vec(), deadline).await?;
+                match (out.status.success(), out.stdout.as_str()) {
+                    (true, "x") => Ok(true),
+                    (false, "") if only_missing(&out.stderr) => Ok(false),
+                    _ => Err(file_error(
+                        format!("checking {rel}"),
+                        out.stderr.trim().to_string(),
+                    )),
+                }
             }
         }
     }
@@ -161,7 +169,12 @@ impl Bench {
         // only a complaint on stderr (and exit 1), and counts 0.
         let mut args: Vec<String> = dirs.iter().flatten().cloned().collect();
         args.extend(["-type", "f", "-printf", "%s\\t%p\\n"].map(String::from));
-        let (_, out, _) = self.exec_raw("find", args, deadline).await?;
+        let found = self.exec_raw("find", args, deadline).await?;
+        if !found.status.success() && !only_missing(&found.stderr) {
+            let detail = found.stderr.trim().to_string();
+            return Err(file_error("measuring the sites' files", detail));
+        }
+        let out = found.stdout;
         let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for line in out.lines() {
             let Some((n, p)) = line.split_once('\t') else {
@@ -208,16 +221,20 @@ impl Bench {
         }
         let mut args = vec!["--".to_string()];
         args.extend(paths.iter().cloned());
-        let (ok, sums, err) = self.exec_raw("sha256sum", args.clone(), deadline).await?;
-        if !ok {
-            return Err(file_error("hashing the backup", err.trim().to_string()));
+        let sums = self.exec_raw("sha256sum", args.clone(), deadline).await?;
+        if !sums.status.success() {
+            let detail = sums.stderr.trim().to_string();
+            return Err(file_error("hashing the backup", detail));
         }
+        let sums = sums.stdout;
         let mut stat = vec!["-c".to_string(), "%s".into()];
         stat.extend(args);
-        let (ok, sizes, err) = self.exec_raw("stat", stat, deadline).await?;
-        if !ok {
-            return Err(file_error("sizing the backup", err.trim().to_string()));
+        let sizes = self.exec_raw("stat", stat, deadline).await?;
+        if !sizes.status.success() {
+            let detail = sizes.stderr.trim().to_string();
+            return Err(file_error("sizing the backup", detail));
         }
+        let sizes = sizes.stdout;
         let sums: Vec<&str> = sums.lines().collect();
         let sizes: Vec<&str> = sizes.lines().collect();
         if sums.len() != paths.len() || sizes.len() != paths.len() {
@@ -350,10 +367,11 @@ impl Bench {
                 size.to_string(),
                 CHUNK.to_string(),
             ];
-            let (ok, text, err) = self.exec_raw("env/bin/python", args, deadline).await?;
-            if !ok {
-                return Err(failed(err.trim().to_string()));
+            let read = self.exec_raw("env/bin/python", args, deadline).await?;
+            if !read.status.success() {
+                return Err(failed(read.stderr.trim().to_string()));
             }
+            let text = read.stdout;
             let chunk = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| failed(e.to_string()))?;
@@ -391,9 +409,17 @@ impl Bench {
         let mut sites: Vec<SiteDir> = names
             .into_iter()
             .zip(configs)
-            .map(|(name, text)| SiteDir {
-                name,
-                config: text.and_then(|t| serde_json::from_str(&t).ok()),
+            .map(|(name, text)| {
+                let (config, unparsed) = match text.map(|t| serde_json::from_str(&t)) {
+                    None => (None, None),
+                    Some(Ok(config)) => (Some(config), None),
+                    Some(Err(e)) => (None, Some(e.to_string())),
+                };
+                SiteDir {
+                    name,
+                    config,
+                    unparsed,
+                }
             })
             .collect();
         sites.sort_by(|a, b| a.name.cmp(&b.name));
@@ -416,11 +442,8 @@ impl Bench {
             })
             .await;
         }
-        if !self.exists(rel, deadline).await? {
-            return Ok(vec![]);
-        }
         let kind = if files { "f" } else { "d" };
-        let (ok, out, err) = self
+        let found = self
             .exec_raw(
                 "find",
                 [
@@ -439,10 +462,15 @@ impl Bench {
                 deadline,
             )
             .await?;
-        if !ok {
-            return Err(file_error(format!("listing {rel}"), err));
+        // A folder that is not there is only find's complaint; any other failure (a
+        // container that refused the exec, say) is no empty folder.
+        if !found.status.success() {
+            return match only_missing(&found.stderr) && found.stdout.is_empty() {
+                true => Ok(vec![]),
+                false => Err(file_error(format!("listing {rel}"), found.stderr)),
+            };
         }
-        let mut names: Vec<String> = out.lines().map(String::from).collect();
+        let mut names: Vec<String> = found.stdout.lines().map(String::from).collect();
         names.sort();
         Ok(names)
     }
@@ -657,6 +685,10 @@ pub struct SiteDir {
     pub name: String,
     /// `None`: no readable `site_config.json` (a half-made site, or not a site).
     pub config: Option<SiteConfig>,
+    /// Why its `site_config.json`, which is there, is not JSON: empty or cut short, as
+    /// Frappe leaves it for an instant while it rewrites it in place (it truncates
+    /// first), or broken. Such a folder may name any database.
+    pub unparsed: Option<String>,
 }
 
 /// The keys of a `site_config.json` the tool reads. Everything else, the DB password
@@ -726,13 +758,30 @@ pub(super) fn is_site_folder_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && name != "assets"
 }
 
+/// Whether a failed `find` complained only of paths that do not exist (each stderr line
+/// `find: '…': No such file or directory`), and so said nothing else went wrong.
+fn only_missing(stderr: &str) -> bool {
+    let mut lines = stderr.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|l| l.ends_with(": No such file or directory"))
+}
+
 /// `grep -H '' -- <paths>` output back into one text per path; a path grep could not
-/// open is `None` when it does not exist, an error otherwise.
+/// open is `None` when it does not exist, an error otherwise. grep exits 0 when it
+/// printed a line, 1 when every file is empty, 2 when a file could not be read; any other
+/// status, or 1 with a complaint, is the exec failing (a container that refused it),
+/// never files that are empty.
 pub(super) fn parse_grep_h(
     paths: &[String],
+    status: Option<i32>,
     stdout: &str,
     stderr: &str,
 ) -> Result<Vec<Option<String>>, BenchError> {
+    let all = || format!("reading {}", paths.join(", "));
+    match status {
+        Some(0 | 2) => {}
+        Some(1) if stdout.is_empty() && stderr.trim().is_empty() => {}
+        _ => return Err(file_error(all(), stderr.trim().to_string())),
+    }
     let mut texts: Vec<Option<Vec<&str>>> = vec![None; paths.len()];
     for line in stdout.lines() {
         // The longest matching path wins, should one path prefix another.
@@ -775,4 +824,51 @@ async fn local<T: Send + 'static>(
     tokio::task::spawn_blocking(op)
         .await
         .map_err(|e| file_error("a local file operation", e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> Vec<String> {
+        ["a/x.json", "a/y.txt", "a/z"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn grep_output_is_one_text_per_path() {
+        let out = "a/x.json:{\na/x.json:}\na/z:one\n";
+        let err = "grep: a/y.txt: No such file or directory\n";
+        let texts = parse_grep_h(&paths(), Some(2), out, err).unwrap();
+        assert_eq!(
+            texts,
+            vec![Some("{\n}".to_string()), None, Some("one".to_string())]
+        );
+        // Every file empty: status 1 and nothing said.
+        let texts = parse_grep_h(&paths(), Some(1), "", "").unwrap();
+        assert_eq!(texts, vec![Some(String::new()); 3]);
+        let denied = "grep: a/y.txt: Permission denied\n";
+        assert!(parse_grep_h(&paths(), Some(2), out, denied).is_err());
+    }
+
+    #[test]
+    fn a_refused_exec_is_no_empty_file() {
+        let paused = "Error response from daemon: Container backend is paused\n";
+        assert!(parse_grep_h(&paths(), Some(1), "", paused).is_err());
+        for status in [None, Some(126), Some(137), Some(255)] {
+            assert!(
+                parse_grep_h(&paths(), status, "", "").is_err(),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_missing_path_is_an_absent_folder() {
+        assert!(only_missing("find: 'sites': No such file or directory\n"));
+        assert!(!only_missing(""));
+        assert!(!only_missing(
+            "find: 'sites': No such file or directory\nError response from daemon: paused\n"
+        ));
+        assert!(!only_missing("find: 'sites': Permission denied\n"));
+    }
 }
