@@ -173,6 +173,23 @@ fn a_failed_attempts_row_is_resolved_without_touching_the_tenant_made_after_it()
         !db_user_exists_at(w.url(), &own),
         "the failed attempt's DB user stays"
     );
+    // Its item says the folder was left, and whose it is.
+    let item = c.json["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["dbName"] == own.as_str())
+        .unwrap_or_else(|| panic!("no item for {own}: {}", c.json));
+    let left =
+        format!("leave sites/{site}: its site_config.json names database {db}, another instance");
+    assert!(
+        item["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == left.as_str()),
+        "{item}"
+    );
     drop_database_and_user_at(w.url(), &own);
 }
 
