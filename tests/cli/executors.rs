@@ -103,6 +103,34 @@ impl Remote {
         j
     }
 
+    /// A sign-up of `sub` stopped in new-site in the container, its folder and database
+    /// made; writing the returned path lets it go on.
+    fn provision_paused_in_new_site(
+        &self,
+        sub: &str,
+        env: &[(&str, &Path)],
+    ) -> (std::process::Child, std::path::PathBuf) {
+        let pause = self.bench.path().join("pause");
+        let mut cmd = self.cmd(&[
+            "provision",
+            sub,
+            "jane@acme.com",
+            "Jane Roe",
+            PASSWORD,
+            "Acme Inc",
+        ]);
+        cmd.env("BENCH_DOUBLE_PAUSE", &pause);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = spawn(cmd);
+        let reached = pause.with_extension("reached");
+        wait_for("new-site is under way in the container", 30, || {
+            reached.exists()
+        });
+        (child, pause)
+    }
+
     /// Every argv the tool gave the docker or kubectl client.
     fn client_calls(&self) -> Vec<Vec<String>> {
         std::fs::read_to_string(&self.log)
@@ -273,24 +301,9 @@ fn kubectl_without_a_target_is_a_configuration_error() {
 /// kubectl client alone would not do it: the command in the container outlives it.
 fn an_interrupted_run_stops_bench_in_the_container(kind: &'static str) {
     let r = Remote::new(kind);
-    let pause = r.bench.path().join("pause");
     let ps = r.bench.path().join("ps.jsonl");
     let sub = format!("{}-int", r.prefix);
-    let mut cmd = r.cmd(&[
-        "provision",
-        &sub,
-        "jane@acme.com",
-        "Jane Roe",
-        PASSWORD,
-        "Acme Inc",
-    ]);
-    cmd.env("BENCH_DOUBLE_PAUSE", &pause)
-        .env("EXECUTOR_DOUBLE_PS", &ps);
-    let child = spawn(cmd);
-    let reached = pause.with_extension("reached");
-    wait_for("new-site is under way in the container", 30, || {
-        reached.exists()
-    });
+    let (child, pause) = r.provision_paused_in_new_site(&sub, &[("EXECUTOR_DOUBLE_PS", &ps)]);
     let interrupted_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -364,22 +377,9 @@ fn sigint_during_new_site_stops_bench_in_the_kubectl_pod() {
 #[test]
 fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
     let r = Remote::new("docker");
-    let pause = r.bench.path().join("pause");
     let sub = format!("{}-kill", r.prefix);
     let site = format!("{sub}.localhost");
-    let mut cmd = r.cmd(&[
-        "provision",
-        &sub,
-        "jane@acme.com",
-        "Jane Roe",
-        PASSWORD,
-        "Acme Inc",
-    ]);
-    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
-    let mut child = spawn(cmd);
-    wait_for("new-site is under way in the container", 30, || {
-        pause.with_extension("reached").exists()
-    });
+    let (mut child, _) = r.provision_paused_in_new_site(&sub, &[]);
     let db = r.bench.databases_of(&site).pop().unwrap();
     signal(child.id(), libc::SIGKILL);
     child.wait().unwrap();

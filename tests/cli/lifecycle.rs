@@ -4,7 +4,8 @@
 //! `set-config` as Frappe's), the fake Frappe (a site in maintenance mode answers 503
 //! `SessionStopped` before any auth, as Frappe v15 does) and the real MariaDB.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -299,19 +300,26 @@ fn a_site_another_run_holds_is_busy_and_left_alone() {
     assert_eq!(w.bench.calls_of("set-config"), 0);
 }
 
-#[test]
-fn suspend_and_resume_racing_end_with_one_winner_and_a_whole_state() {
-    let w = World::new(&[]);
-    let (sub, site) = tenant(&w);
+/// A `suspend` of `sub`, stopped at the start of its first `bench set-config`; writing the
+/// returned path lets it go on.
+fn suspend_paused_in_its_first_set_config(w: &World, sub: &str) -> (Child, PathBuf) {
     let pause = w.bench.path().join("pause-set-config");
     let mut cmd = w.tool();
     cmd.env("BENCH_DOUBLE_PAUSE_SET_CONFIG", &pause)
-        .args(["suspend", &sub]);
+        .args(["suspend", sub]);
     let child = spawn(cmd);
     let reached = Path::new(&format!("{}.reached", pause.display())).to_path_buf();
     wait_for("suspend is in its first set-config", 30, || {
         reached.exists()
     });
+    (child, pause)
+}
+
+#[test]
+fn suspend_and_resume_racing_end_with_one_winner_and_a_whole_state() {
+    let w = World::new(&[]);
+    let (sub, site) = tenant(&w);
+    let (child, pause) = suspend_paused_in_its_first_set_config(&w, &sub);
     // The suspend holds the site: a resume (and a second suspend) now is busy.
     refused(&w.run(&["resume", &sub]), 1, "SITE_BUSY");
     refused(&w.run(&["suspend", &sub]), 1, "SITE_BUSY");
@@ -330,15 +338,7 @@ fn suspend_and_resume_racing_end_with_one_winner_and_a_whole_state() {
 fn a_suspend_that_loses_its_lock_changes_nothing_more() {
     let w = World::new(&[]);
     let (sub, site) = tenant(&w);
-    let pause = w.bench.path().join("pause-set-config");
-    let mut cmd = w.tool();
-    cmd.env("BENCH_DOUBLE_PAUSE_SET_CONFIG", &pause)
-        .args(["suspend", &sub]);
-    let child = spawn(cmd);
-    let reached = Path::new(&format!("{}.reached", pause.display())).to_path_buf();
-    wait_for("suspend is in its first set-config", 30, || {
-        reached.exists()
-    });
+    let (child, pause) = suspend_paused_in_its_first_set_config(&w, &sub);
     let lock = site_lock_name(&site);
     let owner = sql_value_at(
         &w.bench.url,
