@@ -912,6 +912,43 @@ fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
 
 // ----------------------------------------------------------------- cleanup --orphans
 
+/// A copy of a tenant's site, put back by hand during a `--pattern` cleanup's countdown,
+/// names the tenant's database: nothing of the tenant goes, and its row says the cleanup
+/// failed (so `--orphans` finishes it once the copy is gone), never that it was dropped.
+#[test]
+fn cleanup_pattern_keeps_a_database_a_site_names_by_the_end_of_the_countdown() {
+    let mut c = Case::new(&[]);
+    let t = c.provision(&unique("copied"));
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    let copy = format!("{}.localhost", unique("copy"));
+    std::fs::create_dir_all(c.bench.site_dir(&copy)).unwrap();
+    std::fs::write(
+        c.bench.site_dir(&copy).join("site_config.json"),
+        json!({"db_name": t.db}).to_string(),
+    )
+    .unwrap();
+    let r = w.finish();
+    std::fs::remove_dir_all(c.bench.site_dir(&copy)).unwrap();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(
+        database_exists(&t.db) && db_user_exists(&t.db),
+        "{}",
+        r.json
+    );
+    assert!(c.bench.site_dir(&t.site).exists(), "{}", r.json);
+    assert_eq!(
+        c.registry_status(&t.site).as_deref(),
+        Some("failed"),
+        "{}",
+        r.json
+    );
+}
+
 /// Frappe rewrites a site_config.json in place (truncate, then write: `bench set-config`,
 /// maintenance mode), so a read at that instant finds it empty or cut short. The site's
 /// database, made by hand and in no registry row, is no orphan for that: nothing is taken
