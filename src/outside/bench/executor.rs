@@ -187,15 +187,16 @@ impl Bench {
         }
     }
 
-    /// A plain program (grep, test, mv, gzip, …) in the bench directory, in the container
-    /// for docker: (succeeded, stdout, stderr).
+    /// A plain program (grep, find, mv, gzip, …) in the bench directory, in the container
+    /// for docker: its status, stdout and stderr. It runs in the C locale, whatever the
+    /// container's: the callers tell "No such file or directory" from other failures.
     pub(super) async fn exec_raw(
         &self,
         program: &str,
         args: Vec<String>,
         deadline: Instant,
     ) -> Result<Captured, BenchError> {
-        let mut command = vec![program.to_string()];
+        let mut command = vec!["env".to_string(), "LC_ALL=C".into(), program.to_string()];
         command.extend(args);
         let (prog, argv) = self.container_argv(command, deadline);
         let cwd = match &self.executor {
