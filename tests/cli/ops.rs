@@ -1315,10 +1315,9 @@ fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
     assert!(planned.values().all(|k| k == "database"), "{planned:?}");
 }
 
-/// SIGKILLs a provision in flight; checks it left a 'provisioning' row and no process
-/// behind, and that `cleanup --orphans` scoped to its database removes everything.
-fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
-    let db = c.bench.databases_of(site).pop().unwrap();
+/// SIGKILLs a provision in flight; checks it left a 'provisioning' row, no process behind
+/// and its site's lock free.
+fn sigkill_run(c: &Case, mut child: Child, site: &str) {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
@@ -1337,6 +1336,29 @@ fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
     )
     .as_deref()
         == Some("1")));
+}
+
+/// A provision of `sub` stopped in new-site, its folder and database made.
+fn provision_paused_in_new_site(c: &Case, sub: &str) -> Child {
+    let pause = c.bench.path().join("pause");
+    let mut cmd = c.cmd(&[]);
+    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
+    provision_args(&mut cmd, sub);
+    let child = spawn(cmd);
+    // The double stops with folder and database made, and says so. Killed any earlier,
+    // bench would die of its own broken stderr pipe and the check that nothing outlives
+    // the tool would prove nothing.
+    crate::common::wait_for("new-site is under way", 20, || {
+        pause.with_extension("reached").exists()
+    });
+    child
+}
+
+/// SIGKILLs a provision in flight; checks it left a 'provisioning' row and no process
+/// behind, and that `cleanup --orphans` scoped to its database removes everything.
+fn kill_then_clean(c: &Case, child: Child, site: &str) {
+    let db = c.bench.databases_of(site).pop().unwrap();
+    sigkill_run(c, child, site);
 
     let r = c.ops(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
@@ -1359,22 +1381,61 @@ fn kill_then_clean(c: &Case, mut child: Child, site: &str) {
     assert_eq!(c.registry_status(site).as_deref(), Some("rolled_back"));
 }
 
+/// A killed run's database, named by a site put back during the countdown, stays; the
+/// row says its resolution failed (not rolled back, which would close it with the
+/// database there), and a later cleanup, the copy gone, resolves it.
+#[test]
+fn a_killed_run_whose_database_a_site_names_by_the_end_of_the_countdown_stays_open() {
+    let c = Case::new(&[]);
+    let sub = unique("kill");
+    let site = format!("{sub}.localhost");
+    let child = provision_paused_in_new_site(&c, &sub);
+    let db = c.bench.databases_of(&site).pop().unwrap();
+    sigkill_run(&c, child, &site);
+
+    let mut w = Watched::start(c.cmd(&["cleanup", "--orphans", "--db-pattern", &db]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    let copy = format!("{}.localhost", unique("copy"));
+    std::fs::create_dir_all(c.bench.site_dir(&copy)).unwrap();
+    std::fs::write(
+        c.bench.site_dir(&copy).join("site_config.json"),
+        json!({"db_name": db}).to_string(),
+    )
+    .unwrap();
+    let r = w.finish();
+    std::fs::remove_dir_all(c.bench.site_dir(&copy)).unwrap();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&db), "{}", r.json);
+    assert_eq!(r.json["failed"][0]["name"], site.as_str(), "{}", r.json);
+    assert_eq!(
+        c.registry_status(&site).as_deref(),
+        Some("failed"),
+        "{}",
+        r.json
+    );
+
+    let r = c.ops(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(!database_exists(&db), "{}", r.json);
+    assert!(!c.bench.site_dir(&site).exists(), "{}", r.json);
+    assert_eq!(
+        c.registry_status(&site).as_deref(),
+        Some("rolled_back"),
+        "{}",
+        r.json
+    );
+}
+
 #[test]
 fn a_provision_killed_during_new_site_leaves_nothing_cleanup_cannot_remove() {
     let c = Case::new(&[]);
     let sub = unique("kill");
     let site = format!("{sub}.localhost");
-    let pause = c.bench.path().join("pause");
-    let mut cmd = c.cmd(&[]);
-    cmd.env("BENCH_DOUBLE_PAUSE", &pause);
-    provision_args(&mut cmd, &sub);
-    let child = spawn(cmd);
-    // The double stops with folder and database made, and says so. Killed any earlier,
-    // bench would die of its own broken stderr pipe and the check that nothing outlives
-    // the tool would prove nothing.
-    crate::common::wait_for("new-site is under way", 20, || {
-        pause.with_extension("reached").exists()
-    });
+    let child = provision_paused_in_new_site(&c, &sub);
     let db = c.bench.databases_of(&site).pop().unwrap();
     assert!(
         database_exists(&db),
