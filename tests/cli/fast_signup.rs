@@ -611,6 +611,61 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
     assert_eq!(r.json["path"], "pool", "{}", r.json);
 }
 
+/// The killed claim's row is closed by someone else (an operator, by hand) during the
+/// cleanup's countdown: putting the standby back then changes no row, and that is a
+/// failure the item says, not a standby reported back in the pool.
+#[test]
+fn putting_back_a_standby_whose_row_changed_meanwhile_is_a_failure() {
+    let f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    let sub = unique("kill");
+    let claim = format!(
+        "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
+         site = ?, subdomain = ? WHERE db_name = ?",
+        f.registry
+    );
+    let params = vec![
+        site_of(&sub).into(),
+        sub.clone().into(),
+        standby_db.clone().into(),
+    ];
+    sql_at(f.url(), &claim, params);
+
+    let mut cmd = f.tool();
+    cmd.args(["cleanup", "--orphans", "--db-pattern", &standby_db]);
+    let mut w = Watched::start(cmd);
+    assert!(
+        w.wait_for("press Ctrl-C to abort", std::time::Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    let close = format!(
+        "UPDATE `{}`.tenants SET status = 'failed' WHERE db_name = ?",
+        f.registry
+    );
+    sql_at(f.url(), &close, vec![standby_db.clone().into()]);
+    let c = w.finish();
+    assert_ne!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert_eq!(
+        c.json["failed"][0]["name"],
+        site_of(&sub).as_str(),
+        "{}",
+        c.json
+    );
+    assert!(
+        c.json["failed"][0]["actions"]
+            .to_string()
+            .contains("no longer as this step needs it"),
+        "{}",
+        c.json
+    );
+    // Nothing of the standby was removed, and the row is as it was left.
+    assert!(f.bench.site_dir(&standby).join("site_config.json").exists());
+    assert!(database_exists(&standby_db), "{}", c.json);
+    assert_eq!(f.row("db_name", &standby_db)["status"], "failed");
+}
+
 #[test]
 fn a_claimed_standby_whose_folder_is_gone_is_undone_not_put_back() {
     let f = Fast::new(&[]);

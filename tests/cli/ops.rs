@@ -9,9 +9,8 @@
 //! whether the test passes or not.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
-use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -394,53 +393,6 @@ fn processes_naming(needle: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// A tool run whose stderr is read line by line as it comes, so a test can act at a
-/// given point of the run (the start of cleanup's countdown).
-struct Watched {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Watched {
-    fn start(cmd: Command) -> Self {
-        let mut child = spawn(cmd);
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: vec![],
-        }
-    }
-
-    fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
-        let until = Instant::now() + within;
-        while !self.seen.iter().any(|l| l.contains(needle)) {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    fn finish(mut self) -> Run {
-        let mut r = finish(self.child);
-        self.seen.extend(self.lines.iter());
-        r.stderr = self.seen.join("\n");
-        r
-    }
 }
 
 // ------------------------------------------------------------------------------ verify

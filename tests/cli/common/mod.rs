@@ -793,3 +793,52 @@ impl HeldRow {
         Self(held)
     }
 }
+
+/// A tool run whose stderr is read line by line as it comes, so a test can act at a
+/// given point of the run (the start of cleanup's countdown).
+pub struct Watched {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Watched {
+    pub fn start(cmd: std::process::Command) -> Self {
+        let mut child = spawn(cmd);
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: vec![],
+        }
+    }
+
+    pub fn wait_for(&mut self, needle: &str, within: std::time::Duration) -> bool {
+        let until = std::time::Instant::now() + within;
+        while !self.seen.iter().any(|l| l.contains(needle)) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    pub fn finish(mut self) -> Run {
+        let mut r = finish(self.child);
+        self.seen.extend(self.lines.iter());
+        r.stderr = self.seen.join("\n");
+        r
+    }
+}
