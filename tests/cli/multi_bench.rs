@@ -647,6 +647,47 @@ fn cleanup_on_a_named_bench_drops_only_that_benchs_sites() {
     assert!(!o.to_string().contains(&format!("{prefix}-0")), "{o}");
 }
 
+/// REGISTRY_DB mistyped (or another shell's): the registry the tool finds is empty, so
+/// it knows no live row and no other bench. web1's orphan scan must not take web2's
+/// tenant for an orphan: a bench that was added to a registry is not scanned without it.
+#[test]
+fn an_orphan_scan_without_its_registry_takes_nothing() {
+    let w = World::new(2);
+    w.add("web1", 0, &[]);
+    w.add("web2", 1, &[]);
+    let mut cmd = w.tool();
+    provision_args(&mut cmd, &unique("two"));
+    cmd.args(["--bench", "web2"]);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let db = r.json["dbName"].as_str().unwrap().to_string();
+
+    // A registry that does not exist, then one that exists but is another's.
+    let other = format!("{}_other", w.registry);
+    for (registry, why) in [
+        (format!("{}_typo", w.registry), "does not exist"),
+        (other.clone(), "has never seen it"),
+    ] {
+        if registry == other {
+            sql(&format!("CREATE DATABASE `{other}`"));
+        }
+        let mut cmd = w.tool();
+        cmd.env("REGISTRY_DB", &registry)
+            .args(["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+        let r = run(cmd);
+        let kept = database_exists(&db);
+        sql(&format!("DROP DATABASE IF EXISTS `{registry}`"));
+        assert!(kept, "web2's tenant's database was dropped: {}", r.json);
+        assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        let error = r.json["error"].to_string();
+        assert!(
+            error.contains("check REGISTRY_DB") && error.contains(why),
+            "{}",
+            r.json
+        );
+    }
+}
+
 #[test]
 fn an_orphan_scan_keeps_a_database_another_bench_names_or_may_name() {
     let w = World::new(2);

@@ -189,6 +189,7 @@ async fn scan(
     };
     let registry = ctx.registry.upgrade(dbs.control()).await?;
     let facts = ctx.bench.facts(deadline).await?;
+    own_registry(ctx, dbs, &facts, registry).await?;
     let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
     let referenced = known
         .everywhere
@@ -208,6 +209,32 @@ async fn scan(
         unread: known.unread,
         unread_elsewhere: known.unread_elsewhere,
     })
+}
+
+/// A bench the tool used is cleaned up only with the registry it was used with: without
+/// it no live row and no other bench is known, and another bench's tenants would pass for
+/// orphans (REGISTRY_DB mistyped, or MARIADB_URL naming another server).
+async fn own_registry(
+    ctx: &Context,
+    dbs: &mut Conns,
+    facts: &BenchFacts,
+    registry: bool,
+) -> Result<(), Error> {
+    let Some(id) = &facts.bench_id else {
+        return Ok(());
+    };
+    if registry && ctx.registry.knows_bench(dbs.control(), id).await? {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "this bench (id {id}) was used with a registry, but registry {} on this server {}: \
+         check REGISTRY_DB and MARIADB_URL; nothing was removed",
+        ctx.registry.name(),
+        match registry {
+            true => "has never seen it",
+            false => "does not exist",
+        }
+    )))
 }
 
 /// What names a database or DB user: the site folders of this bench (and, with

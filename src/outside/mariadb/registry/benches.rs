@@ -130,6 +130,22 @@ impl Registry {
         Ok(rows.into_iter().filter_map(bench_row).collect())
     }
 
+    /// Whether this registry has ever seen the bench `bench_id`: a row of one of its sites
+    /// or its inventory entry. A bench the tool used has one of them in the registry it
+    /// used (its id is made by its first sign-up or `bench add`, after the registry).
+    pub async fn knows_bench(&self, db: &mut Db, bench_id: &str) -> Result<bool, DbError> {
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE bench_id = ?) \
+             OR EXISTS(SELECT 1 FROM {} WHERE bench_id = ?)",
+            self.table(),
+            self.benches_table()
+        );
+        let known: Option<i64> = db
+            .first("reading the registry", &sql, (bench_id, bench_id))
+            .await?;
+        Ok(known == Some(1))
+    }
+
     pub async fn bench(&self, db: &mut Db, name: &str) -> Result<Option<InventoryBench>, DbError> {
         let sql = format!(
             "SELECT {BENCH_COLUMNS} FROM {} WHERE b.name = ?",
