@@ -100,7 +100,8 @@ never touches system schemas, the registry, the admin account's database, or a d
 Frappe's tables. It also finishes runs that were killed midway (registry rows left in
 provisioning, claimed, dropping or failed), acting only on each row's own instance, and closes
 rows of sites that were made again later without touching them. A bench that shares this MariaDB
-server without being in the inventory is unknown to it: scope it with --db-pattern then.")]
+server without being in the inventory is unknown to it: scope it with --db-pattern then. It needs
+the registry (REGISTRY_DB) this bench was used with: without it, nothing is removed.")]
     Cleanup(CleanupArgs),
 
     /// The template: a dump of a freshly made site that new-site restores in seconds.

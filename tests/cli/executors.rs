@@ -448,6 +448,8 @@ fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
 #[test]
 fn an_orphan_scan_whose_site_listing_the_container_refuses_takes_nothing() {
     let r = Remote::new("docker");
+    // A tenant first: an orphan scan needs the registry its sign-up makes.
+    r.provision("first", &[]);
     let db = format!("_{:016x}", rand::random::<u64>());
     let mut plant = vec![format!("CREATE DATABASE `{db}`")];
     for t in ["tabDocType", "tabDefaultValue", "tabSingles", "__Auth"] {

@@ -672,8 +672,13 @@ fn an_orphan_scan_without_its_registry_takes_nothing() {
             sql(&format!("CREATE DATABASE `{other}`"));
         }
         let mut cmd = w.tool();
-        cmd.env("REGISTRY_DB", &registry)
-            .args(["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+        cmd.env("REGISTRY_DB", &registry).args([
+            "cleanup",
+            "--orphans",
+            "--db-pattern",
+            &db,
+            "--yes",
+        ]);
         let r = run(cmd);
         let kept = database_exists(&db);
         sql(&format!("DROP DATABASE IF EXISTS `{registry}`"));

@@ -92,6 +92,16 @@ impl Case {
         }
     }
 
+    /// The bench's registry, empty, as any command that uses it leaves it: an orphan scan
+    /// needs one.
+    fn with_registry(self) -> Self {
+        sql(&format!(
+            "CREATE DATABASE IF NOT EXISTS `{}`",
+            self.bench.registry
+        ));
+        self
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = tool(&self.bench, &self.frappe);
         cmd.args(args);
@@ -907,7 +917,7 @@ fn cleanup_pattern_keeps_a_database_a_site_names_by_the_end_of_the_countdown() {
 /// while some site's config cannot be parsed, and the warning names the site.
 #[test]
 fn an_orphan_scan_takes_nothing_while_a_sites_config_is_half_written() {
-    let c = Case::new(&[]);
+    let c = Case::new(&[]).with_registry();
     let p = Planted::new();
     for text in ["", "{\"db_name\": \"_"] {
         let d = p.name();
@@ -954,12 +964,38 @@ fn an_orphan_scan_takes_nothing_while_a_sites_config_is_half_written() {
     }
 }
 
+/// No registry on the server (REGISTRY_DB mistyped, or nothing made here yet): no live
+/// tenant of any bench is known, so nothing is anybody's orphan.
+#[test]
+fn an_orphan_scan_without_a_registry_takes_nothing() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    let d = p.name();
+    let mut plant = plant_database(&d, &MARKERS);
+    plant.extend(plant_user(&d));
+    sql_batch(&plant).unwrap();
+    let r = c.ops(&[
+        "cleanup",
+        "--orphans",
+        "--db-pattern",
+        &p.pattern(),
+        "--yes",
+    ]);
+    assert!(database_exists(&d) && db_user_exists(&d), "{}", r.json);
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(
+        r.json["error"].to_string().contains("does not exist"),
+        "{}",
+        r.json
+    );
+}
+
 /// The plan is read before the countdown; what it drops is checked again after it. A site
 /// put back during the countdown (a restore from backup, say) names one of the orphans:
 /// that database and its DB user stay, the other orphan still goes.
 #[test]
 fn an_orphan_a_site_names_by_the_end_of_the_countdown_is_kept() {
-    let c = Case::new(&[]);
+    let c = Case::new(&[]).with_registry();
     let p = Planted::new();
     let (restored, orphan) = (p.name(), p.name());
     let mut plant = vec![];
@@ -1003,7 +1039,7 @@ fn an_orphan_a_site_names_by_the_end_of_the_countdown_is_kept() {
 
 #[test]
 fn orphan_cleanup_drops_planted_orphans_and_nothing_else() {
-    let c = Case::new(&[]);
+    let c = Case::new(&[]).with_registry();
     let p = Planted::new();
     let orphans: Vec<String> = (0..3).map(|_| p.name()).collect();
     let lone_user = p.name(); // a site's DB user whose database is gone
@@ -1208,7 +1244,7 @@ fn a_tenant_whose_folder_is_missing_keeps_its_row_and_its_database() {
 
 #[test]
 fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
-    let c = Case::alone();
+    let c = Case::alone().with_registry();
     let p = Planted::new();
     let pattern = p.pattern();
     let scan = || {

@@ -189,7 +189,7 @@ async fn scan(
     };
     let registry = ctx.registry.upgrade(dbs.control()).await?;
     let facts = ctx.bench.facts(deadline).await?;
-    own_registry(ctx, dbs, &facts, registry).await?;
+    own_registry(ctx, dbs, opts, &facts, registry).await?;
     let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
     let referenced = known
         .everywhere
@@ -211,15 +211,25 @@ async fn scan(
     })
 }
 
-/// A bench the tool used is cleaned up only with the registry it was used with: without
-/// it no live row and no other bench is known, and another bench's tenants would pass for
-/// orphans (REGISTRY_DB mistyped, or MARIADB_URL naming another server).
+/// A bench the tool used is cleaned up only with the registry it was used with, and an
+/// orphan scan needs a registry: without it no live row and no other bench is known, and
+/// another bench's tenants would pass for orphans (REGISTRY_DB mistyped, or MARIADB_URL
+/// naming another server).
 async fn own_registry(
     ctx: &Context,
     dbs: &mut Conns,
+    opts: &Options,
     facts: &BenchFacts,
     registry: bool,
 ) -> Result<(), Error> {
+    if opts.orphans && !registry {
+        return Err(Error::config(format!(
+            "registry {} does not exist on this server, and without it no tenant of another \
+             bench is known: an orphan scan needs it; check REGISTRY_DB and MARIADB_URL; \
+             nothing was removed",
+            ctx.registry.name()
+        )));
+    }
     let Some(id) = &facts.bench_id else {
         return Ok(());
     };
