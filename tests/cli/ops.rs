@@ -989,6 +989,45 @@ fn cleanup_pattern_removes_a_site_made_by_hand() {
     assert!(!c.bench.site_dir(&site).exists(), "{}", r.json);
 }
 
+/// MARIADB_URL names another server than the one the bench's sites use (their
+/// common_site_config.json's db_host): none of the databases its sites name is on the
+/// server scanned, so its Frappe databases are another deployment's, not orphans.
+#[test]
+fn an_orphan_scan_of_a_server_the_benchs_sites_do_not_use_takes_nothing() {
+    let c = Case::new(&[]).with_registry();
+    let p = Planted::new();
+    let d = p.name();
+    let mut plant = plant_database(&d, &MARKERS);
+    plant.extend(plant_user(&d));
+    sql_batch(&plant).unwrap();
+    for k in 0..2 {
+        let site = format!("{}.localhost", unique(&format!("there{k}")));
+        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
+        let elsewhere = format!("_{:016x}", rand::random::<u64>());
+        std::fs::write(
+            c.bench.site_dir(&site).join("site_config.json"),
+            json!({"db_name": elsewhere}).to_string(),
+        )
+        .unwrap();
+    }
+    let r = c.ops(&[
+        "cleanup",
+        "--orphans",
+        "--db-pattern",
+        &p.pattern(),
+        "--yes",
+    ]);
+    assert!(database_exists(&d) && db_user_exists(&d), "{}", r.json);
+    assert_eq!(r.json["planned"], json!([]), "{}", r.json);
+    assert!(
+        r.json["warnings"]
+            .to_string()
+            .contains("none of the 2 databases this bench's sites name"),
+        "{}",
+        r.json
+    );
+}
+
 /// No registry on the server (REGISTRY_DB mistyped, or nothing made here yet): no live
 /// tenant of any bench is known, so nothing is anybody's orphan.
 #[test]

@@ -120,10 +120,10 @@ struct Scan {
     sites: Vec<SiteDir>,
     /// Databases and DB users some site folder of any inventory bench names.
     referenced: BTreeSet<String>,
-    /// With `--orphans`: the sites of other benches on this database server that could not
-    /// be read, and the site folders (of any bench) whose config could not be parsed: no
-    /// orphan is certain then.
-    unread: Vec<String>,
+    /// With `--orphans`, why no orphan is certain, each a clause: the sites of another
+    /// bench on this database server could not be read, a site's config is not JSON, or
+    /// none of this bench's sites has its database on the server scanned.
+    uncertain: Vec<String>,
     /// Benches on other database servers whose sites could not be read: said, no more.
     unread_elsewhere: Vec<String>,
     guard: Guard,
@@ -140,10 +140,10 @@ pub(super) async fn plan(
 ) -> Result<Plan, Error> {
     let clock = Instant::now();
     let scan = scan(ctx, dbs, opts, deadline).await?;
-    if !scan.unread.is_empty() {
+    if !scan.uncertain.is_empty() {
         report.warnings.push(format!(
-            "no database or DB user was taken for an orphan: {} could not be read",
-            scan.unread.join(", ")
+            "no database or DB user was taken for an orphan: {}",
+            scan.uncertain.join("; ")
         ));
     }
     if !scan.unread_elsewhere.is_empty() {
@@ -191,6 +191,10 @@ async fn scan(
     let facts = ctx.bench.facts(deadline).await?;
     own_registry(ctx, dbs, opts, &facts, registry).await?;
     let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
+    let mut uncertain = known.uncertain;
+    if let Some(catalog) = &catalog {
+        uncertain.extend(elsewhere_than_its_sites(&known.sites, catalog));
+    }
     let referenced = known
         .everywhere
         .iter()
@@ -206,8 +210,26 @@ async fn scan(
         facts,
         sites: known.sites,
         referenced,
-        unread: known.unread,
+        uncertain,
         unread_elsewhere: known.unread_elsewhere,
+    })
+}
+
+/// Whether the server scanned is plainly not where this bench's sites are: some of its
+/// sites name a database, and none of those is there (MARIADB_URL, or the bench's
+/// db-server, naming another server than the one in its common_site_config.json).
+fn elsewhere_than_its_sites(sites: &[SiteDir], catalog: &Catalog) -> Option<String> {
+    let named: Vec<&str> = sites
+        .iter()
+        .filter_map(|s| s.config.as_ref()?.db_name.as_deref())
+        .collect();
+    let none_here = !named.is_empty() && !named.iter().any(|d| catalog.databases.contains(*d));
+    none_here.then(|| {
+        format!(
+            "none of the {} databases this bench's sites name is on the server scanned \
+             (do MARIADB_URL and the bench's db-server name the server its sites use?)",
+            named.len()
+        )
     })
 }
 
@@ -254,7 +276,7 @@ struct Known {
     /// `sites` and the other benches' sites.
     everywhere: Vec<SiteDir>,
     live_rows: Vec<LiveRow>,
-    unread: Vec<String>,
+    uncertain: Vec<String>,
     unread_elsewhere: Vec<String>,
 }
 
@@ -276,21 +298,24 @@ async fn known(
         false => (vec![], vec![], vec![]),
     };
     let everywhere: Vec<SiteDir> = sites.iter().chain(&elsewhere).cloned().collect();
-    let mut unread: Vec<String> = unread
+    let mut uncertain: Vec<String> = unread
         .into_iter()
-        .map(|b| format!("the sites of {b}"))
+        .map(|b| format!("the sites of {b} could not be read"))
         .collect();
     if opts.orphans {
-        unread.extend(everywhere.iter().filter_map(|s| {
+        uncertain.extend(everywhere.iter().filter_map(|s| {
             let why = s.unparsed.as_ref()?;
-            Some(format!("the site_config.json of {} ({why})", s.name))
+            Some(format!(
+                "the site_config.json of {} is not JSON ({why})",
+                s.name
+            ))
         }));
     }
     Ok(Known {
         sites,
         everywhere,
         live_rows,
-        unread,
+        uncertain,
         unread_elsewhere,
     })
 }
@@ -307,10 +332,10 @@ pub(super) async fn guard_now(
     deadline: Instant,
 ) -> Result<Guard, Error> {
     let known = known(ctx, dbs, opts, &plan.facts, plan.registry, deadline).await?;
-    if !known.unread.is_empty() {
+    if !known.uncertain.is_empty() {
         return Err(Error::config(format!(
-            "nothing was removed: {} could not be read again",
-            known.unread.join(", ")
+            "nothing was removed: {}",
+            known.uncertain.join("; ")
         )));
     }
     Ok(Guard::fixed(ctx).knowing(&known.everywhere, &known.live_rows))
@@ -595,7 +620,7 @@ fn orphans(
     handled: &BTreeSet<String>,
     work: &mut Vec<(Item, Work)>,
 ) {
-    if !scan.unread.is_empty() {
+    if !scan.uncertain.is_empty() {
         return;
     }
     let unclaimed = |name: &String| {
