@@ -1,6 +1,7 @@
 //! The fault soak: seeded random interleavings of everything that makes or removes sites
 //! (provision by the pool, the template and a fresh new-site, with and without bench
-//! failing; pool fill and drain; `cleanup --pattern` and `--orphans`) on two benches of
+//! failing; pool fill and drain; `cleanup --pattern` and `--orphans`; a hand-made site's
+//! config rewritten in place, as Frappe does) on two benches of
 //! the double that share a MariaDB server of the test's own, with SIGKILLs at random
 //! points. Each round ends with `cleanup --orphans` on both benches, then checks:
 //!
@@ -116,7 +117,8 @@ impl Soak {
         );
         let w = &self.benches[bench];
         let mut cmd = w.tool();
-        let what = match self.rng.random_range(0..10) {
+        let what = match self.rng.random_range(0..11) {
+            10 => return self.rewrite_hand_config(bench),
             0..=4 => {
                 provision_args(&mut cmd, &name);
                 match self.rng.random_range(0..3) {
@@ -167,6 +169,36 @@ impl Soak {
                 .spawn()
                 .unwrap(),
             kill_after,
+            started: Instant::now(),
+        }
+    }
+
+    /// Frappe rewriting the hand-made site's config in place (`bench set-config`: truncate,
+    /// then write), slowed down: for a moment the file is empty. Never killed, so the
+    /// config is whole again before the round's last cleanup.
+    fn rewrite_hand_config(&mut self, bench: usize) -> Op {
+        let w = &self.benches[bench];
+        let path = w.bench.site_dir(&format!("hand-{bench}.localhost"));
+        let pause = format!("{:.3}", self.rng.random_range(0.05..0.5));
+        let child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, time\n\
+                 p = sys.argv[1] + '/site_config.json'\n\
+                 t = open(p).read()\n\
+                 open(p, 'w').close()\n\
+                 time.sleep(float(sys.argv[2]))\n\
+                 open(p, 'w').write(t)\n",
+            ])
+            .arg(&path)
+            .arg(&pause)
+            .spawn()
+            .unwrap();
+        self.ops += 1;
+        Op {
+            what: format!("bench {bench}: hand-{bench}'s config rewritten in place ({pause} s)"),
+            child,
+            kill_after: None,
             started: Instant::now(),
         }
     }
