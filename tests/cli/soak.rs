@@ -153,7 +153,14 @@ impl Soak {
             }
             _ => {
                 cmd.args(["cleanup", "--orphans", "--yes"]);
-                "cleanup --orphans".into()
+                // Now and then from a shell whose REGISTRY_DB is mistyped.
+                match self.rng.random_bool(0.2) {
+                    true => {
+                        cmd.env("REGISTRY_DB", "frappe_tenant_typo");
+                        "cleanup --orphans (REGISTRY_DB mistyped)".into()
+                    }
+                    false => "cleanup --orphans".into(),
+                }
             }
         };
         let kill_after = self
