@@ -24,6 +24,8 @@ pub struct Guard {
     by_config: BTreeMap<String, BTreeSet<String>>,
     /// Database name → the live registry rows (any bench) that name it.
     by_live_row: BTreeMap<String, BTreeSet<u64>>,
+    /// Database name → the other registry on the server that names it.
+    by_other_registry: BTreeMap<String, String>,
 }
 
 impl Guard {
@@ -60,6 +62,12 @@ impl Guard {
         self
     }
 
+    /// And what the other registries on the server name (another deployment's tenants).
+    pub fn and_other_registries(mut self, named: BTreeMap<String, String>) -> Self {
+        self.by_other_registry = named;
+        self
+    }
+
     /// Why the database `db_name` may not be dropped in removing `site` (for its registry
     /// row `row`, if the removal is for one), or `None` when it may.
     pub fn database(&self, db_name: &str, site: &str, row: Option<u64>) -> Option<String> {
@@ -75,7 +83,15 @@ impl Guard {
                 "{db_name} is named like the MariaDB admin account the tool connects with"
             ));
         }
-        self.named_elsewhere(db_name, site, row)
+        self.other_registry(db_name)
+            .or_else(|| self.named_elsewhere(db_name, site, row))
+    }
+
+    fn other_registry(&self, name: &str) -> Option<String> {
+        let registry = self.by_other_registry.get(name)?;
+        Some(format!(
+            "{name} is named by registry {registry}, another deployment's on this server"
+        ))
     }
 
     /// Why the DB user `user` may not be dropped in removing `site`, or `None`.
@@ -88,7 +104,8 @@ impl Guard {
                 "{user} is an account MariaDB or the tool itself uses"
             ));
         }
-        self.named_elsewhere(user, site, row)
+        self.other_registry(user)
+            .or_else(|| self.named_elsewhere(user, site, row))
     }
 
     fn named_elsewhere(&self, name: &str, site: &str, row: Option<u64>) -> Option<String> {
@@ -162,6 +179,15 @@ mod tests {
         // ft_c is live row 7's: only the removal for row 7 may drop it.
         assert!(g.database("ft_c", "c.localhost", Some(8)).is_some());
         assert!(g.database("ft_c", "c.localhost", Some(7)).is_none());
+        assert!(g.database("ft_z", "z.localhost", None).is_none());
+    }
+
+    #[test]
+    fn never_what_another_registry_on_the_server_names() {
+        let staging = [("ft_s".to_string(), "frappe_tenant_staging".to_string())];
+        let g = guard().and_other_registries(staging.into_iter().collect());
+        assert!(g.database("ft_s", "s.localhost", None).is_some());
+        assert!(g.user("ft_s", "s.localhost", None).is_some());
         assert!(g.database("ft_z", "z.localhost", None).is_none());
     }
 }

@@ -365,6 +365,26 @@ fn cleanup_pattern_refuses_a_database_without_frappes_tables() {
     assert_eq!(c.json["skipped"][0]["name"], site, "{}", c.json);
 }
 
+/// Two deployments of the tool (staging and production, each with its own registry)
+/// share one MariaDB server. One's orphan scan must not take the other's tenants: a
+/// database another registry on the server names is that registry's business.
+#[test]
+fn an_orphan_scan_leaves_what_another_registry_on_the_server_names() {
+    let a = World::new(&[]);
+    let b = World::new(&[]);
+    let mine = a.provision(&unique("mine"), &[]);
+    assert_eq!(mine.code, 0, "{}\n{}", mine.json, mine.stderr);
+    let theirs = b.provision(&unique("theirs"), &[]);
+    assert_eq!(theirs.code, 0, "{}\n{}", theirs.json, theirs.stderr);
+    let db = theirs.json["dbName"].as_str().unwrap();
+
+    let c = a.run(&["cleanup", "--orphans", "--db-pattern", db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert!(database_exists_at(b.url(), db), "{}", c.json);
+    assert!(db_user_exists_at(b.url(), db), "{}", c.json);
+    assert_eq!(c.json["planned"], serde_json::json!([]), "{}", c.json);
+}
+
 #[test]
 fn a_lost_mariadb_connection_during_new_site_stops_the_run_before_any_removal() {
     let w = World::new(&[]);

@@ -15,7 +15,7 @@ use crate::outside::bench::{BenchFacts, SiteDir};
 use crate::outside::mariadb::catalog::{Catalog, FRAPPE_MARKER_TABLES};
 use crate::outside::mariadb::registry::{LiveRow, Row, Status};
 use crate::outside::mariadb::{Conns, Db, SYSTEM_SCHEMAS};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
 /// A glob over subdomains: a-z, 0-9, '-', '*' and '?', and at least one character that
@@ -191,6 +191,7 @@ async fn scan(
     let facts = ctx.bench.facts(deadline).await?;
     own_registry(ctx, dbs, opts, &facts, registry).await?;
     let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
+    let guard = known.guard(ctx);
     let mut uncertain = known.uncertain;
     if let Some(catalog) = &catalog {
         uncertain.extend(elsewhere_than_its_sites(&known.sites, catalog));
@@ -206,7 +207,7 @@ async fn scan(
         catalog,
         registry,
         live: known.live_rows.iter().map(|r| r.db_name.clone()).collect(),
-        guard: Guard::fixed(ctx).knowing(&known.everywhere, &known.live_rows),
+        guard,
         facts,
         sites: known.sites,
         referenced,
@@ -276,8 +277,18 @@ struct Known {
     /// `sites` and the other benches' sites.
     everywhere: Vec<SiteDir>,
     live_rows: Vec<LiveRow>,
+    /// Database name → the other registry on the server that names it.
+    other_registries: BTreeMap<String, String>,
     uncertain: Vec<String>,
     unread_elsewhere: Vec<String>,
+}
+
+impl Known {
+    fn guard(&self, ctx: &Context) -> Guard {
+        Guard::fixed(ctx)
+            .knowing(&self.everywhere, &self.live_rows)
+            .and_other_registries(self.other_registries.clone())
+    }
 }
 
 async fn known(
@@ -292,6 +303,15 @@ async fn known(
         true => ctx.registry.live_rows(dbs.control()).await?,
         false => vec![],
     };
+    // Only an orphan scan reaches databases no folder of this bench names.
+    let mut other_registries = BTreeMap::new();
+    if opts.orphans {
+        let registry = &ctx.registry;
+        other_registries = registry.named_by_other_registries(dbs.control()).await?;
+        if dbs.separate() {
+            other_registries.extend(registry.named_by_other_registries(dbs.sites()).await?);
+        }
+    }
     let sites = ctx.bench.list_sites(deadline).await?;
     let (elsewhere, unread, unread_elsewhere) = match opts.orphans && registry {
         true => other_benches(ctx, dbs.control(), opts, facts, deadline).await?,
@@ -315,6 +335,7 @@ async fn known(
         sites,
         everywhere,
         live_rows,
+        other_registries,
         uncertain,
         unread_elsewhere,
     })
@@ -338,7 +359,7 @@ pub(super) async fn guard_now(
             known.uncertain.join("; ")
         )));
     }
-    Ok(Guard::fixed(ctx).knowing(&known.everywhere, &known.live_rows))
+    Ok(known.guard(ctx))
 }
 
 /// The sites of the inventory's other benches (a database only one of their sites names,

@@ -112,6 +112,11 @@ impl Conns {
         &mut self.control
     }
 
+    /// Whether the bench's database server is another than the registry's.
+    pub fn separate(&self) -> bool {
+        self.sites.is_some()
+    }
+
     pub fn sites(&mut self) -> &mut Db {
         self.sites.as_mut().unwrap_or(&mut self.control)
     }

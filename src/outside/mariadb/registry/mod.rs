@@ -5,6 +5,7 @@
 //! one MariaDB server never claim or list each other's sites.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 use super::{quote_ident, Db, DbError};
 
@@ -392,6 +393,38 @@ impl Registry {
                 db_name,
             })
             .collect())
+    }
+
+    /// The databases the other registries on this server name (any row, any status),
+    /// each with its registry: another deployment of the tool (staging beside production)
+    /// keeps its tenants there, and what it names is its business. A registry is known by
+    /// its `tenants` table's columns.
+    pub async fn named_by_other_registries(
+        &self,
+        db: &mut Db,
+    ) -> Result<BTreeMap<String, String>, DbError> {
+        let find = "SELECT TABLE_SCHEMA FROM information_schema.COLUMNS \
+                    WHERE TABLE_NAME = 'tenants' \
+                    AND COLUMN_NAME IN ('bench_id', 'db_name', 'standby_site') \
+                    GROUP BY TABLE_SCHEMA HAVING COUNT(*) = 3";
+        let registries: Vec<String> = db.rows("finding the registries", find, ()).await?;
+        let mut named = BTreeMap::new();
+        for r in registries.into_iter().filter(|r| *r != self.name) {
+            let sql = format!("SELECT DISTINCT db_name FROM {}.tenants", quote_ident(&r));
+            let names: Vec<String> = match db.rows("reading another registry", &sql, ()).await {
+                Ok(names) => names,
+                // Dropped since it was found: it names nothing any more.
+                Err(DbError::Query {
+                    source: mysql_async::Error::Server(e),
+                    ..
+                }) if e.code == 1049 || e.code == 1146 => vec![],
+                Err(e) => return Err(e),
+            };
+            for n in names {
+                named.entry(n).or_insert_with(|| r.clone());
+            }
+        }
+        Ok(named)
     }
 
     /// Every row of these sites on this bench, oldest first.
