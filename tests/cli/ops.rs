@@ -965,28 +965,40 @@ fn an_orphan_scan_takes_nothing_while_a_sites_config_is_half_written() {
 }
 
 /// A site made by hand (bench new-site, no registry row) matched by --pattern goes: its
-/// folder's config is the only proof, and its database holds Frappe's tables.
+/// folder's config is the only proof, and its database holds Frappe's tables. Its DB user
+/// is the database's name, or (Frappe after 15.14) the config's own `db_user`.
 #[test]
 fn cleanup_pattern_removes_a_site_made_by_hand() {
     let c = Case::new(&[]);
     let p = Planted::new();
-    let d = p.name();
-    let mut plant = plant_database(&d, &MARKERS);
-    plant.extend(plant_user(&d));
-    sql_batch(&plant).unwrap();
-    let sub = unique("byhand");
-    let site = format!("{sub}.localhost");
-    std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
-    std::fs::write(
-        c.bench.site_dir(&site).join("site_config.json"),
-        json!({"db_name": d}).to_string(),
-    )
-    .unwrap();
-    let r = c.ops(&["cleanup", "--pattern", &sub, "--yes"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
-    assert_eq!(r.json["dropped"][0]["name"], site.as_str(), "{}", r.json);
-    assert!(!database_exists(&d) && !db_user_exists(&d), "{}", r.json);
-    assert!(!c.bench.site_dir(&site).exists(), "{}", r.json);
+    for own_user in [false, true] {
+        let d = p.name();
+        let user = match own_user {
+            true => p.name(),
+            false => d.clone(),
+        };
+        let mut plant = plant_database(&d, &MARKERS);
+        plant.extend(plant_user(&user));
+        sql_batch(&plant).unwrap();
+        let sub = unique("byhand");
+        let site = format!("{sub}.localhost");
+        let config = match own_user {
+            true => json!({"db_name": d, "db_user": user}),
+            false => json!({"db_name": d}),
+        };
+        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
+        std::fs::write(
+            c.bench.site_dir(&site).join("site_config.json"),
+            config.to_string(),
+        )
+        .unwrap();
+        let r = c.ops(&["cleanup", "--pattern", &sub, "--yes"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["dropped"][0]["name"], site.as_str(), "{}", r.json);
+        assert!(!database_exists(&d), "{}", r.json);
+        assert!(!db_user_exists(&user), "DB user {user} left: {}", r.json);
+        assert!(!c.bench.site_dir(&site).exists(), "{}", r.json);
+    }
 }
 
 /// MARIADB_URL names another server than the one the bench's sites use (their
