@@ -365,6 +365,30 @@ fn cleanup_pattern_refuses_a_database_without_frappes_tables() {
     assert_eq!(c.json["skipped"][0]["name"], site, "{}", c.json);
 }
 
+/// A run killed inside new-site, after Frappe made the site's folders and before it wrote
+/// site_config.json: the folder, which no config names, is the run's (its row says it was
+/// making this site, under the lock cleanup now holds) and goes, so the subdomain is free
+/// again.
+#[test]
+fn a_killed_runs_folder_without_config_goes_with_its_row() {
+    let w = World::new(&[]);
+    // A first sign-up makes the registry and the bench id the row needs.
+    let first = w.provision(&unique("first"), &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.json, first.stderr);
+    let sub = unique("halfmade");
+    let site = site_of(&sub);
+    let db = format!("ft_{:016x}", rand::random::<u64>());
+    let id = insert_row(&w, &site, &db, "provisioning", None);
+    let dir = w.bench.site_dir(&site);
+    std::fs::create_dir_all(dir.join("locks")).unwrap();
+    std::fs::write(dir.join("locks/installing.lock"), "").unwrap();
+
+    let c = w.run(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    assert_eq!(c.code, 0, "{}\n{}", c.json, c.stderr);
+    assert!(!dir.exists(), "the half-made folder stays: {}", c.json);
+    assert_eq!(status_of(&w, id), "rolled_back", "{}", c.json);
+}
+
 /// Two deployments of the tool (staging and production, each with its own registry)
 /// share one MariaDB server. One's orphan scan must not take the other's tenants: a
 /// database another registry on the server names is that registry's business.
