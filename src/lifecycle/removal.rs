@@ -170,6 +170,23 @@ pub async fn remove_site(
     };
     let mut steps = Steps::default();
     let (folder, users) = whose_folder(ctx, t, &mut steps, deadline).await;
+    // The folder's config was the only proof that the database is this site's: gone or
+    // changed since the plan, nothing goes on its word.
+    if t.proof == Proof::Config && folder != Folder::Ours {
+        if folder == Folder::Another {
+            steps.record(
+                format!("check sites/{}/site_config.json", t.site),
+                Err(format!(
+                    "it no longer names database {}: nothing of {} was removed",
+                    t.db_name, t.site
+                )),
+            );
+        }
+        return Removal {
+            steps: steps.0,
+            ..Removal::default()
+        };
+    }
     let mut warnings = vec![];
     let mut bench_dropped = false;
     let users_free = users

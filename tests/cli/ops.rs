@@ -1001,6 +1001,42 @@ fn cleanup_pattern_removes_a_site_made_by_hand() {
     }
 }
 
+/// A site made by hand is matched by --pattern on its folder's word alone (no registry
+/// row). Its site_config.json is gone by the end of the countdown: with the proof gone,
+/// nothing of it is removed, and the item says why.
+#[test]
+fn cleanup_pattern_removes_nothing_whose_config_is_gone_by_the_end_of_the_countdown() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    let d = p.name();
+    let mut plant = plant_database(&d, &MARKERS);
+    plant.extend(plant_user(&d));
+    sql_batch(&plant).unwrap();
+    let sub = unique("byhand");
+    let site = format!("{sub}.localhost");
+    let config = c.bench.site_dir(&site).join("site_config.json");
+    std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
+    std::fs::write(&config, json!({"db_name": d}).to_string()).unwrap();
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    std::fs::remove_file(&config).unwrap();
+    let r = w.finish();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&d) && db_user_exists(&d), "{}", r.json);
+    assert!(c.bench.site_dir(&site).exists(), "{}", r.json);
+    assert!(
+        r.json["failed"][0]["actions"]
+            .to_string()
+            .contains("no longer names"),
+        "{}",
+        r.json
+    );
+}
+
 /// MARIADB_URL names another server than the one the bench's sites use (their
 /// common_site_config.json's db_host): none of the databases its sites name is on the
 /// server scanned, so its Frappe databases are another deployment's, not orphans.
