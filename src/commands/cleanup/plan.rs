@@ -1,10 +1,12 @@
 //! What a cleanup would remove, found before anything is: sites matching `--pattern`
 //! (each locked as it is planned), and for `--orphans` the databases, DB users, killed
-//! runs and stale registry rows, from one catalog scan, one listing of `sites/` and two
+//! runs and stale registry rows, from one catalog scan, one listing of `sites/` and a few
 //! registry reads. Each item is one site instance, known by its database; what the guard
-//! keeps (system schemas, the registry, the admin account, what another site or live row
-//! names) is never planned, and a site whose folder and live row disagree about its
-//! database is left alone.
+//! keeps (system schemas, the registry, the admin account, what another site, live row or
+//! other registry on the server names) is never planned, and a site whose folder and live
+//! row disagree about its database is left alone. An orphan is taken only when nothing
+//! makes it uncertain: the registry this bench was used with, every bench's sites read,
+//! every config parsed, and this bench's databases on the server scanned.
 
 use super::Options;
 use crate::context::Context;
