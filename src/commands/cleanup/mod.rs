@@ -11,10 +11,12 @@
 //! dropped, so the registry stays true. Never: system schemas, the registry, a database without Frappe's tables, an
 //! account in use by the tool.
 
+mod known;
 mod plan;
 
+use known::guard_now;
 pub use plan::{glob_match, validate_site_pattern};
-use plan::{guard_now, plan, Work};
+use plan::{plan, Work};
 
 use crate::basics::signals::StopSignals;
 use crate::cli::CleanupArgs;
