@@ -3,7 +3,6 @@
 //! live rows and what other registries on the server name; and what makes an orphan
 //! uncertain. Read when the cleanup plans, and again after its countdown (`guard_now`).
 
-use super::plan::Plan;
 use super::Options;
 use crate::context::Context;
 use crate::error::Error;
@@ -148,10 +147,11 @@ pub(super) async fn guard_now(
     ctx: &Context,
     dbs: &mut Conns,
     opts: &Options,
-    plan: &Plan,
+    facts: &BenchFacts,
+    registry: bool,
     deadline: Instant,
 ) -> Result<Guard, Error> {
-    let known = known(ctx, dbs, opts, &plan.facts, plan.registry, deadline).await?;
+    let known = known(ctx, dbs, opts, facts, registry, deadline).await?;
     if !known.uncertain.is_empty() {
         return Err(Error::config(format!(
             "nothing was removed: {}",

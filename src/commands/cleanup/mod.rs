@@ -88,7 +88,7 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         return report;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    let guard = match guard_now(ctx, &mut dbs, opts, &plan, deadline).await {
+    let guard = match guard_now(ctx, &mut dbs, opts, &plan.facts, plan.registry, deadline).await {
         Ok(g) => g,
         Err(e) => {
             report.error = Some(e.to_string());
