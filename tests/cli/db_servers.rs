@@ -248,11 +248,34 @@ fn orphans_are_dropped_on_each_server_and_nothing_else() {
         );
     }
 
+    // Another deployment of the tool keeps its registry, and a tenant, on server B.
+    let (other_registry, theirs) = (unique("other_reg"), unique("_theirs"));
+    let b = w.server_b.url();
+    sql_at(&b, &format!("CREATE DATABASE `{other_registry}`"), vec![]);
+    sql_at(
+        &b,
+        &format!(
+            "CREATE TABLE `{other_registry}`.tenants (bench_id VARCHAR(64), \
+             db_name VARCHAR(64), standby_site VARCHAR(255))"
+        ),
+        vec![],
+    );
+    sql_at(
+        &b,
+        &format!("INSERT INTO `{other_registry}`.tenants VALUES ('x', ?, NULL)"),
+        vec![theirs.clone().into()],
+    );
+    plant_orphan(&b, &theirs);
+
     let r = w.ok(&["cleanup", "--orphans", "--yes", "--bench", "b"]);
     let on_b = databases(&w.server_b.url());
     assert!(
         !on_b.contains(&orphan_b) && !on_b.contains(&orphan_a),
         "{r}"
+    );
+    assert!(
+        on_b.contains(&theirs),
+        "another registry's tenant on server B was dropped: {r}"
     );
     assert!(
         on_b.contains(&tenant_b),
