@@ -1373,7 +1373,7 @@ fn a_thousand_databases_are_scanned_with_a_constant_number_of_queries() {
     let before = scan();
     assert_eq!(before.json["planned"], json!([]));
     let queries = before.json["scan"]["catalogQueries"].as_u64().unwrap();
-    assert!(queries <= 5, "{}", before.json);
+    assert!((1..=5).contains(&queries), "{}", before.json);
     // Other users of the server may drop their databases meanwhile: the scan must see
     // the 1,000 planted ones and every other one that is there both before and after.
     let all_databases = || -> BTreeSet<String> {
