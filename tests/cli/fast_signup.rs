@@ -611,6 +611,32 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
     assert_eq!(r.json["path"], "pool", "{}", r.json);
 }
 
+/// A copy of a standby's site, put by hand beside it, names the standby's database: the
+/// drain leaves that database (and the copy) alone, and says why.
+#[test]
+fn a_drain_keeps_a_standbys_database_another_site_names() {
+    let f = Fast::new(&[]);
+    let made = f.fill(1);
+    let (standby, standby_db) = made[0].clone();
+    let copy = site_of(&unique("copy"));
+    std::fs::create_dir_all(f.bench.site_dir(&copy)).unwrap();
+    std::fs::write(
+        f.bench.site_dir(&copy).join("site_config.json"),
+        serde_json::json!({"db_name": standby_db}).to_string(),
+    )
+    .unwrap();
+    let r = f.run(&["pool", "drain"]);
+    std::fs::remove_dir_all(f.bench.site_dir(&copy)).unwrap();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&standby_db), "{}", r.json);
+    assert!(f.bench.site_dir(&standby).exists(), "{}", r.json);
+    assert!(
+        r.json["failed"].to_string().contains(&copy),
+        "the failure names the site that keeps it: {}",
+        r.json
+    );
+}
+
 /// The killed claim's row is closed by someone else (an operator, by hand) during the
 /// cleanup's countdown: putting the standby back then changes no row, and that is a
 /// failure the item says, not a standby reported back in the pool.
