@@ -102,6 +102,15 @@ impl Case {
         self
     }
 
+    /// A site folder made by hand, `site_config.json` holding `config` (a JSON value, or
+    /// any text as Frappe might leave it).
+    fn site_folder(&self, site: &str, config: &str) -> std::path::PathBuf {
+        let dir = self.bench.site_dir(site);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("site_config.json"), config).unwrap();
+        dir.join("site_config.json")
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = tool(&self.bench, &self.frappe);
         cmd.args(args);
@@ -336,6 +345,16 @@ impl Planted {
             self.prefix,
             rand::random::<u64>() & 0xff_ffff_ffff
         )
+    }
+
+    /// A fresh database holding Frappe's marker tables, with a DB user of its name: what
+    /// a site's database looks like to the orphan scan.
+    fn frappe_database(&self) -> String {
+        let d = self.name();
+        let mut plant = plant_database(&d, &MARKERS);
+        plant.extend(plant_user(&d));
+        sql_batch(&plant).unwrap();
+        d
     }
 
     /// The `--db-pattern` that reaches only what this guard planted.
@@ -888,12 +907,7 @@ fn cleanup_pattern_keeps_a_database_a_site_names_by_the_end_of_the_countdown() {
         w.seen
     );
     let copy = format!("{}.localhost", unique("copy"));
-    std::fs::create_dir_all(c.bench.site_dir(&copy)).unwrap();
-    std::fs::write(
-        c.bench.site_dir(&copy).join("site_config.json"),
-        json!({"db_name": t.db}).to_string(),
-    )
-    .unwrap();
+    c.site_folder(&copy, &json!({"db_name": t.db}).to_string());
     let r = w.finish();
     std::fs::remove_dir_all(c.bench.site_dir(&copy)).unwrap();
     assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
@@ -920,13 +934,9 @@ fn an_orphan_scan_takes_nothing_while_a_sites_config_is_half_written() {
     let c = Case::new(&[]).with_registry();
     let p = Planted::new();
     for text in ["", "{\"db_name\": \"_"] {
-        let d = p.name();
-        let mut plant = plant_database(&d, &MARKERS);
-        plant.extend(plant_user(&d));
-        sql_batch(&plant).unwrap();
+        let d = p.frappe_database();
         let site = format!("{}.localhost", unique("busy"));
-        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
-        std::fs::write(c.bench.site_dir(&site).join("site_config.json"), text).unwrap();
+        c.site_folder(&site, text);
         let r = c.ops(&[
             "cleanup",
             "--orphans",
@@ -986,12 +996,7 @@ fn cleanup_pattern_removes_a_site_made_by_hand() {
             true => json!({"db_name": d, "db_user": user}),
             false => json!({"db_name": d}),
         };
-        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
-        std::fs::write(
-            c.bench.site_dir(&site).join("site_config.json"),
-            config.to_string(),
-        )
-        .unwrap();
+        c.site_folder(&site, &config.to_string());
         let r = c.ops(&["cleanup", "--pattern", &sub, "--yes"]);
         assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
         assert_eq!(r.json["dropped"][0]["name"], site.as_str(), "{}", r.json);
@@ -1008,10 +1013,7 @@ fn cleanup_pattern_removes_a_site_made_by_hand() {
 fn cleanup_pattern_removes_nothing_whose_config_is_gone_by_the_end_of_the_countdown() {
     let c = Case::new(&[]);
     let p = Planted::new();
-    let d = p.name();
-    let mut plant = plant_database(&d, &MARKERS);
-    plant.extend(plant_user(&d));
-    sql_batch(&plant).unwrap();
+    let d = p.frappe_database();
     let sub = unique("byhand");
     let site = format!("{sub}.localhost");
     let config = c.bench.site_dir(&site).join("site_config.json");
@@ -1044,10 +1046,7 @@ fn cleanup_pattern_removes_nothing_whose_config_is_gone_by_the_end_of_the_countd
 fn an_orphan_scan_of_a_server_the_benchs_sites_do_not_use_takes_nothing() {
     let c = Case::new(&[]).with_registry();
     let p = Planted::new();
-    let d = p.name();
-    let mut plant = plant_database(&d, &MARKERS);
-    plant.extend(plant_user(&d));
-    sql_batch(&plant).unwrap();
+    let d = p.frappe_database();
     for k in 0..2 {
         let site = format!("{}.localhost", unique(&format!("there{k}")));
         std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
@@ -1082,10 +1081,7 @@ fn an_orphan_scan_of_a_server_the_benchs_sites_do_not_use_takes_nothing() {
 fn an_orphan_scan_without_a_registry_takes_nothing() {
     let c = Case::new(&[]);
     let p = Planted::new();
-    let d = p.name();
-    let mut plant = plant_database(&d, &MARKERS);
-    plant.extend(plant_user(&d));
-    sql_batch(&plant).unwrap();
+    let d = p.frappe_database();
     let r = c.ops(&[
         "cleanup",
         "--orphans",
@@ -1123,12 +1119,7 @@ fn an_orphan_a_site_names_by_the_end_of_the_countdown_is_kept() {
         w.seen
     );
     let site = format!("{}.localhost", unique("back"));
-    std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
-    std::fs::write(
-        c.bench.site_dir(&site).join("site_config.json"),
-        json!({"db_name": restored}).to_string(),
-    )
-    .unwrap();
+    c.site_folder(&site, &json!({"db_name": restored}).to_string());
     let r = w.finish();
     assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
     assert!(
@@ -1500,12 +1491,7 @@ fn a_killed_run_whose_database_a_site_names_by_the_end_of_the_countdown_stays_op
         w.seen
     );
     let copy = format!("{}.localhost", unique("copy"));
-    std::fs::create_dir_all(c.bench.site_dir(&copy)).unwrap();
-    std::fs::write(
-        c.bench.site_dir(&copy).join("site_config.json"),
-        json!({"db_name": db}).to_string(),
-    )
-    .unwrap();
+    c.site_folder(&copy, &json!({"db_name": db}).to_string());
     let r = w.finish();
     std::fs::remove_dir_all(c.bench.site_dir(&copy)).unwrap();
     assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
