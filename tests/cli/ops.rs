@@ -1039,6 +1039,37 @@ fn cleanup_pattern_removes_nothing_whose_config_is_gone_by_the_end_of_the_countd
     );
 }
 
+/// A site made by hand, matched by --pattern; by the end of the countdown its database no
+/// longer holds Frappe's tables (another program's data restored into it, say): its
+/// config alone no longer proves it is the site's, and nothing of it goes.
+#[test]
+fn cleanup_pattern_removes_nothing_whose_database_stops_being_frappes_during_the_countdown() {
+    let c = Case::new(&[]);
+    let p = Planted::new();
+    let d = p.frappe_database();
+    let sub = unique("byhand");
+    let site = format!("{sub}.localhost");
+    c.site_folder(&site, &json!({"db_name": d}).to_string());
+    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
+    assert!(
+        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+        "no countdown: {:?}",
+        w.seen
+    );
+    sql(&format!("DROP TABLE `{d}`.`tabDocType`"));
+    let r = w.finish();
+    assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert!(database_exists(&d) && db_user_exists(&d), "{}", r.json);
+    assert!(c.bench.site_dir(&site).exists(), "{}", r.json);
+    assert!(
+        r.json["failed"]
+            .to_string()
+            .contains("does not hold Frappe's tables"),
+        "{}",
+        r.json
+    );
+}
+
 /// MARIADB_URL names another server than the one the bench's sites use (their
 /// common_site_config.json's db_host): none of the databases its sites name is on the
 /// server scanned, so its Frappe databases are another deployment's, not orphans.
