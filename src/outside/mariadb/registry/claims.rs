@@ -169,9 +169,11 @@ impl Registry {
             self.table()
         );
         let what = "undoing a standby claim";
-        db.run(what, &sql, (status.as_str(), error, id)).await?;
         // An undo that changed nothing says so: the row was not (or no longer) claimed.
-        match db.conn.affected_rows() {
+        match db
+            .run_counted(what, &sql, (status.as_str(), error, id))
+            .await?
+        {
             0 => Err(DbError::Unchanged { what: what.into() }),
             _ => Ok(()),
         }
