@@ -87,13 +87,20 @@ pub async fn cleanup(ctx: &Context, opts: &Options) -> CleanupReport {
         report.elapsed = round2(started.elapsed().as_secs_f64());
         return report;
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let guard = match guard_now(ctx, &mut dbs, opts, &plan.facts, plan.registry, deadline).await {
-        Ok(g) => g,
-        Err(e) => {
-            report.error = Some(e.to_string());
-            report.elapsed = round2(started.elapsed().as_secs_f64());
-            return report;
+    // After a countdown, what keeps a database is read again: a site may have been put
+    // back meanwhile. With --yes the plan's guard is a moment old.
+    let guard = match opts.yes {
+        true => plan.guard,
+        false => {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            match guard_now(ctx, &mut dbs, opts, &plan.facts, plan.registry, deadline).await {
+                Ok(g) => g,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    report.elapsed = round2(started.elapsed().as_secs_f64());
+                    return report;
+                }
+            }
         }
     };
     let (n, facts) = (plan.work.len(), &plan.facts);

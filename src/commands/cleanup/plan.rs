@@ -111,6 +111,9 @@ pub(super) struct Plan {
     pub facts: BenchFacts,
     /// Whether the registry exists (its live rows were read).
     pub registry: bool,
+    /// What the plan was checked against: still true when nothing waits between the
+    /// plan and the removal (`--yes`); read again after a countdown (`guard_now`).
+    pub guard: Guard,
 }
 
 /// What the planner reads, once: the server's catalog (with `--orphans`), the registry's
@@ -174,6 +177,7 @@ pub(super) async fn plan(
         work,
         facts: scan.facts,
         registry: scan.registry,
+        guard: scan.guard,
     })
 }
 
@@ -183,6 +187,9 @@ async fn scan(
     opts: &Options,
     deadline: Instant,
 ) -> Result<Scan, Error> {
+    let registry = ctx.registry.upgrade(dbs.control()).await?;
+    let facts = ctx.bench.facts(deadline).await?;
+    own_registry(ctx, dbs, opts, &facts, registry).await?;
     // The catalog before the sites: Frappe writes a site's config before it creates its
     // database, so every database seen here already has its config on disk below, and a
     // new-site in flight is never taken for an orphan.
@@ -190,9 +197,6 @@ async fn scan(
         true => Some(dbs.sites().scan_catalog().await?),
         false => None,
     };
-    let registry = ctx.registry.upgrade(dbs.control()).await?;
-    let facts = ctx.bench.facts(deadline).await?;
-    own_registry(ctx, dbs, opts, &facts, registry).await?;
     let known = known(ctx, dbs, opts, &facts, registry, deadline).await?;
     let guard = known.guard(ctx);
     let mut uncertain = known.uncertain;
