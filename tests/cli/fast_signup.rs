@@ -566,6 +566,22 @@ fn a_claim_killed_after_the_rename_is_resolved_by_cleanup_orphans() {
     assert!(f.pool_status()["claimed"].as_array().unwrap().is_empty());
 }
 
+/// What a run killed between its claim and its rename leaves: the claim's own UPDATE (the
+/// standby's row names the tenant `sub`), the standby whole under its own name.
+fn claimed_by_a_killed_run(f: &Fast, sub: &str, standby_db: &str) {
+    let claim = format!(
+        "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
+         site = ?, subdomain = ?, organization = 'Acme', email = 'a@example.com' \
+         WHERE db_name = ?",
+        f.registry
+    );
+    sql_at(
+        f.url(),
+        &claim,
+        vec![site_of(sub).into(), sub.into(), standby_db.into()],
+    );
+}
+
 #[test]
 fn a_claim_killed_before_the_rename_puts_its_standby_back() {
     let f = Fast::new(&[]);
@@ -575,20 +591,7 @@ fn a_claim_killed_before_the_rename_puts_its_standby_back() {
     let site = site_of(&sub);
     // What a run killed between its claim and its rename leaves: the claim's own UPDATE
     // (the row names the tenant, the standby whole under its own name), no tenant folder.
-    sql_at(
-        f.url(),
-        &format!(
-            "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
-             site = ?, subdomain = ?, organization = 'Acme', email = 'a@example.com' \
-             WHERE db_name = ?",
-            f.registry
-        ),
-        vec![
-            site.clone().into(),
-            sub.clone().into(),
-            standby_db.clone().into(),
-        ],
-    );
+    claimed_by_a_killed_run(&f, &sub, &standby_db);
     assert!(f.pool_status()["standby"].as_array().unwrap().is_empty());
 
     let c = f.run(&["cleanup", "--orphans", "--db-pattern", &standby_db, "--yes"]);
@@ -646,17 +649,7 @@ fn putting_back_a_standby_whose_row_changed_meanwhile_is_a_failure() {
     let made = f.fill(1);
     let (standby, standby_db) = made[0].clone();
     let sub = unique("kill");
-    let claim = format!(
-        "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
-         site = ?, subdomain = ? WHERE db_name = ?",
-        f.registry
-    );
-    let params = vec![
-        site_of(&sub).into(),
-        sub.clone().into(),
-        standby_db.clone().into(),
-    ];
-    sql_at(f.url(), &claim, params);
+    claimed_by_a_killed_run(&f, &sub, &standby_db);
 
     let mut cmd = f.tool();
     cmd.args(["cleanup", "--orphans", "--db-pattern", &standby_db]);
@@ -700,19 +693,7 @@ fn a_claimed_standby_whose_folder_is_gone_is_undone_not_put_back() {
     let sub = unique("kill");
     // A claim killed, and the standby's folder gone since (removed by hand): there is
     // nothing whole to give back to the pool.
-    sql_at(
-        f.url(),
-        &format!(
-            "UPDATE `{}`.tenants SET status = 'claimed', step = 'claim', standby_site = site, \
-             site = ?, subdomain = ? WHERE db_name = ?",
-            f.registry
-        ),
-        vec![
-            site_of(&sub).into(),
-            sub.clone().into(),
-            standby_db.clone().into(),
-        ],
-    );
+    claimed_by_a_killed_run(&f, &sub, &standby_db);
     std::fs::remove_dir_all(f.bench.site_dir(&standby)).unwrap();
 
     let c = f.run(&["cleanup", "--orphans", "--db-pattern", &standby_db, "--yes"]);
