@@ -28,28 +28,28 @@ pub struct Tree {
     root: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
-}
-
 impl Tree {
     pub fn new(path: &Path) -> Self {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        Self::as_account(path, unsafe { libc::geteuid() } == 0)
+    }
+
+    /// The bench as the tool sees it when it runs as root (`root`) or not, whoever runs it.
+    fn as_account(path: &Path, root: bool) -> Self {
         Self {
             path: path.to_path_buf(),
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            root: unsafe { libc::geteuid() } == 0,
+            root,
         }
     }
 
-    /// Whether the component at `depth` (0: `sites`, `apps`) may be a link that is followed.
-    fn follows(&self, access: Access, depth: usize) -> bool {
-        match (self.root, access) {
-            (true, _) => false,
-            (false, Access::Read) => true,
-            (false, Access::Write) => depth == 0,
-        }
+    /// Whether a read follows links below the bench (as the tool's own account would).
+    fn reads_follow(&self) -> bool {
+        !self.root
+    }
+
+    /// Whether a write follows a link at the component at `depth` (0: `sites`, `apps`).
+    fn writes_follow(&self, depth: usize) -> bool {
+        !self.root && depth == 0
     }
 
     /// The bench directory itself: the operator's path, opened as given.
@@ -62,12 +62,17 @@ impl Tree {
     }
 
     /// The opened directory that holds `rel`'s last component, and that component.
-    fn parent(&self, rel: &str, access: Access) -> std::io::Result<(OwnedFd, CString)> {
+    fn parent(&self, rel: &str, write: bool) -> std::io::Result<(OwnedFd, CString)> {
         let parts = components(rel)?;
         let (last, dirs) = parts.split_last().expect("components are never empty");
         let mut dir = self.bench()?;
         for (depth, name) in dirs.iter().enumerate() {
-            dir = self.open_dir(dir.as_fd(), name, self.follows(access, depth), rel)?;
+            let follow = if write {
+                self.writes_follow(depth)
+            } else {
+                self.reads_follow()
+            };
+            dir = self.open_dir(dir.as_fd(), name, follow, rel)?;
         }
         Ok((dir, last.clone()))
     }
@@ -97,16 +102,15 @@ impl Tree {
     }
 
     /// The file at `rel` opened for reading, following no link the tool may not follow
-    /// (only the bench's own links, `follows`); `None` when it does not exist.
+    /// (`reads_follow`); `None` when it does not exist.
     pub fn open(&self, rel: &str) -> std::io::Result<Option<std::fs::File>> {
-        let (dir, name) = match self.parent(rel, Access::Read) {
+        let (dir, name) = match self.parent(rel, false) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let depth = components(rel)?.len() - 1;
         let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        if !self.follows(Access::Read, depth) {
+        if !self.reads_follow() {
             flags |= OFlags::NOFOLLOW;
         }
         match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
@@ -118,7 +122,7 @@ impl Tree {
 
     /// Whether anything (a link included) is at `rel`.
     pub fn exists(&self, rel: &str) -> std::io::Result<bool> {
-        let (dir, name) = match self.parent(rel, Access::Read) {
+        let (dir, name) = match self.parent(rel, false) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
@@ -135,8 +139,8 @@ impl Tree {
     pub fn list(&self, rel: &str, files: bool) -> std::io::Result<Vec<String>> {
         let parts = components(rel)?;
         let mut dir = self.bench()?;
-        for (depth, name) in parts.iter().enumerate() {
-            dir = match self.open_dir(dir.as_fd(), name, self.follows(Access::Read, depth), rel) {
+        for name in &parts {
+            dir = match self.open_dir(dir.as_fd(), name, self.reads_follow(), rel) {
                 Ok(d) => d,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
                 Err(e) => return Err(e),
@@ -166,8 +170,8 @@ impl Tree {
     pub fn size(&self, rel: &str) -> std::io::Result<u64> {
         let parts = components(rel)?;
         let mut dir = self.bench()?;
-        for (depth, name) in parts.iter().enumerate() {
-            dir = match self.open_dir(dir.as_fd(), name, self.follows(Access::Read, depth), rel) {
+        for name in &parts {
+            dir = match self.open_dir(dir.as_fd(), name, self.reads_follow(), rel) {
                 Ok(d) => d,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
                 Err(e) => return Err(e),
@@ -179,7 +183,7 @@ impl Tree {
     /// Removes the folder `rel` and everything in it; absent is fine. A link at `rel` is
     /// refused; links inside it are removed themselves, never what they point to.
     pub fn remove_tree(&self, rel: &str) -> std::io::Result<()> {
-        let (dir, name) = match self.parent(rel, Access::Write) {
+        let (dir, name) = match self.parent(rel, true) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -198,8 +202,8 @@ impl Tree {
     /// Renames `from` to `to` in one step, never replacing anything at `to`. Both are
     /// in one folder; a link at `from` is refused (it would hand out what it points to).
     pub fn rename_noreplace(&self, from: &str, to: &str) -> std::io::Result<()> {
-        let (dir, src) = self.parent(from, Access::Write)?;
-        let (to_dir, dst) = self.parent(to, Access::Write)?;
+        let (dir, src) = self.parent(from, true)?;
+        let (to_dir, dst) = self.parent(to, true)?;
         let st = rfs::statat(dir.as_fd(), &src, AtFlags::SYMLINK_NOFOLLOW)?;
         if FileType::from_raw_mode(st.st_mode).is_symlink() {
             return Err(is_a_link(from));
@@ -229,7 +233,7 @@ impl Tree {
         let mut dir = self.bench()?;
         let mut owner = None;
         for (depth, name) in dirs.iter().enumerate() {
-            let follow = self.follows(Access::Write, depth);
+            let follow = self.writes_follow(depth);
             dir = match self.open_dir(dir.as_fd(), name, follow, rel) {
                 Ok(d) => d,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && depth > 0 => {
@@ -243,8 +247,7 @@ impl Tree {
             };
             if depth == 0 {
                 owner = Some(rfs::fstat(&dir)?);
-            }
-            if depth > 0 {
+            } else {
                 self.give_to(&dir, owner.as_ref())?;
             }
         }
@@ -283,7 +286,7 @@ impl Tree {
 
     /// Removes the file (or link) `rel`; absent is fine.
     pub fn remove_file(&self, rel: &str) -> std::io::Result<()> {
-        let (dir, name) = match self.parent(rel, Access::Write) {
+        let (dir, name) = match self.parent(rel, true) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -297,7 +300,7 @@ impl Tree {
     /// Decompresses the gzip file `gz` into a new file `out` (see `write_new`) and removes
     /// `gz`. A link at `gz` is refused: it could point at any file root can read.
     pub fn gunzip(&self, gz: &str, out: &str) -> std::io::Result<()> {
-        let (dir, name) = self.parent(gz, Access::Write)?;
+        let (dir, name) = self.parent(gz, true)?;
         let fd = rfs::openat(
             dir.as_fd(),
             &name,
@@ -338,9 +341,7 @@ fn components(rel: &str) -> std::io::Result<Vec<CString>> {
             format!("{rel:?} is not a plain path inside the bench"),
         )
     };
-    if rel.is_empty() || rel.starts_with('/') {
-        return Err(bad());
-    }
+    // An empty or absolute `rel` has an empty first component.
     rel.split('/')
         .map(|c| match c {
             "" | "." | ".." => Err(bad()),
@@ -434,6 +435,289 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    /// What the tool says when it meets a link it does not follow (the kernel's own
+    /// "Too many levels of symbolic links" does not count).
+    fn refused_as_a_link(r: std::io::Result<impl std::fmt::Debug>) {
+        let e = r.expect_err("a link the tool must not follow was followed");
+        assert!(
+            e.to_string().contains("the tool follows no link"),
+            "not refused as a link: {e}"
+        );
+    }
+
+    /// A bench whose owner planted links to files it could not read itself:
+    /// `sites/linked` -> a folder outside, `sites/real/secret.json` -> a file outside.
+    struct Planted {
+        outside: tempfile::TempDir,
+        bench: tempfile::TempDir,
+    }
+
+    impl Planted {
+        fn new() -> Self {
+            let outside = tempfile::tempdir().unwrap();
+            std::fs::write(outside.path().join("secret"), "root's").unwrap();
+            std::fs::create_dir(outside.path().join("dir")).unwrap();
+            std::fs::write(outside.path().join("dir/site_config.json"), "{}").unwrap();
+            let bench = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(bench.path().join("sites/real")).unwrap();
+            std::fs::write(
+                bench.path().join("sites/real/site_config.json"),
+                "{\"a\":1}",
+            )
+            .unwrap();
+            symlink(
+                outside.path().join("dir"),
+                bench.path().join("sites/linked"),
+            )
+            .unwrap();
+            symlink(
+                outside.path().join("secret"),
+                bench.path().join("sites/real/secret.json"),
+            )
+            .unwrap();
+            Self { outside, bench }
+        }
+
+        fn tree(&self, root: bool) -> Tree {
+            Tree::as_account(self.bench.path(), root)
+        }
+
+        fn assert_outside_untouched(&self) {
+            let o = self.outside.path();
+            assert_eq!(std::fs::read_to_string(o.join("secret")).unwrap(), "root's");
+            let names: Vec<_> = std::fs::read_dir(o.join("dir"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["site_config.json"]);
+        }
+    }
+
+    /// Whether these tests run as root (CI must: the ownership tests are about root).
+    fn as_root() -> bool {
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(
+            root || std::env::var("CI").is_err(),
+            "CI must run the tests as root"
+        );
+        root
+    }
+
+    #[test]
+    fn as_root_reads_follow_no_link_below_the_bench() {
+        let p = Planted::new();
+        let t = p.tree(true);
+        refused_as_a_link(t.read("sites/linked/site_config.json"));
+        refused_as_a_link(t.read("sites/real/secret.json"));
+        refused_as_a_link(t.list("sites/linked", true));
+        refused_as_a_link(t.size("sites/linked"));
+        assert_eq!(
+            t.read("sites/real/site_config.json").unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(t.list("sites", false).unwrap(), ["real"]);
+        assert_eq!(t.list("sites/real", true).unwrap(), ["site_config.json"]);
+    }
+
+    #[test]
+    fn as_another_account_reads_follow_links_as_that_account_would() {
+        let p = Planted::new();
+        let t = p.tree(false);
+        assert_eq!(
+            t.read("sites/linked/site_config.json").unwrap().as_deref(),
+            Some("{}")
+        );
+        assert_eq!(
+            t.read("sites/real/secret.json").unwrap().as_deref(),
+            Some("root's")
+        );
+        assert_eq!(t.list("sites/linked", true).unwrap(), ["site_config.json"]);
+        assert_eq!(t.size("sites/linked").unwrap(), 2);
+        // A link is never listed as a site, whoever reads.
+        assert_eq!(t.list("sites", false).unwrap(), ["real"]);
+        assert_eq!(t.list("sites/real", true).unwrap(), ["site_config.json"]);
+    }
+
+    #[test]
+    fn existence_counts_a_link_and_nothing_more() {
+        let p = Planted::new();
+        for t in [p.tree(true), p.tree(false)] {
+            assert!(t.exists("sites/linked").unwrap());
+            assert!(t.exists("sites/real/secret.json").unwrap());
+            assert!(t.exists("sites/real/site_config.json").unwrap());
+            assert!(!t.exists("sites/real/none.json").unwrap());
+            assert!(!t.exists("sites/none/site_config.json").unwrap());
+            assert_eq!(t.read("sites/real/none.json").unwrap(), None);
+            assert_eq!(t.read("sites/none/site_config.json").unwrap(), None);
+            assert!(t.list("sites/none", false).unwrap().is_empty());
+            assert_eq!(t.size("sites/none").unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn writes_follow_no_link_below_sites_whoever_runs() {
+        let p = Planted::new();
+        for t in [p.tree(true), p.tree(false)] {
+            refused_as_a_link(t.write_new("sites/linked/x", &mut &b"x"[..], false));
+            refused_as_a_link(t.remove_file("sites/linked/site_config.json"));
+            refused_as_a_link(t.remove_tree("sites/linked"));
+            refused_as_a_link(t.rename_noreplace("sites/linked", "sites/taken"));
+            refused_as_a_link(t.gunzip("sites/real/secret.json", "sites/real/out.sql"));
+            assert!(!p.bench.path().join("sites/taken").exists());
+            assert!(!p.bench.path().join("sites/real/out.sql").exists());
+            p.assert_outside_untouched();
+        }
+        // Removing a link removes the link, never what it points to.
+        p.tree(true).remove_file("sites/real/secret.json").unwrap();
+        assert!(!p.bench.path().join("sites/real/secret.json").exists());
+        p.assert_outside_untouched();
+    }
+
+    #[test]
+    fn a_linked_sites_folder_is_followed_for_writes_only_by_another_account() {
+        let outside = tempfile::tempdir().unwrap();
+        let bench = tempfile::tempdir().unwrap();
+        symlink(outside.path(), bench.path().join("sites")).unwrap();
+        refused_as_a_link(Tree::as_account(bench.path(), true).write_new(
+            "sites/.frappe-tenant/id",
+            &mut &b"x"[..],
+            false,
+        ));
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        Tree::as_account(bench.path(), false)
+            .write_new("sites/.frappe-tenant/id", &mut &b"x"[..], false)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join(".frappe-tenant/id")).unwrap(),
+            "x"
+        );
+    }
+
+    #[test]
+    fn a_missing_sites_folder_is_never_made() {
+        let bench = tempfile::tempdir().unwrap();
+        let e = Tree::new(bench.path())
+            .write_new("sites/.frappe-tenant/id", &mut &b"x"[..], false)
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        assert!(!bench.path().join("sites").exists());
+    }
+
+    #[test]
+    fn as_root_what_the_tool_writes_belongs_to_the_owner_of_sites() {
+        if !as_root() {
+            return;
+        }
+        let bench = tempfile::tempdir().unwrap();
+        let sites = bench.path().join("sites");
+        std::fs::create_dir(&sites).unwrap();
+        std::os::unix::fs::chown(&sites, Some(65534), Some(65534)).unwrap();
+        Tree::as_account(bench.path(), true)
+            .write_new("sites/.frappe-tenant/sub/f", &mut &b"x"[..], false)
+            .unwrap();
+        for made in [
+            ".frappe-tenant",
+            ".frappe-tenant/sub",
+            ".frappe-tenant/sub/f",
+        ] {
+            let meta = std::fs::metadata(sites.join(made)).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "{made}");
+        }
+        let mode = std::fs::metadata(sites.join(".frappe-tenant/sub/f"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Not running as root, the tool gives nothing away (it could not).
+        Tree::as_account(bench.path(), false)
+            .write_new("sites/.other/f", &mut &b"x"[..], false)
+            .unwrap();
+        for made in [".other", ".other/f"] {
+            let meta = std::fs::metadata(sites.join(made)).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (0, 0), "{made}");
+        }
+    }
+
+    #[test]
+    fn size_counts_the_regular_files_below_and_no_link() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), [0u8; 100]).unwrap();
+        let bench = tempfile::tempdir().unwrap();
+        let site = bench.path().join("sites/a");
+        std::fs::create_dir_all(site.join("sub/deeper")).unwrap();
+        std::fs::write(site.join("f1"), "abc").unwrap();
+        std::fs::write(site.join("sub/f2"), "abcde").unwrap();
+        std::fs::write(site.join("sub/deeper/f3"), "abcdefg").unwrap();
+        symlink(outside.path().join("big"), site.join("big")).unwrap();
+        symlink(outside.path(), site.join("sub/dir")).unwrap();
+        for root in [true, false] {
+            assert_eq!(
+                Tree::as_account(bench.path(), root)
+                    .size("sites/a")
+                    .unwrap(),
+                15
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_gives_the_sorted_names_of_one_kind() {
+        let bench = tempfile::tempdir().unwrap();
+        let sites = bench.path().join("sites");
+        for d in ["b.localhost", "a.localhost", ".frappe-tenant"] {
+            std::fs::create_dir_all(sites.join(d)).unwrap();
+        }
+        std::fs::write(sites.join("common_site_config.json"), "{}").unwrap();
+        std::fs::write(sites.join("apps.txt"), "frappe").unwrap();
+        symlink(sites.join("a.localhost"), sites.join("c.localhost")).unwrap();
+        let t = Tree::new(bench.path());
+        assert_eq!(
+            t.list("sites", false).unwrap(),
+            [".frappe-tenant", "a.localhost", "b.localhost"]
+        );
+        assert_eq!(
+            t.list("sites", true).unwrap(),
+            ["apps.txt", "common_site_config.json"]
+        );
+    }
+
+    #[test]
+    fn a_rename_never_replaces_anything() {
+        let bench = tempfile::tempdir().unwrap();
+        let sites = bench.path().join("sites");
+        std::fs::create_dir_all(sites.join("a")).unwrap();
+        std::fs::write(sites.join("a/f"), "a's").unwrap();
+        std::fs::create_dir_all(sites.join("c")).unwrap();
+        let t = Tree::new(bench.path());
+        t.rename_noreplace("sites/a", "sites/b").unwrap();
+        assert_eq!(std::fs::read_to_string(sites.join("b/f")).unwrap(), "a's");
+        assert!(!sites.join("a").exists());
+        let e = t.rename_noreplace("sites/b", "sites/c").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+        assert!(sites.join("b/f").exists());
+        assert!(std::fs::read_dir(sites.join("c")).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_file_or_folder_is_removed_and_absent_is_fine() {
+        let bench = tempfile::tempdir().unwrap();
+        let sites = bench.path().join("sites");
+        std::fs::create_dir_all(sites.join("a")).unwrap();
+        std::fs::write(sites.join("a/f"), "x").unwrap();
+        std::fs::write(sites.join("g"), "x").unwrap();
+        let t = Tree::new(bench.path());
+        t.remove_file("sites/a/f").unwrap();
+        assert!(!sites.join("a/f").exists());
+        t.remove_file("sites/a/f").unwrap();
+        t.remove_file("sites/none/f").unwrap();
+        t.remove_tree("sites/g").unwrap();
+        assert!(!sites.join("g").exists());
+        t.remove_tree("sites/none/x").unwrap();
+        assert!(sites.join("a").is_dir());
+    }
 
     #[test]
     fn only_plain_relative_paths_are_resolved() {
