@@ -109,14 +109,10 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        if !self.reads_follow() {
-            flags |= OFlags::NOFOLLOW;
-        }
-        match rfs::openat(dir.as_fd(), &name, flags, Mode::empty()) {
+        match open_file(dir.as_fd(), &name, self.reads_follow(), rel) {
             Ok(fd) => Ok(Some(std::fs::File::from(fd))),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(explain(dir.as_fd(), &name, e, rel)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -301,13 +297,7 @@ impl Tree {
     /// `gz`. A link at `gz` is refused: it could point at any file root can read.
     pub fn gunzip(&self, gz: &str, out: &str) -> std::io::Result<()> {
         let (dir, name) = self.parent(gz, true)?;
-        let fd = rfs::openat(
-            dir.as_fd(),
-            &name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| explain(dir.as_fd(), &name, e, gz))?;
+        let fd = open_file(dir.as_fd(), &name, false, gz)?;
         // Every member: Frappe's backup is a header member, then the dump appended as
         // another (`gzip >> file`, frappe/utils/backups.py).
         let mut decoder = flate2::read::MultiGzDecoder::new(std::fs::File::from(fd));
@@ -355,6 +345,24 @@ fn is_a_link(rel: &str) -> std::io::Error {
         "{rel} is a symbolic link: the tool follows no link below the bench directory \
          (the bench's owner controls them; as root that would hand them root's power)"
     ))
+}
+
+/// The regular file `name` in `at` opened for reading, following a link at `name` only
+/// with `follow`. Anything else is refused without blocking: a FIFO planted in its place
+/// would hold a plain open until someone wrote to it (hence `O_NONBLOCK`, which changes
+/// nothing for a regular file), a device would never end.
+fn open_file(at: BorrowedFd<'_>, name: &CStr, follow: bool, rel: &str) -> std::io::Result<OwnedFd> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rfs::openat(at, name, flags, Mode::empty()).map_err(|e| explain(at, name, e, rel))?;
+    if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(std::io::Error::other(format!(
+            "{rel} is not a regular file: the tool reads only plain files below the bench"
+        )));
+    }
+    Ok(fd)
 }
 
 /// An open that failed: a link where none is followed says so plainly.
@@ -514,6 +522,11 @@ mod tests {
         refused_as_a_link(t.read("sites/real/secret.json"));
         refused_as_a_link(t.list("sites/linked", true));
         refused_as_a_link(t.size("sites/linked"));
+        refused_as_a_link(t.exists("sites/linked/site_config.json"));
+        // What it opens is never inherited by a child bench started meanwhile.
+        let f = t.open("sites/real/site_config.json").unwrap().unwrap();
+        let fd_flags = rustix::io::fcntl_getfd(&f).unwrap();
+        assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
         assert_eq!(
             t.read("sites/real/site_config.json").unwrap().as_deref(),
             Some("{\"a\":1}")
@@ -564,6 +577,7 @@ mod tests {
             refused_as_a_link(t.write_new("sites/linked/x", &mut &b"x"[..], false));
             refused_as_a_link(t.remove_file("sites/linked/site_config.json"));
             refused_as_a_link(t.remove_tree("sites/linked"));
+            refused_as_a_link(t.remove_tree("sites/linked/sub"));
             refused_as_a_link(t.rename_noreplace("sites/linked", "sites/taken"));
             refused_as_a_link(t.gunzip("sites/real/secret.json", "sites/real/out.sql"));
             assert!(!p.bench.path().join("sites/taken").exists());
@@ -699,6 +713,63 @@ mod tests {
         assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
         assert!(sites.join("b/f").exists());
         assert!(std::fs::read_dir(sites.join("c")).unwrap().next().is_none());
+    }
+
+    /// `f`'s result, or a failed test when it has not returned within a few seconds.
+    fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{what} blocked"))
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_or_folder_never_blocks_the_tool() {
+        let bench = tempfile::tempdir().unwrap();
+        let site = bench.path().join("sites/a.localhost");
+        std::fs::create_dir_all(&site).unwrap();
+        for fifo in [
+            site.join("site_config.json"),
+            site.join("b.sql.gz"),
+            bench.path().join("sites/b.localhost"),
+        ] {
+            let c = CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        }
+        let path = bench.path().to_path_buf();
+        for root in [true, false] {
+            let t = Tree::as_account(&path, root);
+            let e = within("reading a fifo", {
+                let t = t.clone();
+                move || t.read("sites/a.localhost/site_config.json").unwrap_err()
+            });
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            let e = within("unpacking a fifo", {
+                let t = t.clone();
+                move || {
+                    t.gunzip("sites/a.localhost/b.sql.gz", "sites/a.localhost/t.sql")
+                        .unwrap_err()
+                }
+            });
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            within("listing a fifo", {
+                let t = t.clone();
+                move || t.list("sites/b.localhost", true).unwrap_err()
+            });
+            within("sizing a fifo", {
+                let t = t.clone();
+                move || t.size("sites/b.localhost").unwrap_err()
+            });
+            within("writing below a fifo", {
+                let t = t.clone();
+                move || {
+                    t.write_new("sites/b.localhost/x", &mut &b"x"[..], false)
+                        .unwrap_err()
+                }
+            });
+            assert_eq!(t.list("sites", false).unwrap(), ["a.localhost"]);
+        }
     }
 
     #[test]
