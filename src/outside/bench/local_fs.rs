@@ -20,6 +20,15 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+/// How every folder below the bench is opened: for resolving names in it and reading its
+/// entries, never through a link in its place (`ELOOP`), failing at once on anything but a
+/// folder (a FIFO would block a plain open), never inherited by a child started meanwhile.
+/// Following a link takes removing `NOFOLLOW` on purpose (`open_dir`).
+const FOLDER: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
 /// A bench directory on this machine.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -56,7 +65,7 @@ impl Tree {
     fn bench(&self) -> std::io::Result<OwnedFd> {
         Ok(rfs::open(
             &self.path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            FOLDER.difference(OFlags::NOFOLLOW),
             Mode::empty(),
         )?)
     }
@@ -84,10 +93,11 @@ impl Tree {
         follow: bool,
         rel: &str,
     ) -> std::io::Result<OwnedFd> {
-        let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        if !follow {
-            flags |= OFlags::NOFOLLOW;
-        }
+        let flags = if follow {
+            FOLDER.difference(OFlags::NOFOLLOW)
+        } else {
+            FOLDER
+        };
         rfs::openat(at, name, flags, Mode::empty()).map_err(|e| explain(at, name, e, rel))
     }
 
@@ -383,8 +393,7 @@ fn tree_size(dir: BorrowedFd<'_>) -> std::io::Result<u64> {
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => total += st.st_size as u64,
             FileType::Directory => {
-                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-                match rfs::openat(dir, &name, flags, Mode::empty()) {
+                match rfs::openat(dir, &name, FOLDER, Mode::empty()) {
                     Ok(sub) => total += tree_size(sub.as_fd())?,
                     // Gone or replaced by a link since it was listed: nothing to count.
                     Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
@@ -419,8 +428,7 @@ fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<(CString, FileType)>> {
 /// Removes `name` in `dir`: a directory with everything in it (opened without following,
 /// so one swapped for a link meanwhile is unlinked itself), anything else unlinked.
 fn remove_entry(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<()> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match rfs::openat(dir, name, flags, Mode::empty()) {
+    match rfs::openat(dir, name, FOLDER, Mode::empty()) {
         Ok(sub) => {
             for (child, _) in entries(sub.as_fd())? {
                 remove_entry(sub.as_fd(), &child)?;
