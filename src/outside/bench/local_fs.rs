@@ -234,6 +234,17 @@ impl Tree {
         content: &mut dyn Read,
         replace: bool,
     ) -> std::io::Result<()> {
+        self.write_new_via(rel, content, replace, rand::random())
+    }
+
+    /// `write_new` through the temporary name that `nonce` makes (random but for tests).
+    fn write_new_via(
+        &self,
+        rel: &str,
+        content: &mut dyn Read,
+        replace: bool,
+        nonce: u64,
+    ) -> std::io::Result<()> {
         let parts = components(rel)?;
         let (last, dirs) = parts.split_last().expect("components are never empty");
         let mut dir = self.bench()?;
@@ -257,12 +268,8 @@ impl Tree {
                 self.give_to(&dir, owner.as_ref())?;
             }
         }
-        let tmp = CString::new(format!(
-            ".{}.tmp-{:016x}",
-            last.to_string_lossy(),
-            rand::random::<u64>()
-        ))
-        .expect("no NUL in a name we made");
+        let tmp = CString::new(format!(".{}.tmp-{nonce:016x}", last.to_string_lossy(),))
+            .expect("no NUL in a name we made");
         let fd = rfs::openat(
             dir.as_fd(),
             &tmp,
@@ -616,6 +623,25 @@ mod tests {
             std::fs::read_to_string(outside.path().join(".frappe-tenant/id")).unwrap(),
             "x"
         );
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_name_is_never_written_through() {
+        let p = Planted::new();
+        let dir = p.bench.path().join("sites/real");
+        let tmp = dir.join(".id.tmp-000000000000002a");
+        symlink(p.outside.path().join("secret"), &tmp).unwrap();
+        for root in [true, false] {
+            let e = p
+                .tree(root)
+                .write_new_via("sites/real/id", &mut &b"x"[..], true, 42)
+                .unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+            p.assert_outside_untouched();
+            assert!(!dir.join("id").exists());
+            // What the tool did not make, it does not remove.
+            assert!(tmp.symlink_metadata().unwrap().file_type().is_symlink());
+        }
     }
 
     #[test]
