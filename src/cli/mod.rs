@@ -192,8 +192,8 @@ private/backups: the database (.sql.gz), the site's config (site_config_backup.j
 its encryption_key and database password: keep it like a secret) and, with --with-files, its
 public and private files (.tar). The JSON lists each file (relative to the bench directory)
 with its size and SHA-256. --out copies them into DIR, an existing directory here, never over
-an existing file, each copy checked against its hash (from a container: through the executor,
-in chunks).
+an existing file, readable by the tool's own account only (mode 0600), each copy checked against
+its hash (from a container: through the executor, in chunks).
 Exit codes: 0 success, 1 failed (busy, bench failed, a copy differs), 2 invalid input
 (unknown site, not the tool's, --out not a directory).")]
     Backup(BackupArgs),

@@ -977,8 +977,17 @@ fn backup_lists_frappes_files_with_their_hashes_and_copies_them_off() {
         let copy = Path::new(f["copiedTo"].as_str().unwrap());
         assert!(copy.starts_with(out.path()));
         assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(copy));
+        assert_private(copy);
     }
     assert_eq!(w.bench.calls_of("backup"), 2);
+}
+
+/// A backup's copy holds the site's config (its database password, its encryption key) and
+/// its customers' data: only the tool's own account may read it, whatever the umask.
+fn assert_private(copy: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is mode {mode:o}", copy.display());
 }
 
 #[test]
@@ -1135,6 +1144,7 @@ fn through_a_container_suspend_usage_and_backup_work_the_same() {
             f["size"].as_u64().unwrap(),
             std::fs::metadata(copy).unwrap().len()
         );
+        assert_private(copy);
     }
     assert!(
         got.iter().any(|f| f["size"].as_u64().unwrap() > 9_000_000),

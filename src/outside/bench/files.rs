@@ -296,11 +296,7 @@ impl Bench {
                         .open(rel)
                         .map_err(failed)?
                         .ok_or_else(|| failed(std::io::ErrorKind::NotFound.into()))?;
-                    let mut to = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&target)
-                        .map_err(failed)?;
+                    let mut to = create_private(&target).map_err(failed)?;
                     let copied = (|| {
                         std::io::copy(&mut from, &mut to)?;
                         to.sync_all()?;
@@ -333,11 +329,7 @@ impl Bench {
         let name = rel.rsplit('/').next().unwrap_or(rel);
         let target = out.join(name);
         let failed = |e: String| file_error(format!("copying {rel} to {}", target.display()), e);
-        let mut to = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)
-            .map_err(|e| failed(e.to_string()))?;
+        let mut to = create_private(&target).map_err(|e| failed(e.to_string()))?;
         let copied = self.fill_from_container(rel, &mut to, deadline).await;
         if copied.is_err() {
             // No half copy is left behind.
@@ -814,6 +806,18 @@ pub(super) fn parse_grep_h(
             None => Ok(Some(String::new())),
         })
         .collect()
+}
+
+/// A new file for a copy out of the bench, never over anything already there (a link
+/// included), readable by the tool's own account only whatever the umask: a backup holds the
+/// site's database password, its encryption key and its customers' data.
+fn create_private(target: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
 }
 
 /// Runs a local file operation on the blocking pool, counted as waiting on the bench.
