@@ -579,6 +579,49 @@ fn a_key_other_than_the_sites_fails_the_key_and_token_checks() {
 }
 
 #[test]
+fn without_the_registrys_email_verify_checks_the_sites_first_system_manager() {
+    let (c, t) = healthy(false);
+    // A row that names no one (made before the tool kept emails, say), and a second
+    // System Manager made after the tenant's admin but sorting before it by name.
+    sql_with(
+        &format!(
+            "UPDATE `{}`.tenants SET email = NULL WHERE site = ?",
+            c.bench.registry
+        ),
+        vec![t.site.clone().into()],
+    );
+    let later = "aaron@acme.com";
+    sql_with(
+        &format!(
+            "INSERT INTO `{d}`.tabUser (name, email, enabled, user_type, creation) \
+             SELECT ?, ?, 1, 'System User', creation + INTERVAL 1 DAY FROM `{d}`.tabUser \
+             WHERE name = ?",
+            d = t.db
+        ),
+        vec![later.into(), later.into(), EMAIL.into()],
+    );
+    sql_with(
+        &format!(
+            "INSERT INTO `{}`.`tabHas Role` (name, parent, parenttype, parentfield, role) \
+             VALUES (?, ?, 'User', 'roles', 'System Manager')",
+            t.db
+        ),
+        vec![format!("hr-{later}").into(), later.into()],
+    );
+    let r = c.verify(&t, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["email"], EMAIL, "{}", r.json);
+    let user = &checks(&r)["user"];
+    assert!(user.0, "{}", r.json);
+    assert!(
+        user.1
+            .contains("the first System Manager other than Administrator"),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
 fn a_dropped_database_fails_database_schema_and_user_checks() {
     let (c, t) = healthy(false);
     sql(&format!("DROP DATABASE `{}`", t.db));
