@@ -855,6 +855,89 @@ mod tests {
     }
 
     #[test]
+    fn a_grep_line_belongs_only_to_the_path_it_starts_with() {
+        let paths = ["a/x".to_string()];
+        // Another path's line, with a colon where this path's would end.
+        let texts = parse_grep_h(&paths, Some(0), "a/x:1\nb/y:2\n", "").unwrap();
+        assert_eq!(texts, vec![Some("1".to_string())]);
+        // A line that is the path itself and no more (output cut short) is no text.
+        let texts = parse_grep_h(&paths, Some(0), "a/x\n", "").unwrap();
+        assert_eq!(texts, vec![Some(String::new())]);
+    }
+
+    #[test]
+    fn config_values_are_true_as_python_reads_them() {
+        use serde_json::json;
+        for (v, want) in [
+            (json!(null), false),
+            (json!(false), false),
+            (json!(true), true),
+            (json!(0), false),
+            (json!(0.0), false),
+            (json!(1), true),
+            (json!(-1), true),
+            (json!(0.5), true),
+            (json!(""), false),
+            (json!("0"), true),
+            (json!([]), false),
+            (json!([0]), true),
+            (json!({}), false),
+            (json!({"a": 1}), true),
+        ] {
+            assert_eq!(truthy(Some(&v)), want, "{v}");
+        }
+        assert!(!truthy(None));
+    }
+
+    #[test]
+    fn only_real_names_under_sites_can_be_sites() {
+        for (name, want) in [
+            ("a.localhost", true),
+            ("assets2", true),
+            ("", false),
+            (".frappe-tenant", false),
+            ("assets", false),
+        ] {
+            assert_eq!(is_site_folder_name(name), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_config_keeps_each_suspension_key_apart_and_names_its_db_user() {
+        use serde_json::json;
+        let mut c: SiteConfig = serde_json::from_value(json!({
+            "db_name": "_abc",
+            "maintenance_mode": 0,
+            "pause_scheduler": null,
+        }))
+        .unwrap();
+        assert_eq!(c.flag("maintenance_mode"), Some(&json!(0)));
+        assert_eq!(c.flag("pause_scheduler"), Some(&json!(null)));
+        assert_eq!(c.flag("allow_reads_during_maintenance"), None);
+        assert_eq!(c.flag("db_name"), None);
+        for (i, key) in [
+            "maintenance_mode",
+            "allow_reads_during_maintenance",
+            "pause_scheduler",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c.set_flag(key, Some(json!(i + 1)));
+        }
+        assert_eq!(c.flag("maintenance_mode"), Some(&json!(1)));
+        assert_eq!(c.flag("allow_reads_during_maintenance"), Some(&json!(2)));
+        assert_eq!(c.flag("pause_scheduler"), Some(&json!(3)));
+        c.set_flag("pause_scheduler", None);
+        assert_eq!(c.flag("pause_scheduler"), None);
+        // Frappe 15.14 names the DB user after the database; later versions apart.
+        assert_eq!(c.db_user(), Some("_abc"));
+        c.db_user = Some("_user".into());
+        assert_eq!(c.db_user(), Some("_user"));
+        assert_eq!(SiteConfig::default().db_user(), None);
+    }
+
+    #[test]
     fn a_refused_exec_is_no_empty_file() {
         let paused = "Error response from daemon: Container backend is paused\n";
         assert!(parse_grep_h(&paths(), Some(1), "", paused).is_err());
