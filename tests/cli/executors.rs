@@ -442,6 +442,40 @@ fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
     assert_site_gone(&r.bench, &site);
 }
 
+/// bench drop-site fails for a killed run's site, and the container then refuses the exec
+/// that asks whether the site's folder is there (paused, restarting): that is no absent
+/// folder. The folder goes with the rest of the run's site, not left naming a dropped database.
+#[test]
+fn a_killed_runs_folder_the_container_will_not_show_is_still_removed() {
+    let r = Remote::new("docker");
+    let sub = format!("{}-hide", r.prefix);
+    let site = format!("{sub}.localhost");
+    let (mut child, _) = r.provision_paused_in_new_site(&sub, &[]);
+    let db = r.bench.databases_of(&site).pop().unwrap();
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    wait_for("the killed run's site lock to be freed", 10, || {
+        sql_value_at(
+            &r.bench.url,
+            "SELECT IS_FREE_LOCK(?)",
+            vec![site_lock_name(&site).into()],
+        )
+        .as_deref()
+            == Some("1")
+    });
+    let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
+    // `bench drop-site`, and `find sites/<site> -maxdepth 0 -printf x`.
+    cmd.env("EXECUTOR_DOUBLE_PAUSED", "drop-site,x");
+    let out = run(cmd);
+    assert!(
+        !r.bench.site_dir(&site).exists(),
+        "the folder was left: {}\n{}",
+        out.json,
+        out.stderr
+    );
+    assert!(!database_exists_at(&r.bench.url, &db), "{}", out.json);
+}
+
 /// The container refuses an exec (paused, restarting) just as the orphan scan lists the
 /// bench's sites: that is no empty bench. A site made there by hand, in no registry row,
 /// keeps its database; the cleanup fails and says why.
