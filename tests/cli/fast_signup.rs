@@ -173,6 +173,34 @@ fn a_template_round_trip_restores_a_scrubbed_dump_for_a_new_tenant() {
     assert_eq!(v.json["success"], true);
 }
 
+/// A build keeps the dump it made and the one before (a sign-up may be restoring from it
+/// right now); older dumps are removed, or the bench's disk fills one build at a time.
+#[test]
+fn template_builds_keep_the_current_and_the_previous_dump_only() {
+    let f = Fast::new(&["nexus_core"]);
+    f.set_version("nexus_core", "1.2.0");
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            f.build_template()["template"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut dumps: Vec<String> = std::fs::read_dir(f.template_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql") || n.ends_with(".gz"))
+        .collect();
+    dumps.sort();
+    let mut want = vec![
+        format!("template-{}.sql", ids[1]),
+        format!("template-{}.sql", ids[2]),
+    ];
+    want.sort();
+    assert_eq!(dumps, want, "builds {ids:?}");
+}
+
 #[test]
 fn a_template_build_without_version_files_fails_before_touching_anything() {
     // TestBench has no apps/ folder: the template could not say which versions it holds.
