@@ -131,6 +131,28 @@ impl Remote {
         (child, pause)
     }
 
+    /// A sign-up of `<prefix>-<tag>` SIGKILLed while new-site runs in the container (its
+    /// folder, config and database made), once MariaDB has freed its site lock: the site
+    /// and its database.
+    fn killed_in_new_site(&self, tag: &str) -> (String, String) {
+        let site = format!("{}-{tag}.localhost", self.prefix);
+        let sub = site.trim_end_matches(".localhost");
+        let (mut child, _) = self.provision_paused_in_new_site(sub, &[]);
+        let db = self.bench.databases_of(&site).pop().unwrap();
+        signal(child.id(), libc::SIGKILL);
+        child.wait().unwrap();
+        wait_for("the killed run's site lock to be freed", 10, || {
+            sql_value_at(
+                &self.bench.url,
+                "SELECT IS_FREE_LOCK(?)",
+                vec![site_lock_name(&site).into()],
+            )
+            .as_deref()
+                == Some("1")
+        });
+        (site, db)
+    }
+
     /// Every argv the tool gave the docker or kubectl client.
     fn client_calls(&self) -> Vec<Vec<String>> {
         std::fs::read_to_string(&self.log)
@@ -377,21 +399,7 @@ fn sigint_during_new_site_stops_bench_in_the_kubectl_pod() {
 #[test]
 fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
     let r = Remote::new("docker");
-    let sub = format!("{}-kill", r.prefix);
-    let site = format!("{sub}.localhost");
-    let (mut child, _) = r.provision_paused_in_new_site(&sub, &[]);
-    let db = r.bench.databases_of(&site).pop().unwrap();
-    signal(child.id(), libc::SIGKILL);
-    child.wait().unwrap();
-    wait_for("the killed run's site lock to be freed", 10, || {
-        sql_value_at(
-            &r.bench.url,
-            "SELECT IS_FREE_LOCK(?)",
-            vec![site_lock_name(&site).into()],
-        )
-        .as_deref()
-            == Some("1")
-    });
+    let (site, db) = r.killed_in_new_site("kill");
     let cleanup = |paused: bool| {
         let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
         if paused {
@@ -448,21 +456,7 @@ fn a_killed_runs_bench_that_cannot_be_stopped_keeps_cleanup_off_its_site() {
 #[test]
 fn a_killed_runs_folder_the_container_will_not_show_is_still_removed() {
     let r = Remote::new("docker");
-    let sub = format!("{}-hide", r.prefix);
-    let site = format!("{sub}.localhost");
-    let (mut child, _) = r.provision_paused_in_new_site(&sub, &[]);
-    let db = r.bench.databases_of(&site).pop().unwrap();
-    signal(child.id(), libc::SIGKILL);
-    child.wait().unwrap();
-    wait_for("the killed run's site lock to be freed", 10, || {
-        sql_value_at(
-            &r.bench.url,
-            "SELECT IS_FREE_LOCK(?)",
-            vec![site_lock_name(&site).into()],
-        )
-        .as_deref()
-            == Some("1")
-    });
+    let (site, db) = r.killed_in_new_site("hide");
     let mut cmd = r.cmd(&["cleanup", "--orphans", "--db-pattern", &db, "--yes"]);
     // `bench drop-site`, and `find sites/<site> -maxdepth 0 -printf x`.
     cmd.env("EXECUTOR_DOUBLE_PAUSED", "drop-site,x");
