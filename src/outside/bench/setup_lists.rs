@@ -133,6 +133,10 @@ mod tests {
             zones.into_iter().collect::<Vec<_>>(),
             ["Africa/Abidjan", "Africa/Addis_Ababa", "Europe/Berlin"]
         );
+        // A blank line inside the table does not end it; only its own closing brace does.
+        let spaced = MOMENTJS_START.replace("\t\t\"Europe/Berlin\"", "\n\t\t\"Europe/Berlin\"");
+        assert_ne!(spaced, MOMENTJS_START);
+        assert_eq!(momentjs_zones(&spaced).len(), 3);
     }
 
     #[test]
@@ -144,6 +148,9 @@ mod tests {
         assert!(lists.countries["Bouvet Island"].timezones.is_empty());
         assert_eq!(lists.currencies().into_iter().collect::<Vec<_>>(), ["EUR"]);
         assert!(SetupLists::parse("[]", languages, MOMENTJS_START).is_err());
+        // Any one list empty is no Frappe's.
+        assert!(SetupLists::parse("{}", languages, MOMENTJS_START).is_err());
+        assert!(SetupLists::parse(countries, "[]", MOMENTJS_START).is_err());
         assert!(SetupLists::parse(countries, languages, "data = {}").is_err());
     }
 }
