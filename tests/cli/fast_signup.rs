@@ -681,12 +681,7 @@ fn putting_back_a_standby_whose_row_changed_meanwhile_is_a_failure() {
 
     let mut cmd = f.tool();
     cmd.args(["cleanup", "--orphans", "--db-pattern", &standby_db]);
-    let mut w = Watched::start(cmd);
-    assert!(
-        w.wait_for("press Ctrl-C to abort", std::time::Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(cmd);
     let close = format!(
         "UPDATE `{}`.tenants SET status = 'failed' WHERE db_name = ?",
         f.registry

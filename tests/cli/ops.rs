@@ -794,12 +794,7 @@ fn cleanup_by_pattern_drops_only_the_matching_sites() {
 fn ctrl_c_during_the_countdown_aborts_with_nothing_removed() {
     let mut c = Case::new(&[]);
     let t = c.provision(&unique("test"));
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &t.sub]));
     // The countdown has begun (it said so): Ctrl-C now.
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
@@ -829,12 +824,7 @@ fn without_yes_cleanup_waits_five_seconds_before_dropping() {
     let mut c = Case::new(&[]);
     let t = c.provision(&unique("test"));
     let started = Instant::now();
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &t.sub]));
     // Before the countdown, what is about to go is named: Ctrl-C is an informed choice.
     let countdown = w
         .seen
@@ -902,12 +892,7 @@ fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
     // countdown and another run takes the lock: the folder is not the cleanup's to remove.
     let sub = unique("half");
     let (site, kept) = folder(&sub);
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &sub]));
     let lock = site_lock_name(&site);
     let owner = sql_value_at(
         &c.bench.url,
@@ -943,12 +928,7 @@ fn a_folder_without_config_goes_only_while_the_cleanup_holds_its_lock() {
 fn cleanup_pattern_keeps_a_database_a_site_names_by_the_end_of_the_countdown() {
     let mut c = Case::new(&[]);
     let t = c.provision(&unique("copied"));
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &t.sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &t.sub]));
     let copy = format!("{}.localhost", unique("copy"));
     c.site_folder(&copy, &json!({"db_name": t.db}).to_string());
     let r = w.finish();
@@ -1059,15 +1039,8 @@ fn cleanup_pattern_removes_nothing_whose_config_is_gone_by_the_end_of_the_countd
     let d = p.frappe_database();
     let sub = unique("byhand");
     let site = format!("{sub}.localhost");
-    let config = c.bench.site_dir(&site).join("site_config.json");
-    std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
-    std::fs::write(&config, json!({"db_name": d}).to_string()).unwrap();
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let config = c.site_folder(&site, &json!({"db_name": d}).to_string());
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &sub]));
     std::fs::remove_file(&config).unwrap();
     let r = w.finish();
     assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
@@ -1093,12 +1066,7 @@ fn cleanup_pattern_removes_nothing_whose_database_stops_being_frappes_during_the
     let sub = unique("byhand");
     let site = format!("{sub}.localhost");
     c.site_folder(&site, &json!({"db_name": d}).to_string());
-    let mut w = Watched::start(c.cmd(&["cleanup", "--pattern", &sub]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--pattern", &sub]));
     sql(&format!("DROP TABLE `{d}`.`tabDocType`"));
     let r = w.finish();
     assert_ne!(r.code, 0, "{}\n{}", r.json, r.stderr);
@@ -1123,13 +1091,8 @@ fn an_orphan_scan_of_a_server_the_benchs_sites_do_not_use_takes_nothing() {
     let d = p.frappe_database();
     for k in 0..2 {
         let site = format!("{}.localhost", unique(&format!("there{k}")));
-        std::fs::create_dir_all(c.bench.site_dir(&site)).unwrap();
         let elsewhere = format!("_{:016x}", rand::random::<u64>());
-        std::fs::write(
-            c.bench.site_dir(&site).join("site_config.json"),
-            json!({"db_name": elsewhere}).to_string(),
-        )
-        .unwrap();
+        c.site_folder(&site, &json!({"db_name": elsewhere}).to_string());
     }
     let r = c.ops(&[
         "cleanup",
@@ -1186,12 +1149,7 @@ fn an_orphan_a_site_names_by_the_end_of_the_countdown_is_kept() {
         plant.extend(plant_user(d));
     }
     sql_batch(&plant).unwrap();
-    let mut w = Watched::start(c.cmd(&["cleanup", "--orphans", "--db-pattern", &p.pattern()]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--orphans", "--db-pattern", &p.pattern()]));
     let site = format!("{}.localhost", unique("back"));
     c.site_folder(&site, &json!({"db_name": restored}).to_string());
     let r = w.finish();
@@ -1558,12 +1516,7 @@ fn a_killed_run_whose_database_a_site_names_by_the_end_of_the_countdown_stays_op
     let db = c.bench.databases_of(&site).pop().unwrap();
     sigkill_run(&c, child, &site);
 
-    let mut w = Watched::start(c.cmd(&["cleanup", "--orphans", "--db-pattern", &db]));
-    assert!(
-        w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
-        "no countdown: {:?}",
-        w.seen
-    );
+    let w = Watched::counting_down(c.cmd(&["cleanup", "--orphans", "--db-pattern", &db]));
     let copy = format!("{}.localhost", unique("copy"));
     c.site_folder(&copy, &json!({"db_name": db}).to_string());
     let r = w.finish();

@@ -803,6 +803,18 @@ pub struct Watched {
 }
 
 impl Watched {
+    /// A cleanup started without `--yes`, once it has printed its plan and is counting down
+    /// to its removals (what a test changes from here, the cleanup must notice).
+    pub fn counting_down(cmd: std::process::Command) -> Self {
+        let mut w = Self::start(cmd);
+        assert!(
+            w.wait_for("press Ctrl-C to abort", Duration::from_secs(30)),
+            "no countdown: {:?}",
+            w.seen
+        );
+        w
+    }
+
     pub fn start(cmd: std::process::Command) -> Self {
         let mut child = spawn(cmd);
         let stderr = child.stderr.take().unwrap();
