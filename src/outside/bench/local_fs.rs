@@ -143,15 +143,9 @@ impl Tree {
     /// The names in the folder `rel` whose entry is a real directory (links excluded), or
     /// a regular file with `files`. None when the folder does not exist.
     pub fn list(&self, rel: &str, files: bool) -> std::io::Result<Vec<String>> {
-        let parts = components(rel)?;
-        let mut dir = self.bench()?;
-        for name in &parts {
-            dir = match self.open_dir(dir.as_fd(), name, self.reads_follow(), rel) {
-                Ok(d) => d,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-                Err(e) => return Err(e),
-            };
-        }
+        let Some(dir) = self.folder(rel)? else {
+            return Ok(vec![]);
+        };
         let want = if files {
             FileType::RegularFile
         } else {
@@ -174,16 +168,25 @@ impl Tree {
     /// The bytes of the regular files under the folder `rel` (0 when it is absent),
     /// following no link at all: a link counts for nothing, whatever it points to.
     pub fn size(&self, rel: &str) -> std::io::Result<u64> {
-        let parts = components(rel)?;
-        let mut dir = self.bench()?;
-        for name in &parts {
-            dir = match self.open_dir(dir.as_fd(), name, self.reads_follow(), rel) {
-                Ok(d) => d,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-                Err(e) => return Err(e),
-            };
+        match self.folder(rel)? {
+            Some(dir) => tree_size(dir.as_fd()),
+            None => Ok(0),
         }
-        tree_size(dir.as_fd())
+    }
+
+    /// The folder `rel` opened for reading (`reads_follow`'s rule for links), `None` when
+    /// it or a folder on the way does not exist.
+    fn folder(&self, rel: &str) -> std::io::Result<Option<OwnedFd>> {
+        let (dir, name) = match self.parent(rel, false) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match self.open_dir(dir.as_fd(), &name, self.reads_follow(), rel) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes the folder `rel` and everything in it; absent is fine. A link at `rel` is
