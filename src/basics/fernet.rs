@@ -17,6 +17,11 @@ use super::secret::Secret;
 #[error("the site's encryption_key is not a Fernet key (32 bytes of url-safe base64)")]
 pub struct BadKey;
 
+/// A new key, as `Fernet.generate_key()` makes one: 32 random bytes, url-safe base64.
+pub fn generate_key() -> Secret {
+    Secret::new(URL_SAFE.encode(rand::random::<[u8; 32]>()))
+}
+
 /// `plaintext` encrypted under `key`, as Frappe's `encrypt` would, for Frappe to decrypt.
 pub fn encrypt(key: &Secret, plaintext: &[u8]) -> Result<Secret, BadKey> {
     let raw = URL_SAFE.decode(key.expose().trim()).map_err(|_| BadKey)?;

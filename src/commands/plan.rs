@@ -1,22 +1,17 @@
 //! `plan set <site>`: rewrites the tenant's `SaaS Settings` over its REST API, as the
 //! sign-up wrote it. The tool keeps no secret of any tenant, so it authenticates with a
-//! key pair it lends the site's Administrator for this one call: an API key and secret
-//! drawn now (CSPRNG), the key in `tabUser`, the secret encrypted with the site's own
-//! `encryption_key` in `__Auth`, exactly as Frappe's `set_encrypted_password` stores one;
-//! after the call (also when it fails) the Administrator's previous key and stored secret
-//! are put back as they were. The secret is in no argv and no log: it goes to MariaDB as
-//! a bound parameter (encrypted) and to Frappe in the Authorization header.
+//! key pair it lends the site's Administrator for this one call (`lifecycle::lent_key`),
+//! taken back after it, also when it fails.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::basics::fernet;
-use crate::basics::secret::Secret;
 use crate::cli::PlanSetArgs;
 use crate::context::Context;
 use crate::error::{Code, Error};
 use crate::lifecycle::held::{hold, Held};
+use crate::lifecycle::lent_key::lend;
 use crate::lifecycle::usage::measure;
 use crate::output::{round2, Output, PlanReport, PlanValues, TenantUsage, GB};
 use crate::outside::frappe::{Frappe, SettingsOutcome};
@@ -173,35 +168,12 @@ async fn write(ctx: &Context, held: &mut Held, values: serde_json::Value) -> Res
                 held.site
             ))
         })?;
-    let api_key = Secret::random(20).expose().to_string();
-    let api_secret = Secret::random(40);
-    let encrypted = fernet::encrypt(&key, api_secret.expose().as_bytes())
-        .map_err(|e| Error::config(format!("{}: {e}", held.site)))?;
-    let was = held.dbs.sites().administrator_keys(&db_name).await?;
     held.still_held().await?;
-    held.dbs
-        .sites()
-        .lend_administrator_keys(&db_name, &api_key, &encrypted)
-        .await?;
-    let frappe = Frappe::new(&ctx.frappe_url, &held.site);
-    let put = frappe
-        .write_saas_settings_with_token(&api_key, &api_secret, values)
+    let lent = lend(held.dbs.sites(), &held.site, &db_name, &key).await?;
+    let put = Frappe::new(&ctx.frappe_url, &held.site)
+        .write_saas_settings(&lent.session, values)
         .await;
-    let restored = held
-        .dbs
-        .sites()
-        .restore_administrator_keys(&db_name, &was)
-        .await;
-    if let Err(e) = restored {
-        return Err(Error::new(
-            Code::DbUnavailable,
-            format!(
-                "the temporary API key {api_key} lent to Administrator of {} could not be taken \
-                 back ({e}): remove it (tabUser.api_key of Administrator, its api_secret in __Auth)",
-                held.site
-            ),
-        ));
-    }
+    lent.take_back(held.dbs.sites(), &held.site).await?;
     match put {
         Ok(SettingsOutcome::Written) => Ok(()),
         Ok(SettingsOutcome::DocTypeMissing) => Err(Error::config(format!(

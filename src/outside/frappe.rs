@@ -67,9 +67,21 @@ pub struct Frappe {
     site: String,
 }
 
-/// A logged-in Administrator session (the `sid` cookie).
-pub struct Session {
-    sid: Secret,
+/// How the tool's calls authenticate as Administrator: a login's `sid` cookie, or an API
+/// key and secret lent to Administrator for the run (`Authorization: token key:secret`,
+/// which Frappe checks on every request: no login round trip, no session left behind).
+pub struct Session(Credential);
+
+enum Credential {
+    Sid(Secret),
+    Token(Secret),
+}
+
+impl Session {
+    /// Calls authenticated with `api_key` and `api_secret` (auth.py `validate_auth_via_api_keys`).
+    pub fn with_api_key(api_key: &str, api_secret: &Secret) -> Self {
+        Session(Credential::Token(token(api_key, api_secret)))
+    }
 }
 
 pub enum SettingsOutcome {
@@ -82,13 +94,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// more on a loaded host.
 const WIZARD_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// How a call authenticates: as a guest, with a login's session cookie, or with an API
-/// key's `Authorization: token key:secret`.
+/// How a call authenticates: as a guest, or as a `Session` says.
 #[derive(Clone, Copy)]
 enum Auth<'a> {
     Guest,
     Session(&'a Session),
-    Token(&'a Secret),
 }
 
 /// One call to the site's REST API: `call` names it in errors.
@@ -176,9 +186,7 @@ impl Frappe {
             call,
             detail: "login answered 200 without a sid cookie".into(),
         })?;
-        Ok(Session {
-            sid: Secret::new(sid),
-        })
+        Ok(Session(Credential::Sid(Secret::new(sid))))
     }
 
     /// POST /api/resource/User: user, password, System Manager role and API key+secret in
@@ -222,31 +230,11 @@ impl Frappe {
         s: &Session,
         values: Value,
     ) -> Result<SettingsOutcome, ApiError> {
-        self.put_saas_settings(Auth::Session(s), values).await
-    }
-
-    /// `write_saas_settings` authenticated with an API key and secret
-    /// (`Authorization: token key:secret`) instead of a session.
-    pub async fn write_saas_settings_with_token(
-        &self,
-        api_key: &str,
-        api_secret: &Secret,
-        values: Value,
-    ) -> Result<SettingsOutcome, ApiError> {
-        let token = token(api_key, api_secret);
-        self.put_saas_settings(Auth::Token(&token), values).await
-    }
-
-    async fn put_saas_settings(
-        &self,
-        auth: Auth<'_>,
-        values: Value,
-    ) -> Result<SettingsOutcome, ApiError> {
         let _waiting = crate::basics::waits::waiting();
         let call = "write SaaS Settings";
         let path = "/api/resource/SaaS%20Settings/SaaS%20Settings";
         match self
-            .json(Request::new(call, Method::PUT, path, auth).body(values))
+            .json(Request::new(call, Method::PUT, path, Auth::Session(s)).body(values))
             .await
         {
             Ok(_) => Ok(SettingsOutcome::Written),
@@ -373,10 +361,10 @@ impl Frappe {
     ) -> Result<String, ApiError> {
         let _waiting = crate::basics::waits::waiting();
         let call = "prove API keys";
-        let token = token(api_key, api_secret);
+        let keys = Session::with_api_key(api_key, api_secret);
         let path = "/api/method/frappe.auth.get_logged_user";
         let v = self
-            .json(Request::new(call, Method::GET, path, Auth::Token(&token)))
+            .json(Request::new(call, Method::GET, path, Auth::Session(&keys)))
             .await?;
         v.get("message")
             .and_then(Value::as_str)
@@ -420,8 +408,10 @@ impl Frappe {
         }
         req = match r.auth {
             Auth::Guest => req,
-            Auth::Session(s) => req.header(COOKIE, format!("sid={}", s.sid.expose())),
-            Auth::Token(t) => req.header(AUTHORIZATION, t.expose()),
+            Auth::Session(Session(Credential::Sid(sid))) => {
+                req.header(COOKIE, format!("sid={}", sid.expose()))
+            }
+            Auth::Session(Session(Credential::Token(t))) => req.header(AUTHORIZATION, t.expose()),
         };
         tracing::debug!(call, %url, site = %self.site, "frappe request");
         req.send().await.map_err(|e| ApiError::Unreachable {

@@ -1461,3 +1461,94 @@ fn boolean_environment_variables_take_what_people_type() {
         r.json
     );
 }
+
+// ------------------------------------------------------------------ as Administrator
+
+/// Every route's REST steps run as Administrator through an API key lent for the run:
+/// no login round trip, and afterwards the key is gone from the site (Frappe refuses it,
+/// the database holds no key or secret for Administrator) and its secret is in no log.
+#[test]
+fn every_route_calls_frappe_through_a_key_lent_for_the_run_and_taken_back() {
+    let f = Fast::new(&[]);
+    f.build_template();
+    let fresh = unique("lent-fresh");
+    let template = unique("lent-tpl");
+    let pool = unique("lent-pool");
+    let mut runs = vec![];
+    let r = f.provision(&fresh, &[("NO_TEMPLATE", "1"), ("NO_POOL", "1")]);
+    runs.push((fresh, "fresh", r));
+    let r = f.provision(&template, &[("NO_POOL", "1")]);
+    runs.push((template, "template", r));
+    f.fill(1);
+    let r = f.provision(&pool, &[]);
+    runs.push((pool, "pool", r));
+    for (sub, path, r) in &runs {
+        let site = site_of(sub);
+        assert_eq!(r.code, 0, "{path}: {}\n{}", r.json, r.stderr);
+        assert_eq!(r.json["path"], *path, "{}", r.json);
+        assert_eq!(
+            f.frappe.calls_on("login", Some(&site)),
+            0,
+            "{path}: a login"
+        );
+        let tenant = format!(
+            "{}:{}",
+            r.json["apiKey"].as_str().unwrap(),
+            r.json["apiSecret"].as_str().unwrap()
+        );
+        let lent: Vec<TokenCall> = f
+            .frappe
+            .token_calls()
+            .into_iter()
+            .filter(|t| t.site == site && t.token != tenant)
+            .collect();
+        let calls: Vec<&str> = lent.iter().map(|t| t.call.as_str()).collect();
+        // The template and the standbys were set up ahead: only a fresh site runs the wizard.
+        let wizard = (*path == "fresh").then_some("setup-complete");
+        for call in ["create-user", "saas-settings"].into_iter().chain(wizard) {
+            assert!(
+                calls.contains(&call),
+                "{path}: {call} not as Administrator: {lent:?}"
+            );
+        }
+        assert!(
+            lent.iter()
+                .all(|t| t.user.as_deref() == Some("Administrator") && t.token == lent[0].token),
+            "{path}: one key, Administrator's: {lent:?}"
+        );
+        // Taken back: Frappe refuses it now, and the site's database holds nothing of it.
+        let header = format!("token {}", lent[0].token);
+        let (status, _, _) = http(
+            &f.frappe.url,
+            "GET",
+            &site,
+            "/api/method/frappe.auth.get_logged_user",
+            &[("Authorization", header.as_str())],
+            "",
+        );
+        assert_eq!(status, 401, "{path}: the lent key still works");
+        let db = r.json["dbName"].as_str().unwrap();
+        let kept = f.sql(
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM `{db}`.tabUser WHERE name = 'Administrator' \
+                 AND IFNULL(api_key, '') <> '') + (SELECT COUNT(*) FROM `{db}`.__Auth \
+                 WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'api_secret')"
+            ),
+            vec![],
+        );
+        let kept: i64 = mysql_async::from_row(kept[0].clone());
+        assert_eq!(kept, 0, "{path}: Administrator keeps a key or secret");
+        let secret = lent[0].token.split_once(':').unwrap().1;
+        assert!(
+            !r.stderr.contains(secret),
+            "{path}: the lent secret in stderr"
+        );
+        assert!(
+            !std::fs::read_to_string(&f.bench.log)
+                .unwrap()
+                .contains(secret),
+            "{path}: the lent secret in a child's argv"
+        );
+    }
+    f.frappe.assert_no_unexpected();
+}

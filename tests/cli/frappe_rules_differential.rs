@@ -7,7 +7,8 @@
 //! - the API key and secret it makes against how Frappe stores and parses them (restated);
 //! - the one-time login key's value it writes into Frappe's Redis cache against Python's
 //!   own `pickle`, which Frappe's cache uses to write and read it;
-//! - Fernet, which the tool uses to store a lent API secret where Frappe decrypts it, against
+//! - Fernet, which the tool uses to store a lent API secret where Frappe decrypts it (and the
+//!   keys it makes for a site that has none yet), against
 //!   `cryptography` 42.0.0's, which Frappe's `encrypt`/`decrypt` use; the fake Frappe's own
 //!   Fernet (`common::fernet`, which decides in the tests whether a token authenticates) is
 //!   held to it too.
@@ -371,9 +372,12 @@ fn fernet_tokens_cross_between_the_tool_and_pythons_cryptography() {
     };
     let seed = seed();
     let mut rng = StdRng::seed_from_u64(seed);
-    let keys: Vec<String> = (0..40)
+    let mut keys: Vec<String> = (0..30)
         .map(|_| URL_SAFE.encode(rng.random::<[u8; 32]>()))
         .collect();
+    // And keys the tool made, as it makes one for a site whose config has none: Python's
+    // Fernet must take them (it raises on any other key, failing the run).
+    keys.extend((0..10).map(|_| fernet::generate_key().expose().to_owned()));
     let mut requests = vec![];
     // (what, key, expected plaintext or None for a refusal, the fake's verdict)
     let mut expect: Vec<(String, Option<String>, Option<String>)> = vec![];

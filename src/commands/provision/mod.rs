@@ -21,6 +21,7 @@ use crate::lifecycle::login_link;
 use crate::lifecycle::removal::Removal;
 use crate::output::{round2, Failure, ProvisionSuccess, Setup, StepTiming, Undo};
 use crate::outside::bench::{run_tag, CommonConfig};
+use crate::outside::frappe::Session;
 use crate::outside::frappe_cache::FrappeCache;
 use crate::outside::mariadb::registry::{SitePath, Status};
 use crate::outside::mariadb::{Conns, Db};
@@ -255,7 +256,8 @@ pub async fn provision(
 }
 
 /// The six steps: the plan (read-only, under the site's lock), then the site, the apps,
-/// the user, plan and setup (concurrently), the keys.
+/// the user and plan (concurrently) and the setup as Administrator through a key lent for
+/// them and taken back after, then the tenant's keys proven.
 async fn run_steps(
     run: &mut Run,
     t: &Tenant,
@@ -271,7 +273,7 @@ async fn run_steps(
     }
 
     let clock = started(&["create-site"]);
-    let admin_password = site::create_site(run, t, &plan, &bench_id, deadline).await?;
+    site::create_site(run, t, &plan, &bench_id, deadline).await?;
     finished(run, "create-site", &["create-site"], clock);
 
     let clock = started(&["install-apps"]);
@@ -281,8 +283,28 @@ async fn run_steps(
     if !pooled {
         admission::admit(run, &bench_id, "create-user").await?;
     }
+    let lent = steps::lend_admin_key(run, t, deadline).await?;
+    let as_admin = as_administrator(run, t, keys, &plan, &lent.session).await;
+    let taken_back = steps::take_back_admin_key(run, t, lent).await;
+    as_admin.and(taken_back)?;
+
+    let clock = started(&["api-keys"]);
+    steps::prove_keys(run, t, keys).await?;
+    finished(run, "api-keys", &["api-keys"], clock);
+    admission::leave(run).await;
+    Ok(())
+}
+
+/// Steps 3 to 5, as Administrator through `admin`.
+async fn as_administrator(
+    run: &mut Run,
+    t: &Tenant,
+    keys: &ApiKeys,
+    plan: &plan::Plan,
+    admin: &Session,
+) -> Result<(), Error> {
     let clock = started(&["create-user", "subscription"]);
-    let session = steps::create_user_and_settings(run, t, keys, &admin_password).await?;
+    steps::create_user_and_settings(run, t, keys, admin).await?;
     finished(
         run,
         "user-and-subscription",
@@ -291,13 +313,8 @@ async fn run_steps(
     );
 
     let clock = started(&["setup-wizard"]);
-    steps::set_up_site(run, t, &plan, &session).await?;
+    steps::set_up_site(run, t, plan, admin).await?;
     finished(run, "setup-wizard", &["setup-wizard"], clock);
-
-    let clock = started(&["api-keys"]);
-    steps::prove_keys(run, t, keys).await?;
-    finished(run, "api-keys", &["api-keys"], clock);
-    admission::leave(run).await;
     Ok(())
 }
 

@@ -24,14 +24,15 @@ fn at(e: impl Into<Error>) -> Error {
     e.into().at("create-site")
 }
 
-/// Step 1: the site, by the plan's route. Returns its Administrator password.
+/// Step 1: the site, by the plan's route, with an Administrator password of its own
+/// that the run forgets (its REST steps authenticate with a key lent for them).
 pub(super) async fn create_site(
     run: &mut Run,
     t: &Tenant,
     plan: &Plan,
     bench_id: &str,
     deadline: Instant,
-) -> Result<Secret, Error> {
+) -> Result<(), Error> {
     run.go_on("create-site")?;
     // The site's Administrator password. For pool and template sites the tool writes its
     // hash itself; pbkdf2 takes a few ms of CPU, spent on another thread meanwhile.
@@ -41,7 +42,7 @@ pub(super) async fn create_site(
             .clone()
             .unwrap_or_else(|| Secret::random(24)),
     );
-    let password = match &plan.route {
+    match &plan.route {
         Route::Claimed(c) => take_standby(run, t, c, plan, admin, deadline).await?,
         Route::Pool { .. } => match claim_one(run, t, bench_id, deadline).await? {
             Some(c) => take_standby(run, t, &c, plan, admin, deadline).await?,
@@ -66,7 +67,7 @@ pub(super) async fn create_site(
         Route::Fresh => new_site(run, t, plan, bench_id, None, admin, deadline).await?,
     };
     progress("✓ Site created successfully");
-    Ok(password)
+    Ok(())
 }
 
 /// The oldest whole standby of this bench, claimed for the tenant (`None`: the pool is
@@ -98,7 +99,7 @@ async fn claim_one(
 }
 
 /// From the pool: the claimed standby's folder takes the tenant's name, and the site gets
-/// its own Administrator password. Returns that password.
+/// its own Administrator password.
 async fn take_standby(
     run: &mut Run,
     t: &Tenant,
@@ -106,7 +107,7 @@ async fn take_standby(
     plan: &Plan,
     admin: SitePassword,
     deadline: Instant,
-) -> Result<Secret, Error> {
+) -> Result<(), Error> {
     progress(&format!(
         "[1/6] Creating site: {} (standby {} from the pool)...",
         t.site, claim.standby
@@ -155,8 +156,7 @@ async fn take_standby(
 }
 
 /// `bench new-site`, from the template's dump when there is one. The database's name is
-/// drawn for this attempt and registered before new-site starts. Returns the site's
-/// Administrator password.
+/// drawn for this attempt and registered before new-site starts.
 async fn new_site(
     run: &mut Run,
     t: &Tenant,
@@ -165,7 +165,7 @@ async fn new_site(
     template: Option<&TemplateMeta>,
     admin: SitePassword,
     deadline: Instant,
-) -> Result<Secret, Error> {
+) -> Result<(), Error> {
     let path = if template.is_some() {
         SitePath::Template
     } else {
@@ -220,7 +220,7 @@ async fn new_site(
         // new-site sets none for a site whose dump already has frappe installed.
         return admin.write(run.sites(), &db_name).await;
     }
-    Ok(admin_password)
+    Ok(())
 }
 
 /// A new-site that failed. Someone outside this tool (no lock) may have made the site

@@ -19,15 +19,14 @@ impl SitePassword {
         SitePassword { password, hash }
     }
 
-    /// Writes the hash into the site's `__Auth`; returns the password it is for.
-    pub(super) async fn write(self, db: &mut Db, db_name: &str) -> Result<Secret, Error> {
+    /// Writes the hash into the site's `__Auth`.
+    pub(super) async fn write(self, db: &mut Db, db_name: &str) -> Result<(), Error> {
         let hash = self
             .hash
             .await
             .map_err(|e| Error::new(Code::DbUnavailable, e.to_string()).at("create-site"))?;
         db.set_administrator_hash(db_name, &hash)
             .await
-            .map_err(|e| Error::from(e).at("create-site"))?;
-        Ok(self.password)
+            .map_err(|e| Error::from(e).at("create-site"))
     }
 }

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use super::placement::{place, Placed, Placement};
 use super::plan::{plan, setup_locale, Plan};
 use super::{ApiKeys, Made, Run};
-use crate::basics::secret::Secret;
 use crate::error::{Code, Error};
 use crate::lifecycle::apps::{install_missing_apps, AppsError};
+use crate::lifecycle::lent_key::{lend, LentKey};
 use crate::lifecycle::login_link;
 use crate::lifecycle::setup::Locale;
 use crate::lifecycle::setup::{set_up, SiteSetup};
@@ -197,22 +197,54 @@ pub(super) async fn install_apps(
     })
 }
 
+/// Before step 3: an API key lent to the site's Administrator for steps 3 to 5, so they
+/// need no login round trip. The site is this run's (made or claimed under its lock): when
+/// its config has no `encryption_key` yet, the run makes it, as Frappe would on first use.
+pub(super) async fn lend_admin_key(
+    run: &mut Run,
+    t: &Tenant,
+    deadline: Instant,
+) -> Result<LentKey, Error> {
+    let at = |e: Error| e.at("create-user");
+    let key = run
+        .cfg
+        .ctx
+        .bench
+        .site_encryption_key_or_new(&t.site, deadline)
+        .await
+        .map_err(|e| at(e.into()))?;
+    let db_name = run
+        .made
+        .as_ref()
+        .expect("step 1 made the site")
+        .db_name()
+        .to_string();
+    lend(run.sites(), &t.site, &db_name, &key).await.map_err(at)
+}
+
+/// After step 5, whatever 3 to 5 did: the lent key is taken back.
+pub(super) async fn take_back_admin_key(
+    run: &mut Run,
+    t: &Tenant,
+    lent: LentKey,
+) -> Result<(), Error> {
+    lent.take_back(run.sites(), &t.site)
+        .await
+        .map_err(|e| e.at("setup-wizard"))
+}
+
 /// Steps 3 and 4, over REST as Administrator, concurrently: the tenant's user (names,
 /// password, System User, System Manager, API key and secret) in one insert, and the SaaS
-/// Settings single. Returns the session step 5 goes on with.
+/// Settings single.
 pub(super) async fn create_user_and_settings(
     run: &mut Run,
     t: &Tenant,
     keys: &ApiKeys,
-    admin_password: &Secret,
-) -> Result<Session, Error> {
+    admin: &Session,
+) -> Result<(), Error> {
     progress(&format!("[3/6] Creating admin user: {}...", t.email));
     record_step(run, "user", "create-user").await?;
     let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
-    let session = frappe
-        .login("Administrator", admin_password)
-        .await
-        .map_err(|e| login_error(e, &t.site))?;
     progress("[4/6] Initializing subscription settings...");
     let user = NewUser {
         email: &t.email,
@@ -225,13 +257,16 @@ pub(super) async fn create_user_and_settings(
     let saas = &run.cfg.plan;
     let saas = json!({"plan_name": saas.name, "max_users": saas.max_users, "max_storage": saas.max_storage_gb});
     let (created, settings) = tokio::join!(
-        frappe.create_user(&session, &user),
-        frappe.write_saas_settings(&session, saas),
+        frappe.create_user(admin, &user),
+        frappe.write_saas_settings(admin, saas),
     );
-    created.map_err(|e| api_error("create-user", e))?;
+    created.map_err(|e| first_call_error("create-user", e, &t.site))?;
     progress("✓ User created successfully");
-    settings_written(run, settings.map_err(|e| api_error("subscription", e))?);
-    Ok(session)
+    settings_written(
+        run,
+        settings.map_err(|e| first_call_error("subscription", e, &t.site))?,
+    );
+    Ok(())
 }
 
 /// Step 5, after 3 and 4, not beside them: the wizard and a System Settings save take
@@ -328,9 +363,10 @@ fn api_error(step: &'static str, e: ApiError) -> Error {
     Error::new(Code::ApiError, e.to_string()).at(step)
 }
 
-fn login_error(e: ApiError, site: &str) -> Error {
+/// The site's first REST calls: a 404 or 401 there is most often the proxy's routing.
+fn first_call_error(step: &'static str, e: ApiError, site: &str) -> Error {
     let hint = match e.status() {
-        Some(404) => {
+        Some(404) if e.exc_type().is_none() => {
             format!(" (Frappe does not serve {site} at FRAPPE_URL: is Host-header routing set up?)")
         }
         Some(401) => {
@@ -338,9 +374,5 @@ fn login_error(e: ApiError, site: &str) -> Error {
         }
         _ => String::new(),
     };
-    Error::new(
-        Code::AdminLoginFailed,
-        format!("Administrator login on the new site failed: {e}{hint}"),
-    )
-    .at("create-user")
+    Error::new(Code::ApiError, format!("{e}{hint}")).at(step)
 }

@@ -129,6 +129,45 @@ impl Bench {
             .map(Secret::new))
     }
 
+    /// The site's `encryption_key`, made now when its config has none, as Frappe's
+    /// `get_encryption_key` makes one on first use: a new Fernet key added to
+    /// `site_config.json` (`json.dumps(indent=1, sort_keys=True)`, as `update_site_config`
+    /// writes it), the rest of the config kept as read. Only for a site no one else writes
+    /// yet (one this run made or claimed, under its lock): a write between the read and the
+    /// rename would be lost. The new file replaces the old by a rename and is the owner's
+    /// only (0600).
+    pub async fn site_encryption_key_or_new(
+        &self,
+        site: &str,
+        deadline: Instant,
+    ) -> Result<Secret, BenchError> {
+        let rel = format!("sites/{site}/site_config.json");
+        let text = self
+            .read_file(&rel, deadline)
+            .await?
+            .ok_or_else(|| file_error(format!("reading {rel}"), "no such file".into()))?;
+        let mut config: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|e| file_error(format!("parsing {rel}"), e.to_string()))?;
+        if let Some(key) = config
+            .get("encryption_key")
+            .and_then(|k| k.as_str())
+            .filter(|k| !k.is_empty())
+        {
+            return Ok(Secret::new(key.to_string()));
+        }
+        let key = crate::basics::fernet::generate_key();
+        config.insert("encryption_key".into(), key.expose().into());
+        let mut out = Vec::new();
+        let indent = serde_json::ser::PrettyFormatter::with_indent(b" ");
+        let mut writer = serde_json::Serializer::with_formatter(&mut out, indent);
+        serde::Serialize::serialize(&config, &mut writer)
+            .map_err(|e| file_error(format!("writing {rel}"), e.to_string()))?;
+        let out = String::from_utf8(out).expect("serde_json writes UTF-8");
+        self.write_private_file(&rel, &Secret::new(out), true, deadline)
+            .await?;
+        Ok(key)
+    }
+
     /// The bytes of the files each site keeps (`sites/<site>/public/files` and
     /// `private/files`, as Frappe stores uploads), in the order of `sites`: one walk per
     /// site locally (no link followed), one `find` for all of them in a container.
@@ -833,6 +872,59 @@ async fn local<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local_bench(dir: &std::path::Path) -> Bench {
+        Bench {
+            executor: Executor::Local {
+                bin: "bench".into(),
+                path: dir.to_path_buf(),
+            },
+            db_host_flag: super::super::DbHostFlag::NoMariadbSocket,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_site_without_an_encryption_key_gets_one_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("sites/a.localhost");
+        std::fs::create_dir_all(&site).unwrap();
+        let config = site.join("site_config.json");
+        std::fs::write(
+            &config,
+            r#"{"db_name": "ft_x", "db_password": "p", "z": [1, {"b": 2}]}"#,
+        )
+        .unwrap();
+        let bench = local_bench(dir.path());
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let key = bench
+            .site_encryption_key_or_new("a.localhost", deadline)
+            .await
+            .unwrap();
+        // Frappe's layout (json.dumps indent=1, sort_keys), every other key as it was.
+        let text = std::fs::read_to_string(&config).unwrap();
+        let want = format!(
+            "{{\n \"db_name\": \"ft_x\",\n \"db_password\": \"p\",\n \"encryption_key\": \"{}\",\n \"z\": [\n  1,\n  {{\n   \"b\": 2\n  }}\n ]\n}}",
+            key.expose()
+        );
+        assert_eq!(text, want);
+        assert!(
+            crate::basics::fernet::encrypt(&key, b"x").is_ok(),
+            "a Fernet key"
+        );
+        // Asked again, the same key, the file untouched.
+        let again = bench
+            .site_encryption_key_or_new("a.localhost", deadline)
+            .await
+            .unwrap();
+        assert_eq!(again.expose(), key.expose());
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), want);
+        // A site without a config gets none.
+        assert!(bench
+            .site_encryption_key_or_new("b.localhost", deadline)
+            .await
+            .is_err());
+        assert!(!dir.path().join("sites/b.localhost").exists());
+    }
 
     fn paths() -> Vec<String> {
         ["a/x.json", "a/y.txt", "a/z"].map(String::from).to_vec()

@@ -64,6 +64,17 @@ struct FakeState {
     calls: Vec<(String, String)>,
     unexpected: Vec<String>,
     sessions: HashMap<String, Session>,
+    /// Each call authenticated by `Authorization: token key:secret`: the call, the site
+    /// (Host), the `key:secret` and the user it authenticated (`None`: refused).
+    tokens: Vec<TokenCall>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenCall {
+    pub call: String,
+    pub site: String,
+    pub token: String,
+    pub user: Option<String>,
 }
 
 /// Released when the fake is dropped, so a hanging answer never outlives its test.
@@ -193,6 +204,11 @@ impl FakeFrappe {
             .iter()
             .filter(|(c, h)| c == call && site.map_or(true, |s| s == h))
             .count()
+    }
+
+    /// Every call authenticated by an API key and secret, in order.
+    pub fn token_calls(&self) -> Vec<TokenCall> {
+        self.state.lock().unwrap().tokens.clone()
     }
 
     /// Every session a login made, by its sid.
@@ -427,7 +443,14 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<FakeState>, stop: &Stop, si
         .find_map(|c| c.strip_prefix("sid="))
         .map(String::from);
     let who = if let Some(token) = auth.strip_prefix("token ") {
-        match token_user(site, &db, token) {
+        let user = token_user(site, &db, token);
+        state.lock().unwrap().tokens.push(TokenCall {
+            call: call.into(),
+            site: host.clone(),
+            token: token.into(),
+            user: user.clone(),
+        });
+        match user {
             Some(user) => Who::User(user),
             None => Who::BadToken,
         }

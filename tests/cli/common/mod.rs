@@ -9,7 +9,7 @@ pub mod redis;
 pub mod server;
 pub mod world;
 
-pub use frappe::{fixture, fixture_json, http, FakeFrappe, Inject, Session};
+pub use frappe::{fixture, fixture_json, http, FakeFrappe, Inject, Session, TokenCall};
 pub use server::MariaDbServer;
 pub use world::World;
 
