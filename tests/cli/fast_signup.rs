@@ -332,12 +332,23 @@ fn a_filled_pool_hands_its_oldest_standby_to_a_sign_up() {
         "oldest first: {status}"
     );
 
+    // Each standby is born with its encryption_key; the sign-up reads it, never rewrites it.
+    let key_of = |site: &str| -> String {
+        let p = f.bench.site_dir(site).join("site_config.json");
+        let c: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        c["encryption_key"].as_str().unwrap_or_default().to_owned()
+    };
+    let oldest_key = key_of(&oldest);
+    assert_eq!(oldest_key.len(), 44, "{oldest_key:?}");
+    assert_ne!(oldest_key, key_of(&made[1].0), "one key per standby");
+
     let sub = unique("pool");
     let site = site_of(&sub);
     let r = f.provision(&sub, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
     let j = &r.json;
     assert_eq!(j["path"], "pool", "{j}");
+    assert_eq!(key_of(&site), oldest_key);
     assert_eq!(j["standbySite"], oldest.as_str(), "the oldest standby: {j}");
     assert_eq!(
         j["dbName"],
