@@ -1,8 +1,8 @@
 //! An API key and secret lent to a site's Administrator for one run's REST calls, then
 //! taken back. The tool keeps no secret of any site, and a key checked on every request
 //! costs no login round trip and leaves no session behind. The key goes into `tabUser`,
-//! the secret, Fernet-encrypted under the site's own `encryption_key`, into `__Auth`,
-//! exactly as Frappe's `set_encrypted_password` stores one; both are drawn now (CSPRNG)
+//! the secret, Fernet-encrypted under the site's own `encryption_key`, into `__Auth`, and
+//! its mask into `tabUser.api_secret`, exactly as a save of the User stores them; both are drawn now (CSPRNG)
 //! and are in no argv and no log: MariaDB gets them as bound parameters, Frappe in the
 //! Authorization header. Taking it back restores what Administrator had before.
 
@@ -34,7 +34,7 @@ pub async fn lend(
     let encrypted = fernet::encrypt(encryption_key, api_secret.expose().as_bytes())
         .map_err(|e| Error::config(format!("{site}: {e}")))?;
     let was = db.administrator_keys(db_name).await?;
-    db.lend_administrator_keys(db_name, &api_key, &encrypted)
+    db.lend_administrator_keys(db_name, &api_key, &encrypted, api_secret.expose().len())
         .await?;
     Ok(LentKey {
         session: Session::with_api_key(&api_key, &api_secret),

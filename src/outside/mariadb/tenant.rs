@@ -277,11 +277,13 @@ impl Db {
     }
 }
 
-/// The Administrator's API key and stored secret as they were before `plan set` lent it
-/// a temporary pair: put back exactly (the encrypted value as stored, never decrypted).
+/// The Administrator's API key and stored secret as they were before a key pair was lent
+/// to it: put back exactly (the encrypted value as stored, never decrypted).
 #[derive(Debug, Clone)]
 pub struct AdministratorKeys {
+    /// `tabUser`'s `api_key` and `api_secret` (the Password field's mask, `*` per character).
     api_key: Option<String>,
+    mask: Option<String>,
     /// `__Auth`'s row for its `api_secret`: the stored value and its `encrypted` flag.
     secret: Option<(String, i64)>,
 }
@@ -293,13 +295,16 @@ impl Db {
         db_name: &str,
     ) -> Result<AdministratorKeys, DbError> {
         let d = quote_ident(db_name);
-        let api_key: Option<Option<String>> = self
+        let user: Option<(Option<String>, Option<String>)> = self
             .first(
                 "reading the Administrator's API key",
-                &format!("SELECT api_key FROM {d}.tabUser WHERE name = 'Administrator'"),
+                &format!(
+                    "SELECT api_key, api_secret FROM {d}.tabUser WHERE name = 'Administrator'"
+                ),
                 (),
             )
             .await?;
+        let (api_key, mask) = user.unwrap_or_default();
         let secret: Option<(String, i64)> = self
             .first(
                 "reading the Administrator's API secret",
@@ -311,24 +316,31 @@ impl Db {
             )
             .await?;
         Ok(AdministratorKeys {
-            api_key: api_key.flatten(),
+            api_key,
+            mask,
             secret,
         })
     }
 
     /// Gives the site's Administrator the API key `key` and the secret `encrypted` (Fernet
-    /// under the site's key), written as Frappe's `set_encrypted_password` writes it.
+    /// under the site's key, of a secret `secret_len` characters long), as a save of the
+    /// User leaves them (`BaseDocument._save_passwords`): the secret in `__Auth`, its mask
+    /// in `tabUser.api_secret`. Without the mask, the next save of Administrator (the
+    /// setup's time zone) takes the field for emptied and deletes the secret from `__Auth`.
     pub async fn lend_administrator_keys(
         &mut self,
         db_name: &str,
         key: &str,
         encrypted: &Secret,
+        secret_len: usize,
     ) -> Result<(), DbError> {
         let d = quote_ident(db_name);
         self.run(
             "setting a temporary API key for Administrator",
-            &format!("UPDATE {d}.tabUser SET api_key = ? WHERE name = 'Administrator'"),
-            (key,),
+            &format!(
+                "UPDATE {d}.tabUser SET api_key = ?, api_secret = ? WHERE name = 'Administrator'"
+            ),
+            (key, "*".repeat(secret_len)),
         )
         .await?;
         self.run(
@@ -352,8 +364,10 @@ impl Db {
         let d = quote_ident(db_name);
         self.run(
             "restoring the Administrator's API key",
-            &format!("UPDATE {d}.tabUser SET api_key = ? WHERE name = 'Administrator'"),
-            (was.api_key.as_deref(),),
+            &format!(
+                "UPDATE {d}.tabUser SET api_key = ?, api_secret = ? WHERE name = 'Administrator'"
+            ),
+            (was.api_key.as_deref(), was.mask.as_deref()),
         )
         .await?;
         match &was.secret {

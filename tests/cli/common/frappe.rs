@@ -710,7 +710,25 @@ fn update_standard_user(site: &Site, db: &str, url: &str, body: &Value) -> (u16,
             vec![zone.into(), user.into()],
         );
     }
+    // Saving the document saves its Password fields (BaseDocument._save_passwords): one
+    // the document holds empty is removed from __Auth. `api_secret` holds the mask of a
+    // stored secret (`*` per character), so only a secret without its mask goes.
+    let mask = site.value(
+        &format!("SELECT IFNULL(api_secret, '') FROM {db}.tabUser WHERE name = ?"),
+        vec![user.into()],
+    );
+    if mask.as_deref().unwrap_or_default().is_empty() {
+        site.sql(
+            &format!("DELETE FROM {db}.__Auth WHERE doctype = 'User' AND name = ? AND fieldname = 'api_secret'"),
+            vec![user.into()],
+        );
+    }
     fixture(recorded)
+}
+
+/// What a save leaves in a Password field's column: `*` for each character of the value.
+fn mask(v: &Value) -> String {
+    "*".repeat(v.as_str().unwrap_or_default().chars().count())
 }
 
 /// GET login_via_key (www/login.py): the key read from the site's Redis cache and deleted
@@ -933,8 +951,8 @@ fn create_user(site: &Site, db: &str, body: &Value) -> (u16, String) {
         return (s, b.replace("{{email}}", &email));
     }
     site.sql(
-        &format!("INSERT INTO {db}.tabUser (name, creation, email, first_name, last_name, enabled, user_type, api_key) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?)"),
-        vec![email.clone().into(), email.clone().into(), text(&body["first_name"]), text(&body["last_name"]), cint(&body["enabled"]).into(), text(&body["user_type"]), key.clone().into()],
+        &format!("INSERT INTO {db}.tabUser (name, creation, email, first_name, last_name, enabled, user_type, api_key, api_secret) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?, ?)"),
+        vec![email.clone().into(), email.clone().into(), text(&body["first_name"]), text(&body["last_name"]), cint(&body["enabled"]).into(), text(&body["user_type"]), key.clone().into(), mask(&body["api_secret"]).into()],
     );
     for (i, r) in body["roles"]
         .as_array()
@@ -957,11 +975,11 @@ fn create_user(site: &Site, db: &str, body: &Value) -> (u16, String) {
     }
     // Frappe encrypts Password fields with the site's key, made on first use
     // (password.py `get_encryption_key` writes it into site_config.json).
-    let key = site.encryption_key_or_new(db);
+    let encryption_key = site.encryption_key_or_new(db);
     let secret = body["api_secret"].as_str().unwrap_or_default();
     site.sql(
         &format!("INSERT INTO {db}.__Auth (doctype, name, fieldname, password, encrypted) VALUES ('User', ?, 'api_secret', ?, 1)"),
-        vec![email.clone().into(), super::fernet::encrypt(&key, secret).into()],
+        vec![email.clone().into(), super::fernet::encrypt(&encryption_key, secret).into()],
     );
     let (s, b) = fixture("create-user-ok");
     (
