@@ -14,11 +14,28 @@ use super::Run;
 use crate::error::{Code, Error};
 use crate::progress::progress;
 
-/// How often a waiting sign-up looks whether its turn came (one indexed count): a turn
-/// handed on is taken this much later at most.
+/// How often the next sign-up in line looks whether its turn came (one indexed count): a
+/// turn handed on is taken this much later at most. One further back, with `k` turns to
+/// end before its own, looks `k` times less often (at most every `MAX_POLL`): twenty
+/// waiters all looking every 10 ms kept the registry's server and the tool busy enough
+/// to starve the web workers of a 2-core bench (measured: see docs/performance.md).
 const POLL: Duration = Duration::from_millis(10);
-/// How often it sweeps the tickets of killed runs (a join with the process list).
+const MAX_POLL: Duration = Duration::from_millis(200);
+/// How often the next in line sweeps the tickets of killed runs ahead of it (a delete
+/// joined with the process list); one `k` turns back, `k` times less often, at most every
+/// `MAX_SWEEP`, so a run of dead tickets ahead is cleared by whoever waits behind it.
 const SWEEP: Duration = Duration::from_millis(250);
+const MAX_SWEEP: Duration = Duration::from_secs(2);
+
+/// The pauses of a waiter with `ahead` sign-ups ahead of it on a bench of `workers`
+/// web workers: between two looks, and between two sweeps.
+fn pauses(ahead: u64, workers: u32) -> (Duration, Duration) {
+    let turns = ahead
+        .saturating_add(1)
+        .saturating_sub(u64::from(workers))
+        .clamp(1, 1000) as u32;
+    ((POLL * turns).min(MAX_POLL), (SWEEP * turns).min(MAX_SWEEP))
+}
 
 /// Waits for this run's turn on its bench, if the bench has a web-worker limit.
 pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> Result<(), Error> {
@@ -37,8 +54,9 @@ pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> 
     run.ticket = Some(ticket);
     let mut said = false;
     let mut swept: Option<Instant> = None;
+    let mut sweep_every = SWEEP;
     loop {
-        if swept.map_or(true, |t| t.elapsed() >= SWEEP) {
+        if swept.map_or(true, |t| t.elapsed() >= sweep_every) {
             registry
                 .sweep_tickets(run.db(), bench_id, ticket)
                 .await
@@ -52,6 +70,8 @@ pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> 
         if ahead < u64::from(workers) {
             break;
         }
+        let (poll, sweep) = pauses(ahead, workers);
+        sweep_every = sweep;
         if !said {
             progress(&format!(
                 "Queued: {ahead} sign-up(s) ahead for the bench's {workers} web worker(s)..."
@@ -59,7 +79,7 @@ pub(super) async fn admit(run: &mut Run, bench_id: &str, step: &'static str) -> 
             said = true;
         }
         run.go_on(step)?;
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
     }
     run.queued = clock.elapsed();
     Ok(())
@@ -74,5 +94,26 @@ pub(super) async fn leave(run: &mut Run) {
     if let Err(e) = registry.return_ticket(run.db(), ticket).await {
         // Not lost: the ticket goes with this run's connection, which ends with it.
         progress(&format!("⚠ admission ticket {ticket} not returned ({e})"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_in_line_looks_often_and_those_behind_it_less() {
+        let ms = |d: Duration| d.as_millis();
+        // Two workers busy, none waiting before it: next in line.
+        let (poll, sweep) = pauses(2, 2);
+        assert_eq!((ms(poll), ms(sweep)), (10, 250));
+        // Three turns to end first: three times less often.
+        let (poll, sweep) = pauses(4, 2);
+        assert_eq!((ms(poll), ms(sweep)), (30, 750));
+        // Far back: capped, so a dead ticket ahead is still swept within MAX_SWEEP.
+        let (poll, sweep) = pauses(500, 2);
+        assert_eq!((ms(poll), ms(sweep)), (200, 2000));
+        let (poll, _) = pauses(u64::MAX, 1);
+        assert_eq!(ms(poll), 200);
     }
 }
