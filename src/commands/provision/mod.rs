@@ -152,6 +152,11 @@ struct Run {
 }
 
 impl Run {
+    /// What step 1 made, which every later step works on.
+    fn made(&self) -> &Made {
+        self.made.as_ref().expect("step 1 made the site")
+    }
+
     /// Err once the run is stopping (deadline or signal): checked before each step, so a
     /// stop lands between calls, never inside one.
     fn go_on(&self, step: &'static str) -> Result<(), Error> {

@@ -176,7 +176,7 @@ pub(super) async fn install_apps(
         "[2/6] Installing apps: {}...",
         run.cfg.install_apps.join(", ")
     ));
-    let made = run.made.clone().expect("step 1 made the site");
+    let made = run.made().clone();
     let ctx = run.cfg.ctx.clone();
     ctx.registry
         .set_step(run.db(), made.row_id(), "install-apps")
@@ -213,12 +213,7 @@ pub(super) async fn lend_admin_key(
         .site_encryption_key_or_new(&t.site, deadline)
         .await
         .map_err(|e| at(e.into()))?;
-    let db_name = run
-        .made
-        .as_ref()
-        .expect("step 1 made the site")
-        .db_name()
-        .to_string();
+    let db_name = run.made().db_name().to_string();
     lend(run.sites(), &t.site, &db_name, &key).await.map_err(at)
 }
 
@@ -287,12 +282,7 @@ pub(super) async fn set_up_site(
     }
     record_step(run, "setup-wizard", "setup-wizard").await?;
     let frappe = Frappe::new(&run.cfg.ctx.frappe_url, &t.site);
-    let db_name = run
-        .made
-        .as_ref()
-        .expect("step 1 made the site")
-        .db_name()
-        .to_string();
+    let db_name = run.made().db_name().to_string();
     let setup = SiteSetup {
         frappe: &frappe,
         session,
@@ -351,7 +341,7 @@ pub(super) async fn prove_keys(run: &mut Run, t: &Tenant, keys: &ApiKeys) -> Res
 /// The registry row says which step the run reached (`as_step` in a failure's JSON).
 async fn record_step(run: &mut Run, step: &str, as_step: &'static str) -> Result<(), Error> {
     run.go_on(as_step)?;
-    let row_id = run.made.as_ref().expect("step 1 made the site").row_id();
+    let row_id = run.made().row_id();
     let registry = run.cfg.ctx.registry.clone();
     registry
         .set_step(run.db(), row_id, step)
