@@ -352,7 +352,7 @@ async fn build_standby(
     // Born with its encryption_key, so the sign-up that claims it only reads the key it
     // lends Administrator a secret under (in a container a write is several commands).
     ctx.bench
-        .site_encryption_key_or_new(site, deadline)
+        .site_encryption_key_or_new(site, db_name, deadline)
         .await
         .map_err(|e| e.to_string())?;
     db.set_administrator_password(db_name, &admin)

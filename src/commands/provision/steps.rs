@@ -206,14 +206,14 @@ pub(super) async fn lend_admin_key(
     deadline: Instant,
 ) -> Result<LentKey, Error> {
     let at = |e: Error| e.at("create-user");
+    let db_name = run.made().db_name().to_string();
     let key = run
         .cfg
         .ctx
         .bench
-        .site_encryption_key_or_new(&t.site, deadline)
+        .site_encryption_key_or_new(&t.site, &db_name, deadline)
         .await
         .map_err(|e| at(e.into()))?;
-    let db_name = run.made().db_name().to_string();
     lend(run.sites(), &t.site, &db_name, &key).await.map_err(at)
 }
 

@@ -136,9 +136,12 @@ impl Bench {
     /// yet (one this run made or claimed, under its lock): a write between the read and the
     /// rename would be lost. The new file replaces the old by a rename and is the owner's
     /// only (0600).
+    /// The folder must still be the run's: its config must name `db_name`, else nothing
+    /// is read from it or written to it.
     pub async fn site_encryption_key_or_new(
         &self,
         site: &str,
+        db_name: &str,
         deadline: Instant,
     ) -> Result<Secret, BenchError> {
         let rel = format!("sites/{site}/site_config.json");
@@ -148,6 +151,13 @@ impl Bench {
             .ok_or_else(|| file_error(format!("reading {rel}"), "no such file".into()))?;
         let mut config: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
             .map_err(|e| file_error(format!("parsing {rel}"), e.to_string()))?;
+        let names = config.get("db_name").and_then(|n| n.as_str());
+        if names != Some(db_name) {
+            return Err(file_error(
+                format!("reading {rel}"),
+                format!("it names database {names:?}, not this run's {db_name}: left as it is"),
+            ));
+        }
         if let Some(key) = config
             .get("encryption_key")
             .and_then(|k| k.as_str())
@@ -897,7 +907,7 @@ mod tests {
         let bench = local_bench(dir.path());
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         let key = bench
-            .site_encryption_key_or_new("a.localhost", deadline)
+            .site_encryption_key_or_new("a.localhost", "ft_x", deadline)
             .await
             .unwrap();
         // Frappe's layout (json.dumps indent=1, sort_keys), every other key as it was.
@@ -913,17 +923,30 @@ mod tests {
         );
         // Asked again, the same key, the file untouched.
         let again = bench
-            .site_encryption_key_or_new("a.localhost", deadline)
+            .site_encryption_key_or_new("a.localhost", "ft_x", deadline)
             .await
             .unwrap();
         assert_eq!(again.expose(), key.expose());
         assert_eq!(std::fs::read_to_string(&config).unwrap(), want);
         // A site without a config gets none.
         assert!(bench
-            .site_encryption_key_or_new("b.localhost", deadline)
+            .site_encryption_key_or_new("b.localhost", "ft_x", deadline)
             .await
             .is_err());
         assert!(!dir.path().join("sites/b.localhost").exists());
+        // A folder whose config names another database is not this run's: untouched.
+        let other = dir.path().join("sites/c.localhost");
+        std::fs::create_dir_all(&other).unwrap();
+        let theirs = r#"{"db_name": "someone_else"}"#;
+        std::fs::write(other.join("site_config.json"), theirs).unwrap();
+        assert!(bench
+            .site_encryption_key_or_new("c.localhost", "ft_x", deadline)
+            .await
+            .is_err());
+        assert_eq!(
+            std::fs::read_to_string(other.join("site_config.json")).unwrap(),
+            theirs
+        );
     }
 
     fn paths() -> Vec<String> {
